@@ -1,0 +1,199 @@
+//! The typed steps a plan is made of. Each action describes itself (for the
+//! human plan and `--json`); executing it is `apply`'s job.
+
+use serde::Serialize;
+
+/// One change to one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Create the root with a bootstrapper.
+    Bootstrap {
+        /// The distribution.
+        distro: String,
+        /// The release.
+        release: Option<String>,
+        /// The tool (`debootstrap`, ...).
+        bootstrapper: String,
+        /// The package set passed to the tool.
+        packages: Vec<String>,
+        /// The exact command line that will run.
+        command: Vec<String>,
+    },
+    /// Write `/etc/hostname`.
+    SetHostname {
+        /// The current contents' hostname, if the file exists.
+        from: Option<String>,
+        /// The hostname the spec asks for.
+        to: String,
+    },
+    /// `systemctl --root enable`.
+    EnableUnit {
+        /// The unit.
+        unit: String,
+        /// Its current state (`disabled`, ...), when the root exists.
+        from: Option<String>,
+    },
+    /// `systemctl --root disable`.
+    DisableUnit {
+        /// The unit.
+        unit: String,
+        /// Its current state, when the root exists.
+        from: Option<String>,
+    },
+    /// `systemctl --root mask`.
+    MaskUnit {
+        /// The unit.
+        unit: String,
+        /// Its current state, when the root exists.
+        from: Option<String>,
+    },
+    /// `systemctl --root unmask`, before enabling or disabling a masked unit.
+    UnmaskUnit {
+        /// The unit.
+        unit: String,
+    },
+    /// Set root's password field in `/etc/shadow`. The value is never shown.
+    SetRootPassword {
+        /// Where the password comes from: `hash`, `env` or `file`.
+        source: String,
+        /// Always true: the value is sensitive and never rendered.
+        sensitive: bool,
+    },
+    /// Append missing entries to `/etc/securetty`.
+    AddSecuretty {
+        /// The entries to add.
+        entries: Vec<String>,
+        /// The file's current contents (None: absent), for the diff.
+        #[serde(skip)]
+        before: Option<String>,
+        /// The contents after the change, for the diff.
+        #[serde(skip)]
+        after: String,
+    },
+    /// Start the machine.
+    Start {
+        /// The launcher that starts it.
+        launcher: String,
+    },
+    /// Stop the machine.
+    Stop {
+        /// The launcher that started it.
+        launcher: String,
+    },
+}
+
+/// How an action changes the machine, for the `+`/`~`/`-` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Creates something (`+`).
+    Create,
+    /// Changes something in place (`~`).
+    Change,
+    /// Removes or turns something off (`-`).
+    Remove,
+}
+
+impl Action {
+    /// The kebab-case name used in `--json` (`set-hostname`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Bootstrap { .. } => "bootstrap",
+            Action::SetHostname { .. } => "set-hostname",
+            Action::EnableUnit { .. } => "enable-unit",
+            Action::DisableUnit { .. } => "disable-unit",
+            Action::MaskUnit { .. } => "mask-unit",
+            Action::UnmaskUnit { .. } => "unmask-unit",
+            Action::SetRootPassword { .. } => "set-root-password",
+            Action::AddSecuretty { .. } => "add-securetty",
+            Action::Start { .. } => "start",
+            Action::Stop { .. } => "stop",
+        }
+    }
+
+    /// Whether this creates, changes or removes.
+    pub fn effect(&self) -> Effect {
+        match self {
+            Action::Bootstrap { .. } | Action::Start { .. } | Action::EnableUnit { .. } => {
+                Effect::Create
+            }
+            Action::AddSecuretty { before: None, .. } => Effect::Create,
+            Action::SetHostname { from: None, .. } => Effect::Create,
+            Action::DisableUnit { .. } | Action::MaskUnit { .. } | Action::Stop { .. } => {
+                Effect::Remove
+            }
+            Action::SetHostname { .. }
+            | Action::AddSecuretty { .. }
+            | Action::UnmaskUnit { .. }
+            | Action::SetRootPassword { .. } => Effect::Change,
+        }
+    }
+
+    /// A one-line description, e.g. `enable unit systemd-networkd.service (now disabled)`.
+    pub fn describe(&self) -> String {
+        let was = |from: &Option<String>| match from {
+            Some(state) => format!(" (now {state})"),
+            None => String::new(),
+        };
+        match self {
+            Action::Bootstrap {
+                distro,
+                release,
+                bootstrapper,
+                ..
+            } => format!(
+                "bootstrap {distro}{} with {bootstrapper}",
+                release.as_deref().map(|r| format!(" {r}")).unwrap_or_default()
+            ),
+            Action::SetHostname { from: Some(from), to } => {
+                format!("set hostname {from:?} -> {to:?}")
+            }
+            Action::SetHostname { from: None, to } => format!("set hostname {to:?}"),
+            Action::EnableUnit { unit, from } => format!("enable unit {unit}{}", was(from)),
+            Action::DisableUnit { unit, from } => format!("disable unit {unit}{}", was(from)),
+            Action::MaskUnit { unit, from } => format!("mask unit {unit}{}", was(from)),
+            Action::UnmaskUnit { unit } => format!("unmask unit {unit}"),
+            Action::SetRootPassword { source, .. } => {
+                format!("set root password from {source} (sensitive)")
+            }
+            Action::AddSecuretty { entries, .. } => {
+                format!("add {} to /etc/securetty", entries.join(", "))
+            }
+            Action::Start { launcher } => format!("start machine ({launcher})"),
+            Action::Stop { launcher } => format!("stop machine ({launcher})"),
+        }
+    }
+
+    /// For actions that rewrite a non-secret file: (path in the root, old, new) for a diff.
+    pub fn file_change(&self) -> Option<(&'static str, String, String)> {
+        match self {
+            Action::SetHostname { from, to } => Some((
+                "/etc/hostname",
+                from.as_ref().map(|f| format!("{f}\n")).unwrap_or_default(),
+                format!("{to}\n"),
+            )),
+            Action::AddSecuretty { before, after, .. } => Some((
+                "/etc/securetty",
+                before.clone().unwrap_or_default(),
+                after.clone(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// What the action acts on, ignoring the observed "before" values: two
+    /// plans of the same machine agree when their actions' keys agree.
+    pub fn key(&self) -> String {
+        match self {
+            Action::EnableUnit { unit, .. }
+            | Action::DisableUnit { unit, .. }
+            | Action::MaskUnit { unit, .. }
+            | Action::UnmaskUnit { unit } => format!("{} {unit}", self.name()),
+            Action::SetHostname { to, .. } => format!("{} {to}", self.name()),
+            Action::Start { launcher } | Action::Stop { launcher } => {
+                format!("{} {launcher}", self.name())
+            }
+            _ => self.name().to_owned(),
+        }
+    }
+}

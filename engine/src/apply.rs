@@ -1,0 +1,326 @@
+//! Executing a plan. Apply re-observes and re-plans each machine right
+//! before touching it, and refuses when the fresh plan holds an action that
+//! was not approved.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_schema::Machine;
+use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+
+use crate::action::Action;
+use crate::bootstrap;
+use crate::host;
+use crate::confined::Root;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::launcher::{self, Nspawn};
+use crate::mounts;
+use crate::observe::RunState;
+use crate::plan::MachinePlan;
+use crate::remove;
+use crate::report::{Event, Reporter};
+use crate::secret::Secret;
+use crate::securetty;
+use crate::shadow;
+use crate::state::{MachineRecord, StateStore};
+use crate::units;
+
+/// How long a guest may take to boot before apply gives up.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a clean poweroff may take before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Engine {
+    /// Applies the approved plan of one machine.
+    pub fn apply_machine(
+        &self,
+        machine: &Machine,
+        approved: &MachinePlan,
+        reporter: &dyn Reporter,
+    ) -> Result<(), EngineError> {
+        let (fresh, secret) = self.plan_with_secret(machine)?;
+        check_approved(&machine.name, approved, &fresh.actions)?;
+        let mut actions = fresh.actions.into_iter().peekable();
+        if let Some(Action::Bootstrap { .. }) = actions.peek() {
+            let action = actions.next().expect("peeked");
+            reporter.report(Event::Started {
+                machine: &machine.name,
+                action: &action,
+            });
+            self.bootstrap(machine)?;
+            reporter.report(Event::Finished {
+                machine: &machine.name,
+                action: &action,
+            });
+            // The root now exists: plan its configuration against what the
+            // bootstrap really produced.
+            let (after, secret) = self.plan_with_secret(machine)?;
+            check_approved(&machine.name, approved, &after.actions)?;
+            return self.run_actions(machine, after.actions, secret.as_ref(), reporter);
+        }
+        self.run_actions(machine, actions.collect(), secret.as_ref(), reporter)
+    }
+
+    fn run_actions(
+        &self,
+        machine: &Machine,
+        actions: Vec<Action>,
+        secret: Option<&Secret>,
+        reporter: &dyn Reporter,
+    ) -> Result<(), EngineError> {
+        let mut units_changed = false;
+        for action in &actions {
+            reporter.report(Event::Started {
+                machine: &machine.name,
+                action,
+            });
+            units_changed |= matches!(
+                action,
+                Action::EnableUnit { .. }
+                    | Action::DisableUnit { .. }
+                    | Action::MaskUnit { .. }
+                    | Action::UnmaskUnit { .. }
+            );
+            if matches!(action, Action::Start { .. } | Action::Stop { .. }) && units_changed {
+                units_changed = false;
+                self.reload_running_guest(machine);
+            }
+            self.execute(machine, action, secret, reporter)?;
+            reporter.report(Event::Finished {
+                machine: &machine.name,
+                action,
+            });
+        }
+        if units_changed {
+            self.reload_running_guest(machine);
+        }
+        Ok(())
+    }
+
+    fn execute(
+        &self,
+        machine: &Machine,
+        action: &Action,
+        secret: Option<&Secret>,
+        reporter: &dyn Reporter,
+    ) -> Result<(), EngineError> {
+        let name = &machine.name;
+        let root_path = self.host.paths.machine_root(name);
+        match action {
+            Action::Bootstrap { .. } => self.bootstrap(machine),
+            Action::SetHostname { to, .. } => {
+                Root::open(&root_path)?.write_atomic("/etc/hostname", format!("{to}\n").as_bytes(), 0o644)?;
+                if let Some(leader) = self.running_leader(name)? {
+                    // The running guest picks the new name up too (its UTS namespace).
+                    let _ = Command::new("nsenter")
+                        .arg(format!("--target={leader}"))
+                        .args(["--uts", "--", "hostname", to])
+                        .stdin(Stdio::null())
+                        .output();
+                }
+                Ok(())
+            }
+            Action::EnableUnit { unit, .. } => units::change(&root_path, "enable", unit),
+            Action::DisableUnit { unit, .. } => units::change(&root_path, "disable", unit),
+            Action::MaskUnit { unit, .. } => units::change(&root_path, "mask", unit),
+            Action::UnmaskUnit { unit } => units::change(&root_path, "unmask", unit),
+            Action::SetRootPassword { .. } => {
+                let secret = secret.ok_or_else(|| EngineError::Secret {
+                    machine: name.clone(),
+                    message: "no password source resolved".into(),
+                })?;
+                let hash = secret.to_hash().map_err(|message| EngineError::Secret {
+                    machine: name.clone(),
+                    message,
+                })?;
+                let root = Root::open(&root_path)?;
+                let current = root.read_string("/etc/shadow")?.unwrap_or_default();
+                let days = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs() / 86_400)
+                    .unwrap_or(0);
+                let updated = shadow::with_root_hash(&current, &hash, days);
+                root.write_atomic("/etc/shadow", updated.as_bytes(), 0o640)?;
+                Ok(())
+            }
+            Action::AddSecuretty { .. } => {
+                // Recompute against the file as it is now, not as it was at plan time.
+                let root = Root::open(&root_path)?;
+                let current = root.read_string("/etc/securetty")?;
+                let add = securetty::missing(current.as_deref(), &machine.securetty);
+                if !add.is_empty() {
+                    let text = securetty::with_entries(current.as_deref(), &add);
+                    root.write_atomic("/etc/securetty", text.as_bytes(), 0o644)?;
+                }
+                Ok(())
+            }
+            Action::Start { .. } => {
+                let store = StateStore::new(&self.host.paths);
+                let mut record = store.load(name)?.ok_or_else(|| EngineError::State(format!(
+                    "machine {name} has a root but no record"
+                )))?;
+                let launch = Nspawn::start(name, &self.host)?;
+                record.launch = Some(launch.clone());
+                store.save(&record)?;
+                reporter.report(Event::Note {
+                    machine: name,
+                    message: "waiting for the guest to finish booting",
+                });
+                Nspawn::wait_booted(name, &launch, &self.host, BOOT_TIMEOUT)?;
+                Ok(())
+            }
+            Action::Stop { .. } => self.stop(name),
+        }
+    }
+
+    /// Stops machine `name` through the launcher that started it and forgets the launch.
+    pub(crate) fn stop(&self, name: &str) -> Result<(), EngineError> {
+        let store = StateStore::new(&self.host.paths);
+        let Some(mut record) = store.load(name)? else {
+            return Ok(());
+        };
+        if let Some(launch) = &record.launch {
+            Nspawn::stop(name, launch, STOP_TIMEOUT)?;
+        }
+        record.launch = None;
+        store.save(&record)
+    }
+
+    /// The running guest's init pid, if the machine runs.
+    fn running_leader(&self, name: &str) -> Result<Option<i32>, EngineError> {
+        let record = StateStore::new(&self.host.paths).load(name)?;
+        Ok(match (launcher::run_state(record.as_ref()), record.and_then(|r| r.launch)) {
+            (RunState::Running { .. }, Some(launch)) => Nspawn::leader(&launch),
+            _ => None,
+        })
+    }
+
+    /// Lets a running guest's systemd see unit changes made on disk.
+    fn reload_running_guest(&self, machine: &Machine) {
+        if let Ok(Some(leader)) = self.running_leader(&machine.name) {
+            let _ = host::guest_command(leader, &["systemctl", "daemon-reload"]);
+        }
+    }
+
+    /// Bootstraps `machine` into staging, then renames it into place and records it.
+    fn bootstrap(&self, machine: &Machine) -> Result<(), EngineError> {
+        let name = &machine.name;
+        let paths = &self.host.paths;
+        let bootstrapper = bootstrap::for_machine(machine).map_err(|message| EngineError::Plan {
+            machine: name.clone(),
+            message,
+        })?;
+        if host::which(bootstrapper.name()).is_none() {
+            return Err(EngineError::MissingTool {
+                tool: bootstrapper.name().to_owned(),
+                package: bootstrapper.package().to_owned(),
+            });
+        }
+        let staging = paths.staging_root(name);
+        let target = paths.machine_root(name);
+        fs::create_dir_all(&paths.machines_dir)
+            .map_err(|e| EngineError::io(format!("creating {}", paths.machines_dir.display()), e))?;
+        // A staging dir left by an interrupted bootstrap is ours to discard.
+        discard_staging(&staging)?;
+        let log_path = paths.bootstrap_log(name);
+        if let Some(dir) = log_path.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+        }
+        let log = fs::File::create(&log_path)
+            .map_err(|e| EngineError::io(format!("creating {}", log_path.display()), e))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| EngineError::io("duplicating the log file", e))?;
+        let argv = bootstrapper.command(machine, &staging);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe: if berth is
+        // killed, the bootstrap dies with it instead of writing on unseen.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let status = cmd
+            .status()
+            .map_err(|e| EngineError::io(format!("running {}", argv[0]), e))?;
+        if !status.success() {
+            let _ = discard_staging(&staging);
+            return Err(EngineError::Command {
+                what: argv.join(" "),
+                status: status.to_string(),
+                output: host::log_tail(&log_path, 20),
+            });
+        }
+        renameat2(AT_FDCWD, &staging, AT_FDCWD, &target, RenameFlags::RENAME_NOREPLACE).map_err(
+            |e| {
+                EngineError::io(
+                    format!("moving {} to {}", staging.display(), target.display()),
+                    e.into(),
+                )
+            },
+        )?;
+        let created_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        StateStore::new(paths).save(&MachineRecord {
+            name: name.clone(),
+            distro: machine.distro.to_string(),
+            release: machine.release.clone(),
+            bootstrapper: bootstrapper.name().to_owned(),
+            created_at,
+            launch: None,
+        })
+    }
+}
+
+/// Removes a staging directory, first detaching anything an interrupted
+/// bootstrap left mounted inside it (debootstrap mounts /proc and /sys).
+fn discard_staging(staging: &std::path::Path) -> Result<(), EngineError> {
+    if fs::symlink_metadata(staging).is_err() {
+        return Ok(());
+    }
+    let mut inside = mounts::mounts_under(staging)
+        .map_err(|e| EngineError::io("reading /proc/self/mountinfo", e))?;
+    // Deepest first.
+    inside.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for mount in inside {
+        nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
+            EngineError::io(format!("unmounting {}", mount.display()), e.into())
+        })?;
+    }
+    remove::remove_tree(staging).map_err(|e| EngineError::State(format!(
+        "removing the leftover staging directory {}: {e}",
+        staging.display()
+    )))
+}
+
+/// Refuses a fresh plan that does something the approved plan did not show.
+fn check_approved(machine: &str, approved: &MachinePlan, fresh: &[Action]) -> Result<(), EngineError> {
+    let unapproved: Vec<String> = fresh
+        .iter()
+        .filter(|a| !approved.actions.iter().any(|b| b.key() == a.key()))
+        .map(Action::describe)
+        .collect();
+    if unapproved.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Stale {
+            machine: machine.to_owned(),
+            message: format!(
+                "the machine changed since the plan was shown; now it also needs: {} (run plan again)",
+                unapproved.join("; ")
+            ),
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! The engine's front door: plan, apply (in `apply.rs`), status and destroy
+//! for the machines of a spec.
+
+use std::fs;
+
+use berth_schema::{Machine, Spec};
+use serde::Serialize;
+
+use crate::error::EngineError;
+use crate::launcher::{self, HostFacts, Nspawn};
+use crate::mounts;
+use crate::observe::{self, RootPresence, RunState};
+use crate::paths::Paths;
+use crate::plan::{self, MachinePlan, Plan};
+use crate::remove;
+use crate::report::{Event, Reporter};
+use crate::secret::{self, Secret};
+use crate::state::StateStore;
+
+/// Observes, plans and applies machines on this host.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub(crate) host: HostFacts,
+}
+
+/// A machine's live status, for `berth status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MachineStatus {
+    /// The machine name.
+    pub name: String,
+    /// `running`, `stopped` or `absent`.
+    pub state: String,
+    /// The launcher in use (the recorded one while running, else the spec's resolved one).
+    pub launcher: String,
+    /// Whether berth manages the machine.
+    pub managed: bool,
+    /// The supervising process, while running.
+    pub pid: Option<i32>,
+    /// The guest's `systemctl is-system-running`, while running.
+    pub system_state: Option<String>,
+    /// The machine root on the host.
+    pub root: String,
+}
+
+impl Engine {
+    /// An engine working in `paths` on this host.
+    pub fn new(paths: Paths) -> Self {
+        Engine {
+            host: HostFacts::detect(paths),
+        }
+    }
+
+    /// An engine with explicit host facts (tests).
+    pub fn with_host(host: HostFacts) -> Self {
+        Engine { host }
+    }
+
+    /// The host facts in use.
+    pub fn host(&self) -> &HostFacts {
+        &self.host
+    }
+
+    /// Plans every machine of `spec` that `select` accepts. All machines are
+    /// planned; every error is returned, not just the first.
+    pub fn plan<'a>(
+        &self,
+        machines: impl IntoIterator<Item = &'a Machine>,
+    ) -> Result<Plan, Vec<EngineError>> {
+        let mut plans = Vec::new();
+        let mut errors = Vec::new();
+        for machine in machines {
+            match self.plan_with_secret(machine) {
+                Ok((plan, _)) => plans.push(plan),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Plan::new(plans))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Plans one machine, returning the resolved secret for apply.
+    pub(crate) fn plan_with_secret(
+        &self,
+        machine: &Machine,
+    ) -> Result<(MachinePlan, Option<Secret>), EngineError> {
+        let mut warnings = Vec::new();
+        let secret = match &machine.root_password {
+            Some(source) => {
+                let resolved = secret::resolve(source).map_err(|message| EngineError::Secret {
+                    machine: machine.name.clone(),
+                    message,
+                })?;
+                warnings.extend(resolved.warnings);
+                Some(resolved.secret)
+            }
+            None => None,
+        };
+        let observed = observe::observe(&self.host.paths, machine)?;
+        let mut plan = plan::plan_machine(machine, &observed, secret.as_ref(), &self.host)?;
+        plan.warnings.extend(warnings);
+        Ok((plan, secret))
+    }
+
+    /// The live status of `machine`.
+    pub fn status(&self, machine: &Machine) -> Result<MachineStatus, EngineError> {
+        let observed = observe::observe(&self.host.paths, machine)?;
+        let spec_launcher = launcher::resolve(machine.launcher, &self.host)
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or_else(|_| machine.launcher.as_str().to_owned());
+        let (state, launcher, pid, system_state) = match (&observed.root, &observed.run) {
+            (RootPresence::Absent, _) => ("absent", spec_launcher, None, None),
+            (_, RunState::Running { launcher, pid }) => {
+                let system = observed
+                    .record
+                    .as_ref()
+                    .and_then(|r| r.launch.as_ref())
+                    .and_then(Nspawn::system_state);
+                ("running", launcher.clone(), Some(*pid), system)
+            }
+            (_, RunState::Stopped) => ("stopped", spec_launcher, None, None),
+        };
+        Ok(MachineStatus {
+            name: machine.name.clone(),
+            state: state.to_owned(),
+            launcher,
+            managed: observed.record.is_some(),
+            pid,
+            system_state,
+            root: self.host.paths.machine_root(&machine.name).display().to_string(),
+        })
+    }
+
+    /// Stops and removes a machine berth manages. Refuses machines berth did
+    /// not create, a machine dir that is a symlink, and a root with anything
+    /// mounted inside; never crosses into another filesystem.
+    pub fn destroy(&self, name: &str, reporter: &dyn Reporter) -> Result<bool, EngineError> {
+        let paths = &self.host.paths;
+        let refuse = |message: String| EngineError::Refused {
+            machine: name.to_owned(),
+            message,
+        };
+        let store = StateStore::new(paths);
+        let root = paths.machine_root(name);
+        let record = store.load(name)?;
+        let meta = fs::symlink_metadata(&root);
+        if record.is_none() {
+            return match meta {
+                Ok(_) => Err(refuse(format!(
+                    "{} was not created by berth (no record in {}); berth never removes a machine it does not manage",
+                    root.display(),
+                    paths.records_dir().display()
+                ))),
+                Err(_) => Ok(false),
+            };
+        }
+        if let Ok(meta) = &meta {
+            if meta.file_type().is_symlink() {
+                return Err(refuse(format!("{} is a symlink", root.display())));
+            }
+        }
+        if launcher::run_state(record.as_ref()).is_running() {
+            reporter.report(Event::Note {
+                machine: name,
+                message: "stopping",
+            });
+            self.stop(name)?;
+        }
+        if meta.is_ok() {
+            let inside = mounts::mounts_under(&root)
+                .map_err(|e| EngineError::io("reading /proc/self/mountinfo", e))?;
+            if !inside.is_empty() {
+                let list: Vec<String> = inside.iter().map(|p| p.display().to_string()).collect();
+                return Err(refuse(format!(
+                    "something is mounted inside the root: {}; unmount it first",
+                    list.join(", ")
+                )));
+            }
+            reporter.report(Event::Note {
+                machine: name,
+                message: "removing the root",
+            });
+            remove::remove_tree(&root).map_err(|e| EngineError::State(format!(
+                "removing {}: {e}",
+                root.display()
+            )))?;
+        }
+        store.remove(name)?;
+        for log in [paths.console_log(name), paths.bootstrap_log(name)] {
+            let _ = fs::remove_file(log);
+        }
+        Ok(true)
+    }
+}
+
+/// Machines of `spec` selected by `names` (all when empty), or the names that match none.
+pub fn select<'a>(spec: &'a Spec, names: &[String]) -> Result<Vec<&'a Machine>, Vec<String>> {
+    if names.is_empty() {
+        return Ok(spec.machines.values().collect());
+    }
+    let unknown: Vec<String> = names
+        .iter()
+        .filter(|n| !spec.machines.contains_key(n.as_str()))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
+    Ok(spec
+        .machines
+        .values()
+        .filter(|m| names.contains(&m.name))
+        .collect())
+}

@@ -1,0 +1,92 @@
+//! The engine's error type: every variant says what berth was doing and on
+//! which machine or path, so a user can act on it.
+
+use std::io;
+
+/// What can go wrong while observing, planning or applying.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A host I/O operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What berth was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file operation inside a machine root failed or was refused.
+    #[error(transparent)]
+    Confined(#[from] crate::confined::ConfinedError),
+    /// berth's own state is unreadable.
+    #[error("berth state: {0}")]
+    State(String),
+    /// The spec asks for something the machine's root cannot give.
+    #[error("machine {machine}: {message}")]
+    Plan {
+        /// The machine.
+        machine: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A secret could not be read (the message never contains the secret).
+    #[error("machine {machine}: root_password: {message}")]
+    Secret {
+        /// The machine.
+        machine: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A command berth ran failed.
+    #[error("{what} failed ({status}){}", if .output.is_empty() { String::new() } else { format!(":\n{}", .output) })]
+    Command {
+        /// The command, as a user would type it.
+        what: String,
+        /// Its exit status.
+        status: String,
+        /// The last lines of its output.
+        output: String,
+    },
+    /// A required host tool is missing.
+    #[error("{tool} is not installed (install the Debian package `{package}`)")]
+    MissingTool {
+        /// The program.
+        tool: String,
+        /// The package that provides it.
+        package: String,
+    },
+    /// Starting, stopping or watching a machine failed.
+    #[error("machine {machine}: {message}")]
+    Launch {
+        /// The machine.
+        machine: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A refusal that protects the user's data.
+    #[error("machine {machine}: refused: {message}")]
+    Refused {
+        /// The machine.
+        machine: String,
+        /// Why berth will not do it.
+        message: String,
+    },
+    /// The machines changed between plan and apply.
+    #[error("machine {machine}: the plan is stale: {message}")]
+    Stale {
+        /// The machine.
+        machine: String,
+        /// What changed.
+        message: String,
+    },
+}
+
+impl EngineError {
+    /// An I/O error with context.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        EngineError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,40 @@
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+//! berth's engine: observe machines on disk, plan typed actions, apply them.
+//!
+//! The flow is `observe -> plan -> apply`: [`observe::observe`] reads the
+//! real state of a machine (its root, berth's record, whether it runs),
+//! [`plan::plan_machine`] compares it with the spec and returns a
+//! [`plan::MachinePlan`] of [`action::Action`]s, and [`Engine::apply_machine`]
+//! executes it. The engine never prints; progress goes to a
+//! [`report::Reporter`].
+
+pub mod action;
+mod apply;
+pub mod bootstrap;
+pub mod confined;
+mod engine;
+pub mod error;
+pub mod host;
+pub mod launcher;
+pub mod lock;
+pub mod mounts;
+pub mod observe;
+pub mod paths;
+pub mod plan;
+mod process;
+pub mod remove;
+pub mod report;
+pub mod secret;
+pub mod securetty;
+pub mod shadow;
+pub mod state;
+pub mod units;
+
+pub use action::{Action, Effect};
+pub use confined::{ConfinedError, FileKind, Root};
+pub use engine::{Engine, MachineStatus, select};
+pub use error::EngineError;
+pub use lock::StateLock;
+pub use paths::Paths;
+pub use plan::{ChangeKind, MachinePlan, Plan};
+pub use report::{Event, Reporter, Silent};

@@ -1,0 +1,151 @@
+//! Reading the real state of a machine: its root on disk, berth's record,
+//! and whether it runs. Observation never writes and never follows a link
+//! out of the root.
+
+use std::fs;
+use std::io;
+
+use berth_schema::Machine;
+use indexmap::IndexMap;
+
+use crate::confined::Root;
+use crate::error::EngineError;
+use crate::launcher;
+use crate::paths::Paths;
+use crate::shadow;
+use crate::state::{MachineRecord, StateStore};
+use crate::units::{self, UnitState};
+
+/// What berth found for one machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// The machine name.
+    pub name: String,
+    /// Whether and how its root exists.
+    pub root: RootPresence,
+    /// berth's record, if berth manages it.
+    pub record: Option<MachineRecord>,
+    /// The configuration found inside the root (when the root is a directory).
+    pub facts: Option<RootFacts>,
+    /// Whether it runs, and under which launcher.
+    pub run: RunState,
+}
+
+/// The machine directory as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootPresence {
+    /// Nothing there.
+    Absent,
+    /// A directory.
+    Directory,
+    /// Something else (a symlink, a file): berth will not touch it.
+    Invalid(String),
+}
+
+/// Configuration read from inside a root.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RootFacts {
+    /// The hostname in `/etc/hostname` (first line, trimmed), if the file exists.
+    pub hostname: Option<String>,
+    /// The state of each unit the spec names.
+    pub units: IndexMap<String, UnitState>,
+    /// root's password field in `/etc/shadow` (never rendered), if there is one.
+    pub root_hash: Option<String>,
+    /// The contents of `/etc/securetty`, if it exists.
+    pub securetty: Option<String>,
+}
+
+/// Whether a machine runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// Running, started by berth with this launcher.
+    Running {
+        /// The launcher.
+        launcher: String,
+        /// The supervising process.
+        pid: i32,
+    },
+    /// Not running.
+    Stopped,
+}
+
+impl RunState {
+    /// Whether the machine runs.
+    pub fn is_running(&self) -> bool {
+        matches!(self, RunState::Running { .. })
+    }
+}
+
+/// Observes `machine` under `paths`.
+pub fn observe(paths: &Paths, machine: &Machine) -> Result<Observed, EngineError> {
+    let name = &machine.name;
+    let record = StateStore::new(paths).load(name)?;
+    let root_path = paths.machine_root(name);
+    let root = match fs::symlink_metadata(&root_path) {
+        Ok(meta) if meta.is_dir() => RootPresence::Directory,
+        Ok(meta) if meta.file_type().is_symlink() => RootPresence::Invalid(format!(
+            "{} is a symlink; berth only manages real directories",
+            root_path.display()
+        )),
+        Ok(_) => RootPresence::Invalid(format!("{} is not a directory", root_path.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => RootPresence::Absent,
+        Err(e) => return Err(EngineError::io(format!("inspecting {}", root_path.display()), e)),
+    };
+    let facts = match root {
+        RootPresence::Directory => Some(read_facts(paths, machine)?),
+        _ => None,
+    };
+    let run = launcher::run_state(record.as_ref());
+    Ok(Observed {
+        name: name.clone(),
+        root,
+        record,
+        facts,
+        run,
+    })
+}
+
+fn read_facts(paths: &Paths, machine: &Machine) -> Result<RootFacts, EngineError> {
+    let root_path = paths.machine_root(&machine.name);
+    let root = Root::open(&root_path)?;
+    let hostname = root
+        .read_string("/etc/hostname")?
+        .map(|text| text.lines().next().unwrap_or("").trim().to_owned());
+    let root_hash = root
+        .read_string("/etc/shadow")?
+        .and_then(|text| shadow::root_hash(&text).map(str::to_owned));
+    let securetty = root.read_string("/etc/securetty")?;
+
+    let wanted: Vec<&str> = machine
+        .units
+        .enable
+        .iter()
+        .chain(&machine.units.disable)
+        .chain(&machine.units.mask)
+        .map(String::as_str)
+        .collect();
+    let mut existing = Vec::new();
+    let mut units = IndexMap::new();
+    for unit in &wanted {
+        // A masked unit is a symlink to /dev/null: it "exists" for systemctl either way.
+        if units::unit_file_exists(&root, unit)? {
+            existing.push(*unit);
+        } else {
+            units.insert((*unit).to_owned(), UnitState::NotFound);
+        }
+    }
+    for (unit, state) in existing.iter().zip(units::states(&root_path, &existing)?) {
+        units.insert((*unit).to_owned(), state);
+    }
+    // Keep the spec's order.
+    let units = wanted
+        .iter()
+        .filter_map(|u| units.get(*u).map(|s| ((*u).to_owned(), s.clone())))
+        .collect();
+    Ok(RootFacts {
+        hostname,
+        units,
+        root_hash,
+        securetty,
+    })
+}

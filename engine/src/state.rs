@@ -1,0 +1,124 @@
+//! berth's records of the machines it manages, one JSON file each under the
+//! state dir. A record is what makes a machine "managed": destroy refuses
+//! anything without one. Records never hold secrets.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+use crate::paths::Paths;
+
+/// What berth knows about a machine it created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineRecord {
+    /// The machine name.
+    pub name: String,
+    /// The distribution it was bootstrapped from.
+    pub distro: String,
+    /// The release it was bootstrapped from.
+    pub release: Option<String>,
+    /// The bootstrapper that made the root (`debootstrap`, ...).
+    pub bootstrapper: String,
+    /// Seconds since the epoch when berth created it.
+    pub created_at: u64,
+    /// How it was last started by berth, while berth believes it runs.
+    #[serde(default)]
+    pub launch: Option<LaunchRecord>,
+}
+
+/// How berth started a machine, so it is always controlled the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchRecord {
+    /// The launcher that started it (`nspawn`, ...).
+    pub launcher: String,
+    /// The process id of the supervising process (systemd-nspawn for the nspawn launcher).
+    pub pid: i32,
+    /// That process's start time in clock ticks since boot (`/proc/PID/stat` field 22),
+    /// so a recycled pid is never mistaken for the machine.
+    pub start_time: u64,
+}
+
+/// Reads and writes machine records.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    paths: Paths,
+}
+
+impl StateStore {
+    /// A store over `paths.state_dir`.
+    pub fn new(paths: &Paths) -> Self {
+        StateStore {
+            paths: paths.clone(),
+        }
+    }
+
+    /// The record of `name`, if berth manages it.
+    pub fn load(&self, name: &str) -> Result<Option<MachineRecord>, EngineError> {
+        let path = self.paths.record_file(name);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(EngineError::io(format!("reading {}", path.display()), e)),
+        };
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            EngineError::State(format!(
+                "{} is not a valid berth record: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    /// Writes `record` atomically (temp file + rename).
+    pub fn save(&self, record: &MachineRecord) -> Result<(), EngineError> {
+        let path = self.paths.record_file(&record.name);
+        let mut text = serde_json::to_vec_pretty(record)
+            .map_err(|e| EngineError::State(format!("serialising record: {e}")))?;
+        text.push(b'\n');
+        write_file_atomic(&path, &text)
+            .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))
+    }
+
+    /// Forgets `name`.
+    pub fn remove(&self, name: &str) -> Result<(), EngineError> {
+        let path = self.paths.record_file(name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EngineError::io(format!("removing {}", path.display()), e)),
+        }
+    }
+}
+
+/// Writes a host file (in berth's own state dir, never inside a machine root)
+/// atomically: a temp file in the same directory, fsynced, renamed over the target.
+pub(crate) fn write_file_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+    fs::create_dir_all(dir)?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
