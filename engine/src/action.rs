@@ -143,9 +143,15 @@ impl Action {
                 ..
             } => format!(
                 "bootstrap {distro}{} with {bootstrapper}",
-                release.as_deref().map(|r| format!(" {r}")).unwrap_or_default()
+                release
+                    .as_deref()
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default()
             ),
-            Action::SetHostname { from: Some(from), to } => {
+            Action::SetHostname {
+                from: Some(from),
+                to,
+            } => {
                 format!("set hostname {from:?} -> {to:?}")
             }
             Action::SetHostname { from: None, to } => format!("set hostname {to:?}"),

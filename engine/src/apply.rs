@@ -12,10 +12,10 @@ use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 
 use crate::action::Action;
 use crate::bootstrap;
-use crate::host;
 use crate::confined::Root;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::host;
 use crate::launcher::{self, Nspawn};
 use crate::mounts;
 use crate::observe::RunState;
@@ -112,7 +112,11 @@ impl Engine {
         match action {
             Action::Bootstrap { .. } => self.bootstrap(machine),
             Action::SetHostname { to, .. } => {
-                Root::open(&root_path)?.write_atomic("/etc/hostname", format!("{to}\n").as_bytes(), 0o644)?;
+                Root::open(&root_path)?.write_atomic(
+                    "/etc/hostname",
+                    format!("{to}\n").as_bytes(),
+                    0o644,
+                )?;
                 if let Some(leader) = self.running_leader(name)? {
                     // The running guest picks the new name up too (its UTS namespace).
                     let _ = Command::new("nsenter")
@@ -159,9 +163,9 @@ impl Engine {
             }
             Action::Start { .. } => {
                 let store = StateStore::new(&self.host.paths);
-                let mut record = store.load(name)?.ok_or_else(|| EngineError::State(format!(
-                    "machine {name} has a root but no record"
-                )))?;
+                let mut record = store.load(name)?.ok_or_else(|| {
+                    EngineError::State(format!("machine {name} has a root but no record"))
+                })?;
                 let launch = Nspawn::start(name, &self.host)?;
                 record.launch = Some(launch.clone());
                 store.save(&record)?;
@@ -192,10 +196,15 @@ impl Engine {
     /// The running guest's init pid, if the machine runs.
     fn running_leader(&self, name: &str) -> Result<Option<i32>, EngineError> {
         let record = StateStore::new(&self.host.paths).load(name)?;
-        Ok(match (launcher::run_state(record.as_ref()), record.and_then(|r| r.launch)) {
-            (RunState::Running { .. }, Some(launch)) => Nspawn::leader(&launch),
-            _ => None,
-        })
+        Ok(
+            match (
+                launcher::run_state(record.as_ref()),
+                record.and_then(|r| r.launch),
+            ) {
+                (RunState::Running { .. }, Some(launch)) => Nspawn::leader(&launch),
+                _ => None,
+            },
+        )
     }
 
     /// Lets a running guest's systemd see unit changes made on disk.
@@ -209,10 +218,11 @@ impl Engine {
     fn bootstrap(&self, machine: &Machine) -> Result<(), EngineError> {
         let name = &machine.name;
         let paths = &self.host.paths;
-        let bootstrapper = bootstrap::for_machine(machine).map_err(|message| EngineError::Plan {
-            machine: name.clone(),
-            message,
-        })?;
+        let bootstrapper =
+            bootstrap::for_machine(machine).map_err(|message| EngineError::Plan {
+                machine: name.clone(),
+                message,
+            })?;
         if host::which(bootstrapper.name()).is_none() {
             return Err(EngineError::MissingTool {
                 tool: bootstrapper.name().to_owned(),
@@ -221,8 +231,9 @@ impl Engine {
         }
         let staging = paths.staging_root(name);
         let target = paths.machine_root(name);
-        fs::create_dir_all(&paths.machines_dir)
-            .map_err(|e| EngineError::io(format!("creating {}", paths.machines_dir.display()), e))?;
+        fs::create_dir_all(&paths.machines_dir).map_err(|e| {
+            EngineError::io(format!("creating {}", paths.machines_dir.display()), e)
+        })?;
         // A staging dir left by an interrupted bootstrap is ours to discard.
         discard_staging(&staging)?;
         let log_path = paths.bootstrap_log(name);
@@ -261,14 +272,19 @@ impl Engine {
                 output: host::log_tail(&log_path, 20),
             });
         }
-        renameat2(AT_FDCWD, &staging, AT_FDCWD, &target, RenameFlags::RENAME_NOREPLACE).map_err(
-            |e| {
-                EngineError::io(
-                    format!("moving {} to {}", staging.display(), target.display()),
-                    e.into(),
-                )
-            },
-        )?;
+        renameat2(
+            AT_FDCWD,
+            &staging,
+            AT_FDCWD,
+            &target,
+            RenameFlags::RENAME_NOREPLACE,
+        )
+        .map_err(|e| {
+            EngineError::io(
+                format!("moving {} to {}", staging.display(), target.display()),
+                e.into(),
+            )
+        })?;
         let created_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -295,18 +311,23 @@ fn discard_staging(staging: &std::path::Path) -> Result<(), EngineError> {
     // Deepest first.
     inside.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for mount in inside {
-        nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
-            EngineError::io(format!("unmounting {}", mount.display()), e.into())
-        })?;
+        nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH)
+            .map_err(|e| EngineError::io(format!("unmounting {}", mount.display()), e.into()))?;
     }
-    remove::remove_tree(staging).map_err(|e| EngineError::State(format!(
-        "removing the leftover staging directory {}: {e}",
-        staging.display()
-    )))
+    remove::remove_tree(staging).map_err(|e| {
+        EngineError::State(format!(
+            "removing the leftover staging directory {}: {e}",
+            staging.display()
+        ))
+    })
 }
 
 /// Refuses a fresh plan that does something the approved plan did not show.
-fn check_approved(machine: &str, approved: &MachinePlan, fresh: &[Action]) -> Result<(), EngineError> {
+fn check_approved(
+    machine: &str,
+    approved: &MachinePlan,
+    fresh: &[Action],
+) -> Result<(), EngineError> {
     let unapproved: Vec<String> = fresh
         .iter()
         .filter(|a| !approved.actions.iter().any(|b| b.key() == a.key()))

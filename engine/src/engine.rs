@@ -129,7 +129,12 @@ impl Engine {
             managed: observed.record.is_some(),
             pid,
             system_state,
-            root: self.host.paths.machine_root(&machine.name).display().to_string(),
+            root: self
+                .host
+                .paths
+                .machine_root(&machine.name)
+                .display()
+                .to_string(),
         })
     }
 
@@ -156,10 +161,10 @@ impl Engine {
                 Err(_) => Ok(false),
             };
         }
-        if let Ok(meta) = &meta {
-            if meta.file_type().is_symlink() {
-                return Err(refuse(format!("{} is a symlink", root.display())));
-            }
+        if let Ok(meta) = &meta
+            && meta.file_type().is_symlink()
+        {
+            return Err(refuse(format!("{} is a symlink", root.display())));
         }
         if launcher::run_state(record.as_ref()).is_running() {
             reporter.report(Event::Note {
@@ -182,10 +187,8 @@ impl Engine {
                 machine: name,
                 message: "removing the root",
             });
-            remove::remove_tree(&root).map_err(|e| EngineError::State(format!(
-                "removing {}: {e}",
-                root.display()
-            )))?;
+            remove::remove_tree(&root)
+                .map_err(|e| EngineError::State(format!("removing {}: {e}", root.display())))?;
         }
         store.remove(name)?;
         for log in [paths.console_log(name), paths.bootstrap_log(name)] {

@@ -25,9 +25,8 @@ impl StateLock {
     /// once, with the holder's pid when known, before waiting.
     pub fn acquire(paths: &Paths, on_wait: impl FnOnce(Option<u32>)) -> Result<Self, EngineError> {
         let path = paths.lock_file();
-        fs::create_dir_all(&paths.state_dir).map_err(|e| {
-            EngineError::io(format!("creating {}", paths.state_dir.display()), e)
-        })?;
+        fs::create_dir_all(&paths.state_dir)
+            .map_err(|e| EngineError::io(format!("creating {}", paths.state_dir.display()), e))?;
         let open = || {
             OpenOptions::new()
                 .read(true)

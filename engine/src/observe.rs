@@ -89,7 +89,12 @@ pub fn observe(paths: &Paths, machine: &Machine) -> Result<Observed, EngineError
         )),
         Ok(_) => RootPresence::Invalid(format!("{} is not a directory", root_path.display())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => RootPresence::Absent,
-        Err(e) => return Err(EngineError::io(format!("inspecting {}", root_path.display()), e)),
+        Err(e) => {
+            return Err(EngineError::io(
+                format!("inspecting {}", root_path.display()),
+                e,
+            ));
+        }
     };
     let facts = match root {
         RootPresence::Directory => Some(read_facts(paths, machine)?),

@@ -110,18 +110,17 @@ pub fn plan_machine(
             ChangeKind::Create
         }
         (RootPresence::Directory, Some(facts)) => {
-            if let Some(record) = &observed.record {
-                if record.distro != machine.distro.as_str() || record.release != machine.release
-                {
-                    return Err(err(format!(
-                        "the root was bootstrapped as {} {}, the spec asks for {} {}: \
-                         replacing a root is not supported yet (destroy it first)",
-                        record.distro,
-                        record.release.as_deref().unwrap_or(""),
-                        machine.distro,
-                        machine.release.as_deref().unwrap_or("")
-                    )));
-                }
+            if let Some(record) = &observed.record
+                && (record.distro != machine.distro.as_str() || record.release != machine.release)
+            {
+                return Err(err(format!(
+                    "the root was bootstrapped as {} {}, the spec asks for {} {}: \
+                     replacing a root is not supported yet (destroy it first)",
+                    record.distro,
+                    record.release.as_deref().unwrap_or(""),
+                    machine.distro,
+                    machine.release.as_deref().unwrap_or("")
+                )));
             }
             configure_existing(machine, facts, secret, &mut actions).map_err(&err)?;
             ChangeKind::Update
@@ -217,7 +216,13 @@ fn configure_existing(
             to: machine.hostname.clone(),
         });
     }
-    let state_of = |unit: &str| facts.units.get(unit).cloned().unwrap_or(UnitState::NotFound);
+    let state_of = |unit: &str| {
+        facts
+            .units
+            .get(unit)
+            .cloned()
+            .unwrap_or(UnitState::NotFound)
+    };
     for unit in &machine.units.enable {
         let state = state_of(unit);
         match &state {
@@ -436,9 +441,15 @@ mod tests {
         let mut observed = converged();
         let facts = observed.facts.as_mut().unwrap();
         facts.hostname = Some("edited".into());
-        facts.units.insert("systemd-networkd.service".into(), UnitState::Masked);
-        facts.units.insert("fstrim.timer".into(), UnitState::Enabled);
-        facts.units.insert("apt-daily.timer".into(), UnitState::Enabled);
+        facts
+            .units
+            .insert("systemd-networkd.service".into(), UnitState::Masked);
+        facts
+            .units
+            .insert("fstrim.timer".into(), UnitState::Enabled);
+        facts
+            .units
+            .insert("apt-daily.timer".into(), UnitState::Enabled);
         facts.root_hash = Some("$6$other$x".into());
         facts.securetty = Some("console\n".into());
         observed.run = RunState::Stopped;
@@ -457,7 +468,10 @@ mod tests {
             ]
         );
         let (path, old, new) = plan.actions[6].file_change().unwrap();
-        assert_eq!((path, old.as_str(), new.as_str()), ("/etc/securetty", "console\n", "console\npts/0\n"));
+        assert_eq!(
+            (path, old.as_str(), new.as_str()),
+            ("/etc/securetty", "console\n", "console\npts/0\n")
+        );
     }
 
     #[test]

@@ -52,8 +52,8 @@ pub fn resolve(source: &RootPassword) -> Result<Resolved, String> {
             }
         },
         RootPassword::File(path) => {
-            let meta = fs::metadata(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let meta =
+                fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             if !meta.is_file() {
                 return Err(format!("{} is not a regular file", path.display()));
             }

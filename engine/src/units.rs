@@ -168,7 +168,10 @@ mod tests {
 
     #[test]
     fn templates() {
-        assert_eq!(template_of("getty@tty1.service").as_deref(), Some("getty@.service"));
+        assert_eq!(
+            template_of("getty@tty1.service").as_deref(),
+            Some("getty@.service")
+        );
         assert_eq!(template_of("foo.service"), None);
     }
 

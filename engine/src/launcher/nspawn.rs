@@ -12,8 +12,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::error::EngineError;
-use crate::launcher::HostFacts;
 use crate::host::{guest_command, log_tail, which};
+use crate::launcher::HostFacts;
 use crate::process;
 use crate::state::LaunchRecord;
 
@@ -88,8 +88,12 @@ impl Nspawn {
         let pid = i32::try_from(child.id()).map_err(|_| fail("pid out of range".into()))?;
         // The Child handle is dropped without waiting: the machine outlives berth.
         drop(child);
-        let start_time = process::start_time(pid)
-            .ok_or_else(|| fail(format!("{PROGRAM} exited at once; see {}", log_path.display())))?;
+        let start_time = process::start_time(pid).ok_or_else(|| {
+            fail(format!(
+                "{PROGRAM} exited at once; see {}",
+                log_path.display()
+            ))
+        })?;
         Ok(LaunchRecord {
             launcher: "nspawn".to_owned(),
             pid,
@@ -184,4 +188,3 @@ fn wait_gone(launch: &LaunchRecord, timeout: Duration) -> bool {
     }
     false
 }
-

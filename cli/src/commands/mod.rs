@@ -1,0 +1,68 @@
+//! One module per subcommand; `run` dispatches.
+
+mod apply;
+mod destroy;
+mod plan;
+mod status;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, anyhow};
+use berth_engine::{Engine, EngineError, Paths};
+use berth_schema::Spec;
+
+use crate::cli::{Cli, Command, SpecArgs};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let paths = Paths {
+        machines_dir: cli.machines_dir,
+        state_dir: cli.state_dir,
+    };
+    match cli.command {
+        Command::Validate(args) => {
+            let spec = load(&args)?;
+            anstream::println!(
+                "{}: valid ({} machine{})",
+                args.file.display(),
+                spec.machines.len(),
+                if spec.machines.len() == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => plan::run(&Engine::new(paths), &args),
+        Command::Apply(args) => apply::run(&Engine::new(paths), &args),
+        Command::Status(args) => status::run(&Engine::new(paths), &args),
+        Command::Destroy(args) => destroy::run(&Engine::new(paths), &args),
+        Command::Schema => {
+            let schema = berth_schema::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads and validates the spec.
+pub(crate) fn load(args: &SpecArgs) -> Result<Spec> {
+    berth_schema::load(&args.file).map_err(|e| anyhow!("{}", e.to_string().trim_end()))
+}
+
+/// The machines named on the command line (all when none).
+pub(crate) fn select<'a>(
+    spec: &'a Spec,
+    names: &[String],
+) -> Result<Vec<&'a berth_schema::Machine>> {
+    berth_engine::select(spec, names).map_err(|unknown| {
+        anyhow!(
+            "no machine named {} in the spec (machines: {})",
+            unknown.join(", "),
+            spec.machines.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// One error out of the engine's plan errors.
+pub(crate) fn plan_errors(errors: Vec<EngineError>) -> anyhow::Error {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    anyhow!("planning failed:\n  {}", lines.join("\n  "))
+}

@@ -1,0 +1,34 @@
+//! The `berth` binary: parse arguments, run a command, map the outcome to
+//! an exit code (0 success, 1 error, 2 changes under --detailed-exitcode).
+
+mod cli;
+mod commands;
+mod progress;
+mod prompt;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1, keeping 2 for "changes" under --detailed-exitcode.
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            render::error(&e);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Rendering plans, statuses and errors for people. Colour goes through
+//! anstream, which drops it when the output is not a terminal or NO_COLOR is set.
+
+use std::fmt::Write as _;
+
+use anstream::{eprintln, println};
+use anstyle::{AnsiColor, Style};
+use berth_engine::{Action, Effect, MachinePlan, MachineStatus, Plan};
+
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const RED: Style = AnsiColor::Red.on_default();
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
+/// Prints an error chain to stderr.
+pub fn error(e: &anyhow::Error) {
+    let mut text = format!("{e}");
+    for cause in e.chain().skip(1) {
+        let _ = write!(text, ": {cause}");
+    }
+    eprintln!("{RED}error{RED:#}: {text}");
+}
+
+fn symbol(effect: Effect) -> (Style, &'static str) {
+    match effect {
+        Effect::Create => (GREEN, "+"),
+        Effect::Change => (YELLOW, "~"),
+        Effect::Remove => (RED, "-"),
+    }
+}
+
+/// The human plan: Terraform-like, one line per action, diffs for files.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for machine in &plan.machines {
+        machine_text(machine, &mut out);
+    }
+    let touched = plan
+        .machines
+        .iter()
+        .filter(|m| !m.actions.is_empty())
+        .count();
+    if plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "{BOLD}No changes.{BOLD:#} The machines match the spec."
+        );
+    } else {
+        let count = |e: Effect| {
+            plan.machines
+                .iter()
+                .flat_map(|m| &m.actions)
+                .filter(|a| a.effect() == e)
+                .count()
+        };
+        let _ = writeln!(
+            out,
+            "{BOLD}Plan:{BOLD:#} {} to add, {} to change, {} to remove, on {touched} machine{}.",
+            count(Effect::Create),
+            count(Effect::Change),
+            count(Effect::Remove),
+            if touched == 1 { "" } else { "s" }
+        );
+    }
+    out
+}
+
+fn machine_text(machine: &MachinePlan, out: &mut String) {
+    let kind = match machine.change {
+        berth_engine::ChangeKind::Create => "will be created",
+        berth_engine::ChangeKind::Update => "will be updated in place",
+        berth_engine::ChangeKind::None => "is up to date",
+    };
+    let _ = writeln!(
+        out,
+        "{BOLD}machine {:?}{BOLD:#} {kind} {DIM}(launcher: {}){DIM:#}",
+        machine.name, machine.launcher
+    );
+    for action in &machine.actions {
+        let (style, sym) = symbol(action.effect());
+        let _ = writeln!(out, "  {style}{sym}{style:#} {}", action.describe());
+        if let Action::Bootstrap { command, .. } = action {
+            let _ = writeln!(out, "      {DIM}$ {}{DIM:#}", command.join(" "));
+        }
+        if let Some((path, old, new)) = action.file_change() {
+            diff_text(path, &old, &new, out);
+        }
+    }
+    for warning in &machine.warnings {
+        let _ = writeln!(out, "  {YELLOW}!{YELLOW:#} {warning}");
+    }
+    out.push('\n');
+}
+
+fn diff_text(path: &str, old: &str, new: &str, out: &mut String) {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let _ = writeln!(out, "      {DIM}--- {path}{DIM:#}");
+    let _ = writeln!(out, "      {DIM}+++ {path}{DIM:#}");
+    for hunk in diff.unified_diff().context_radius(2).iter_hunks() {
+        let _ = writeln!(out, "      {DIM}{}{DIM:#}", hunk.header());
+        for change in hunk.iter_changes() {
+            let (style, sign) = match change.tag() {
+                similar::ChangeTag::Delete => (RED, "-"),
+                similar::ChangeTag::Insert => (GREEN, "+"),
+                similar::ChangeTag::Equal => (Style::new(), " "),
+            };
+            let line = change.value();
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            let _ = writeln!(out, "      {style}{sign}{line}{style:#}");
+        }
+    }
+}
+
+/// Prints the human plan to stdout.
+pub fn plan(plan: &Plan) {
+    anstream::print!("{}", plan_text(plan));
+}
+
+/// Prints a status table.
+pub fn status(statuses: &[MachineStatus]) {
+    let width = statuses
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{BOLD}{:<width$}  {:<8}  {:<11}  {:<8}  SYSTEM{BOLD:#}",
+        "NAME", "STATE", "LAUNCHER", "PID"
+    );
+    for s in statuses {
+        let style = match s.state.as_str() {
+            "running" => GREEN,
+            "stopped" => YELLOW,
+            _ => DIM,
+        };
+        println!(
+            "{:<width$}  {style}{:<8}{style:#}  {:<11}  {:<8}  {}",
+            s.name,
+            s.state,
+            s.launcher,
+            s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            s.system_state.as_deref().unwrap_or("-")
+        );
+    }
+}

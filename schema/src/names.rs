@@ -1,0 +1,658 @@
+//! Checks on single values: machine names, hostnames, package, release, unit
+//! and securetty names, mirrors, crypt(3) hashes, variable names.
+//!
+//! Every check returns `Err(message)` with a message fit for a user. Messages
+//! quote the offending value through [`quote`], which escapes control
+//! characters, except for the root password checks, which never echo the value.
+
+use std::fmt::Write as _;
+
+/// Longest machine name systemd accepts.
+pub(crate) const MAX_MACHINE_NAME: usize = 64;
+/// Longest hostname (Linux `HOST_NAME_MAX`).
+pub(crate) const MAX_HOSTNAME: usize = 64;
+/// Longest package name accepted.
+pub(crate) const MAX_PACKAGE: usize = 128;
+/// Longest release name accepted.
+pub(crate) const MAX_RELEASE: usize = 64;
+/// Longest unit name systemd accepts (with its suffix).
+pub(crate) const MAX_UNIT: usize = 255;
+/// Longest securetty entry accepted.
+pub(crate) const MAX_SECURETTY: usize = 64;
+/// Longest mirror URL accepted.
+pub(crate) const MAX_MIRROR: usize = 2048;
+/// Longest crypt(3) hash accepted.
+const MAX_HASH: usize = 512;
+/// Longest environment variable name accepted.
+const MAX_ENV: usize = 255;
+/// Longest password file path accepted.
+const MAX_FILE: usize = 4096;
+
+/// Unit type suffixes systemd knows.
+pub(crate) const UNIT_SUFFIXES: &[&str] = &[
+    "service",
+    "socket",
+    "target",
+    "timer",
+    "path",
+    "mount",
+    "automount",
+    "swap",
+    "slice",
+    "scope",
+    "device",
+];
+
+/// crypt(3) method identifiers accepted in `root_password.hash`.
+const CRYPT_IDS: &[&str] = &[
+    "1", "5", "6", "y", "gy", "7", "2a", "2b", "2y", "sha1", "md5",
+];
+
+/// `value` in backquotes, control characters and non-ASCII whitespace escaped,
+/// cut to a readable length.
+pub(crate) fn quote(value: &str) -> String {
+    const SHOWN: usize = 80;
+    let mut out = String::from("`");
+    for (i, c) in value.chars().enumerate() {
+        if i == SHOWN {
+            out.push('…');
+            break;
+        }
+        if c == ' ' || !(c.is_control() || c.is_whitespace()) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out.push('`');
+    out
+}
+
+/// What kind of value a token check is looking at, and what it allows.
+struct Token {
+    /// What the value is, for messages ("package name").
+    what: &'static str,
+    /// Longest accepted length in characters.
+    max: usize,
+    /// Whether a character may appear at all.
+    allowed: fn(char) -> bool,
+    /// The allowed characters, for messages.
+    allowed_desc: &'static str,
+    /// Whether `/` separates path segments (securetty) instead of being refused.
+    path_like: bool,
+}
+
+/// The common checks: empty, too long, option-like, control characters,
+/// whitespace, path escapes, then the character set.
+fn check_token(value: &str, t: &Token) -> Result<(), String> {
+    let q = quote(value);
+    let what = t.what;
+    if value.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    let len = value.chars().count();
+    if len > t.max {
+        return Err(format!(
+            "{what} is {len} characters long; at most {} are allowed",
+            t.max
+        ));
+    }
+    if value.starts_with('-') {
+        return Err(format!(
+            "{what} {q} starts with `-` and could be read as an option"
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{what} {q} contains a control character"));
+    }
+    if value.chars().any(char::is_whitespace) {
+        return Err(format!("{what} {q} contains whitespace"));
+    }
+    if t.path_like {
+        if value.starts_with('/') {
+            return Err(format!(
+                "{what} {q} starts with `/`: write it relative to /dev (e.g. `pts/0`)"
+            ));
+        }
+        if value.split('/').any(|s| s == "..") {
+            return Err(format!("{what} {q} contains a `..` path segment"));
+        }
+        if value.split('/').any(str::is_empty) {
+            return Err(format!("{what} {q} contains an empty path segment"));
+        }
+    } else {
+        if value.contains('/') {
+            return Err(format!("{what} {q} contains `/`, which is not allowed"));
+        }
+        if value.contains("..") {
+            return Err(format!("{what} {q} contains `..`, which is not allowed"));
+        }
+    }
+    if let Some(c) = value.chars().find(|&c| !(t.allowed)(c)) {
+        return Err(format!(
+            "{what} {q} contains {}, which is not allowed (allowed: {})",
+            quote(&c.to_string()),
+            t.allowed_desc
+        ));
+    }
+    Ok(())
+}
+
+/// A machine name: 1–64 of `[A-Za-z0-9._-]`, not starting with `-` or `.`, no `..`.
+pub(crate) fn machine_name(name: &str) -> Result<(), String> {
+    check_token(
+        name,
+        &Token {
+            what: "machine name",
+            max: MAX_MACHINE_NAME,
+            allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'),
+            allowed_desc: "letters, digits, `.`, `_`, `-`",
+            path_like: false,
+        },
+    )?;
+    if name.starts_with('.') {
+        return Err(format!("machine name {} starts with `.`", quote(name)));
+    }
+    Ok(())
+}
+
+/// A hostname (RFC 1123): dot-separated labels of 1–63 `[A-Za-z0-9-]`, not
+/// starting or ending with `-`, at most 64 characters in all.
+pub(crate) fn hostname(name: &str) -> Result<(), String> {
+    let q = quote(name);
+    if name.is_empty() {
+        return Err("hostname is empty".to_owned());
+    }
+    let len = name.chars().count();
+    if len > MAX_HOSTNAME {
+        return Err(format!(
+            "hostname is {len} characters long; at most {MAX_HOSTNAME} are allowed"
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(format!("hostname {q} has an empty label"));
+        }
+        if label.len() > 63 {
+            return Err(format!(
+                "hostname {q} has a label longer than 63 characters"
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || c == '-'))
+        {
+            return Err(format!(
+                "hostname {q} contains {}, which is not allowed (allowed: letters, digits, `-`, and `.` between labels)",
+                quote(&c.to_string())
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "hostname {q} has a label that starts or ends with `-`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A package name: `[A-Za-z0-9][A-Za-z0-9+._@:~-]*`.
+pub(crate) fn package(name: &str) -> Result<(), String> {
+    check_token(
+        name,
+        &Token {
+            what: "package name",
+            max: MAX_PACKAGE,
+            allowed: |c| {
+                c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '_' | '@' | ':' | '~' | '-')
+            },
+            allowed_desc: "letters, digits, `+ . _ @ : ~ -`",
+            path_like: false,
+        },
+    )?;
+    first_alnum("package name", name)
+}
+
+/// A release: `[A-Za-z0-9][A-Za-z0-9._-]*`, at most 64 characters.
+pub(crate) fn release(name: &str) -> Result<(), String> {
+    check_token(
+        name,
+        &Token {
+            what: "release",
+            max: MAX_RELEASE,
+            allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'),
+            allowed_desc: "letters, digits, `. _ -`",
+            path_like: false,
+        },
+    )?;
+    first_alnum("release", name)
+}
+
+/// Refuses a value whose first character is not a letter or digit.
+fn first_alnum(what: &str, name: &str) -> Result<(), String> {
+    match name.chars().next() {
+        Some(c) if c.is_ascii_alphanumeric() => Ok(()),
+        _ => Err(format!(
+            "{what} {} must start with a letter or digit",
+            quote(name)
+        )),
+    }
+}
+
+/// A unit name as written in the spec (before suffixing): `[A-Za-z0-9:_.\@-]`,
+/// not starting with `-`, `.` or `@`, no `/`, at most one `@`.
+pub(crate) fn unit(name: &str) -> Result<(), String> {
+    check_token(
+        name,
+        &Token {
+            what: "unit name",
+            max: MAX_UNIT,
+            allowed: |c| {
+                c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '.' | '\\' | '@' | '-')
+            },
+            allowed_desc: "letters, digits, `: _ . \\ @ -`",
+            path_like: false,
+        },
+    )?;
+    let q = quote(name);
+    if name.starts_with('.') || name.starts_with('@') {
+        return Err(format!(
+            "unit name {q} must start with a letter, digit, `:`, `_` or `\\`"
+        ));
+    }
+    if name.matches('@').count() > 1 {
+        return Err(format!("unit name {q} contains more than one `@`"));
+    }
+    let full = unit_with_suffix(name);
+    if full.len() > MAX_UNIT {
+        return Err(format!(
+            "unit name {q} is longer than {MAX_UNIT} characters once suffixed"
+        ));
+    }
+    Ok(())
+}
+
+/// The unit name with its type suffix: names without a known suffix get `.service`.
+pub(crate) fn unit_with_suffix(name: &str) -> String {
+    match name.rsplit_once('.') {
+        Some((stem, suffix)) if !stem.is_empty() && UNIT_SUFFIXES.contains(&suffix) => {
+            name.to_owned()
+        }
+        _ => format!("{name}.service"),
+    }
+}
+
+/// A securetty entry: `[A-Za-z0-9/._:-]`, relative to /dev, no `..` segment.
+pub(crate) fn securetty(name: &str) -> Result<(), String> {
+    check_token(
+        name,
+        &Token {
+            what: "securetty entry",
+            max: MAX_SECURETTY,
+            allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | ':' | '-'),
+            allowed_desc: "letters, digits, `/ . _ : -`",
+            path_like: true,
+        },
+    )
+}
+
+/// A mirror URL: `http://HOST...`, `https://HOST...` or `file:/PATH`, with no
+/// whitespace or control characters.
+pub(crate) fn mirror(url: &str) -> Result<(), String> {
+    let q = quote(url);
+    if url.is_empty() {
+        return Err("mirror is empty".to_owned());
+    }
+    let len = url.chars().count();
+    if len > MAX_MIRROR {
+        return Err(format!(
+            "mirror is {len} characters long; at most {MAX_MIRROR} are allowed"
+        ));
+    }
+    if url.chars().any(char::is_control) {
+        return Err(format!("mirror {q} contains a control character"));
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err(format!("mirror {q} contains whitespace"));
+    }
+    let rest = if let Some(rest) = url.strip_prefix("http://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if url.starts_with("file:/") {
+        return Ok(());
+    } else {
+        return Err(format!(
+            "mirror {q} must be an `http://`, `https://` or `file:/` URL"
+        ));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("mirror {q} has no host"));
+    }
+    Ok(())
+}
+
+/// A crypt(3) hash: `$ID$SALT$HASH` (or more `$` fields), ID one of
+/// [`CRYPT_IDS`], characters `[A-Za-z0-9./$=,]`. The message never echoes the value.
+pub(crate) fn crypt_hash(hash: &str) -> Result<(), String> {
+    let ids = CRYPT_IDS.join(", ");
+    let refuse = || {
+        Err(format!(
+            "root_password.hash is not a crypt(3) hash (`$ID$SALT$HASH` with ID one of {ids}); \
+             generate one with `mkpasswd -m sha-512` or `openssl passwd -6`"
+        ))
+    };
+    if hash.len() > MAX_HASH {
+        return refuse();
+    }
+    if !hash
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '$' | '=' | ','))
+    {
+        return refuse();
+    }
+    let fields: Vec<&str> = hash.split('$').collect();
+    // "$id$salt$hash" splits into ["", id, salt, hash].
+    let shaped = fields.len() >= 4
+        && fields.first().is_some_and(|f| f.is_empty())
+        && fields.get(1).is_some_and(|id| CRYPT_IDS.contains(id))
+        && fields.get(2).is_some_and(|f| !f.is_empty())
+        && fields.last().is_some_and(|f| !f.is_empty());
+    if shaped { Ok(()) } else { refuse() }
+}
+
+/// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`. The message never echoes the value.
+pub(crate) fn env_var(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok = name.len() <= MAX_ENV
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "root_password.env must be an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`)"
+                .to_owned(),
+        )
+    }
+}
+
+/// A password file path: non-empty, no NUL or line breaks. The message never echoes the value.
+pub(crate) fn secret_file(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("root_password.file is empty".to_owned());
+    }
+    if path.len() > MAX_FILE {
+        return Err(format!(
+            "root_password.file is longer than {MAX_FILE} bytes"
+        ));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(
+            "root_password.file contains a control character (NUL, line break, ...)".to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Edit distance between two short strings, for "did you mean" hints.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            let del = prev[j + 1] + 1;
+            let ins = cur[j] + 1;
+            cur.push(sub.min(del).min(ins));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest of `candidates` to `word`, if close enough to be a likely typo.
+pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    if word.chars().count() > 64 {
+        return None;
+    }
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `a, b or c` from a list of words.
+pub(crate) fn one_of(words: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            out.push_str(if i + 1 == words.len() { " or " } else { ", " });
+        }
+        let _ = write!(out, "`{w}`");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_names() {
+        for ok in ["web", "web-1", "a.b_c", "A9", &"x".repeat(64)] {
+            assert!(machine_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-web",
+            ".web",
+            "a..b",
+            "a/b",
+            "a b",
+            "a\nb",
+            "wéb",
+            &"x".repeat(65),
+        ] {
+            assert!(machine_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hostnames() {
+        for ok in ["web", "web-1", "a.example.org", "9x", &"a".repeat(63)] {
+            assert!(hostname(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-web",
+            "web-",
+            "a..b",
+            "a.",
+            ".a",
+            "web_1",
+            "a b",
+            &"a".repeat(64),
+            &format!("{}.{}", "a".repeat(40), "b".repeat(30)),
+        ] {
+            assert!(hostname(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn packages() {
+        for ok in [
+            "systemd",
+            "libc6:amd64",
+            "g++",
+            "foo~1",
+            "python3.11",
+            "x@y",
+        ] {
+            assert!(package(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "-oAPT::x", "a b", "../x", "a/b", "+x", ".x", "a\tb", "a..b",
+        ] {
+            assert!(package(bad).is_err(), "{bad}");
+        }
+        let msg = package("-oAPT::x").expect_err("refused");
+        assert!(msg.contains("option"), "{msg}");
+    }
+
+    #[test]
+    fn releases() {
+        for ok in ["bookworm", "24.04", "40", "rawhide", "jammy-updates"] {
+            assert!(release(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "--foo", "a/b", "..", "a b", "_x", &"a".repeat(65)] {
+            assert!(release(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn units() {
+        for ok in [
+            "sshd",
+            "foo@bar",
+            "fstrim.timer",
+            "dev-sda1.device",
+            "a\\x2db",
+        ] {
+            assert!(unit(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-rf",
+            "../../etc/passwd",
+            "a/b",
+            "a\nb",
+            ".hidden",
+            "@x",
+            "a@b@c",
+            "a b",
+            &"a".repeat(250),
+        ] {
+            assert!(unit(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unit_suffixes() {
+        assert_eq!(unit_with_suffix("sshd"), "sshd.service");
+        assert_eq!(unit_with_suffix("foo@bar"), "foo@bar.service");
+        assert_eq!(unit_with_suffix("fstrim.timer"), "fstrim.timer");
+        assert_eq!(unit_with_suffix("foo.bar"), "foo.bar.service");
+        assert_eq!(unit_with_suffix("x.socket"), "x.socket");
+        assert_eq!(unit_with_suffix("a.service"), "a.service");
+    }
+
+    #[test]
+    fn securettys() {
+        for ok in ["pts/0", "console", "ttyS0", "lxc/console", "hvc0"] {
+            assert!(securetty(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/dev/tty1",
+            "../x",
+            "pts/../x",
+            "a b",
+            "-x",
+            "a//b",
+            "a/",
+        ] {
+            assert!(securetty(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mirrors() {
+        for ok in [
+            "http://deb.debian.org/debian",
+            "https://mirror.example/x",
+            "file:/srv/mirror",
+            "file:///srv/mirror",
+        ] {
+            assert!(mirror(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "ftp://x",
+            "-http://x",
+            "http://",
+            "http://a b",
+            "http://a\tb",
+            "/srv/mirror",
+        ] {
+            assert!(mirror(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn crypt_hashes() {
+        for ok in [
+            "$6$salt$hash",
+            "$6$rounds=5000$salt$abc./",
+            "$y$j9T$salt$hash",
+            "$2b$12$abcdefghijklmnopqrstuv",
+            "$1$x$y",
+        ] {
+            assert!(crypt_hash(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "r00tpw",
+            "",
+            "$6$",
+            "$6$salt$",
+            "$9$salt$hash",
+            "$6$salt:x$hash",
+            "$6$sa lt$hash",
+            "6$salt$hash",
+        ] {
+            let e = crypt_hash(bad).expect_err("refused");
+            assert!(bad.is_empty() || !e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn env_vars() {
+        assert!(env_var("ROOT_PW").is_ok());
+        assert!(env_var("_x1").is_ok());
+        for bad in ["", "1X", "A-B", "A B", "r00tpw!"] {
+            let e = env_var(bad).expect_err("refused");
+            assert!(bad.is_empty() || !e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn secret_files() {
+        assert!(secret_file("./secret").is_ok());
+        assert!(secret_file("").is_err());
+        assert!(secret_file("a\0b").is_err());
+        assert!(secret_file("a\nb").is_err());
+    }
+
+    #[test]
+    fn quoting_escapes_controls() {
+        assert_eq!(quote("a\nb\u{1b}"), "`a\\nb\\u{1b}`");
+        assert!(quote(&"x".repeat(200)).ends_with("…`"));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            suggest("pakages", &["packages", "distro"]),
+            Some("packages")
+        );
+        assert_eq!(suggest("zzz", &["packages", "distro"]), None);
+        assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
+    }
+}

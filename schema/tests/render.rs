@@ -1,0 +1,88 @@
+//! Snapshots of rendered errors: what a user sees for representative mistakes.
+
+use std::path::Path;
+
+use berth_schema::load_str;
+
+/// The rendered error for `text` loaded as `spec.yaml`.
+fn render(text: &str) -> String {
+    match load_str(text, Path::new("spec.yaml")) {
+        Ok(spec) => panic!("accepted: {spec:?}"),
+        Err(err) => err.to_string(),
+    }
+}
+
+#[test]
+fn typo_in_field_name() {
+    insta::assert_snapshot!(render(
+        "machines:\n  web:\n    distro: debian\n    release: bookworm\n    pakages: [systemd]\n"
+    ));
+}
+
+#[test]
+fn option_like_package_and_unit() {
+    insta::assert_snapshot!(render(
+        "machines:
+  web:
+    distro: debian
+    release: bookworm
+    packages: [systemd, -oAPT::Get::AllowUnauthenticated=1]
+    units:
+      enable: [sshd, ../../etc/passwd]
+      mask: [sshd.service]
+"
+    ));
+}
+
+#[test]
+fn plaintext_password_is_never_echoed() {
+    let out = render(
+        "machines:
+  web:
+    distro: arch
+    root_password: r00tpw
+  db:
+    distro: arch
+    root_password:
+      password: r00tpw
+  cache:
+    distro: arch
+    root_password:
+      hash: r00tpw
+",
+    );
+    assert!(!out.contains("r00tpw"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn defaults_and_missing_fields() {
+    insta::assert_snapshot!(render(
+        "defaults:
+  launcher: nspwn
+machines:
+  web:
+    distro: debian
+  web_1:
+    distro: debain
+  db: {}
+"
+    ));
+}
+
+#[test]
+fn wrong_type() {
+    insta::assert_snapshot!(render(
+        "machines:\n  web:\n    distro: arch\n    packages: 5\n"
+    ));
+}
+
+#[test]
+fn tabs_and_control_characters_are_shown_safely() {
+    insta::assert_snapshot!(render(
+        "machines:\n  web:\n    distro: arch\n\thostname: x\n"
+    ));
+    insta::assert_snapshot!(render(
+        "machines:\n  web:\n    distro: arch\n    securetty: [\"tty\\u001b[2J\"]\n"
+    ));
+}

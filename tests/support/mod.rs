@@ -1,0 +1,168 @@
+//! Shared helpers for berth's integration tests: a sandbox with its own
+//! machines and state dirs, the real `berth` binary, root checks, and a
+//! guard that stops every machine the test started and removes its files.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+
+/// Whether this test may run: true as root. Without root the test is
+/// skipped with a note, except under CI=true, where it fails.
+pub fn require_root(test: &str) -> bool {
+    if nix::unistd::Uid::effective().is_root() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} needs root, and CI=true: refusing to skip");
+    }
+    eprintln!("skipping {test}: needs root (run the suite as root; CI=true makes this a failure)");
+    false
+}
+
+/// A test's own machines dir, state dir and spec files.
+pub struct Sandbox {
+    /// The sandbox's top directory (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// A new sandbox under /var/tmp (a real disk, where nspawn and debootstrap work).
+    pub fn new(prefix: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("berth-test-{prefix}-"))
+            .tempdir_in("/var/tmp")
+            .expect("creating a sandbox in /var/tmp");
+        fs::create_dir_all(dir.path().join("machines")).expect("machines dir");
+        fs::create_dir_all(dir.path().join("state")).expect("state dir");
+        Sandbox { dir }
+    }
+
+    /// The machines dir.
+    pub fn machines(&self) -> PathBuf {
+        self.dir.path().join("machines")
+    }
+
+    /// The state dir.
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The root of machine `name`.
+    pub fn root(&self, name: &str) -> PathBuf {
+        self.machines().join(name)
+    }
+
+    /// Writes `machines.yaml` and returns its path.
+    pub fn spec(&self, yaml: &str) -> PathBuf {
+        let path = self.dir.path().join("machines.yaml");
+        fs::write(&path, yaml).expect("writing the spec");
+        path
+    }
+
+    /// `berth ARGS` with this sandbox's dirs, no terminal, no colour.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::cargo_bin("berth")
+            .expect("the berth binary")
+            .env("BERTH_MACHINES_DIR", self.machines())
+            .env("BERTH_STATE_DIR", self.state())
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path())
+            .args(args)
+            .timeout(Duration::from_secs(600))
+            .output()
+            .expect("running berth")
+    }
+
+    /// Every file under the sandbox's machines and state dirs (to prove nothing was written).
+    pub fn written_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for top in [self.machines(), self.state()] {
+            walk(&top, &mut out);
+        }
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            out.push(path.clone());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&path, out);
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    /// Stops any machine berth recorded as started in this sandbox (by its
+    /// recorded pid, nothing else), so a failing test leaves nothing running.
+    fn drop(&mut self) {
+        let records = self.state().join("machines");
+        if let Ok(entries) = fs::read_dir(&records) {
+            for entry in entries.flatten() {
+                let Ok(text) = fs::read_to_string(entry.path()) else {
+                    continue;
+                };
+                let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) else {
+                    continue;
+                };
+                if let Some(pid) = record["launch"]["pid"].as_i64() {
+                    stop_pid(pid as i32, record["launch"]["start_time"].as_u64());
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL, a process we started, checked by its start time.
+fn stop_pid(pid: i32, start_time: Option<u64>) {
+    use nix::sys::signal::{Signal, kill};
+    let same = || {
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            return false;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields.get(19).and_then(|t| t.parse::<u64>().ok()) == start_time
+            && fields.first() != Some(&"Z")
+    };
+    if !same() {
+        return;
+    }
+    let pid_t = nix::unistd::Pid::from_raw(pid);
+    let _ = kill(pid_t, Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while same() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if same() {
+        let _ = kill(pid_t, Signal::SIGKILL);
+    }
+}
+
+/// stdout and stderr of a berth run, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The exit code (panics on death by signal).
+pub fn code(output: &Output) -> i32 {
+    output
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("berth died by a signal\n{}", describe(output)))
+}
