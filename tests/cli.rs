@@ -200,3 +200,42 @@ fn the_shipped_schema_file_matches_berth_schema() {
         "berth.schema.json is stale: run `berth schema > berth.schema.json`"
     );
 }
+
+#[test]
+fn a_second_apply_waits_for_the_lock_and_says_so() {
+    let sandbox = Sandbox::new("lock");
+    let spec = sandbox.spec("machines: {}\n");
+    let lock = sandbox.state().join("lock");
+    // Another process holds the state lock for a moment (util-linux flock).
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "2"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let out = sandbox.berth(&["apply", "--yes", "-f", spec.to_str().unwrap()]);
+    holder.wait().unwrap();
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("waiting for another berth"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "apply did not wait"
+    );
+
+    // plan takes no lock.
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "2"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = sandbox.berth(&["plan", "-f", spec.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("waiting"));
+    holder.wait().unwrap();
+}

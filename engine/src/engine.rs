@@ -38,6 +38,8 @@ pub struct MachineStatus {
     pub pid: Option<i32>,
     /// The guest's `systemctl is-system-running`, while running.
     pub system_state: Option<String>,
+    /// The guest's init process (PID 1 inside the machine), while running.
+    pub leader: Option<i32>,
     /// The machine root on the host.
     pub root: String,
 }
@@ -110,18 +112,15 @@ impl Engine {
         let spec_launcher = launcher::resolve(machine.launcher, &self.host)
             .map(|l| l.as_str().to_owned())
             .unwrap_or_else(|_| machine.launcher.as_str().to_owned());
-        let (state, launcher, pid, system_state) = match (&observed.root, &observed.run) {
-            (RootPresence::Absent, _) => ("absent", spec_launcher, None, None),
-            (_, RunState::Running { launcher, pid }) => {
-                let system = observed
-                    .record
-                    .as_ref()
-                    .and_then(|r| r.launch.as_ref())
-                    .and_then(Nspawn::system_state);
-                ("running", launcher.clone(), Some(*pid), system)
-            }
-            (_, RunState::Stopped) => ("stopped", spec_launcher, None, None),
+        let launch = observed.record.as_ref().and_then(|r| r.launch.as_ref());
+        let (state, launcher, pid) = match (&observed.root, &observed.run) {
+            (RootPresence::Absent, _) => ("absent", spec_launcher, None),
+            (_, RunState::Running { launcher, pid }) => ("running", launcher.clone(), Some(*pid)),
+            (_, RunState::Stopped) => ("stopped", spec_launcher, None),
         };
+        let running = pid.is_some();
+        let system_state = launch.filter(|_| running).and_then(Nspawn::system_state);
+        let leader = launch.filter(|_| running).and_then(Nspawn::leader);
         Ok(MachineStatus {
             name: machine.name.clone(),
             state: state.to_owned(),
@@ -129,6 +128,7 @@ impl Engine {
             managed: observed.record.is_some(),
             pid,
             system_state,
+            leader,
             root: self
                 .host
                 .paths

@@ -42,8 +42,24 @@ pub fn reap(pid: i32) {
     let _ = waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
 }
 
-/// The first child of `pid` (for systemd-nspawn: the container's init).
-pub fn first_child(pid: i32) -> Option<i32> {
+/// The child of `pid` that is PID 1 of its own PID namespace (for
+/// systemd-nspawn: the container's init, once the container has been set up;
+/// before that, nspawn's intermediate child is not it).
+pub fn namespace_init_child(pid: i32) -> Option<i32> {
     let text = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    text.split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .find(|child: &i32| is_namespace_init(*child))
+}
+
+/// Whether `pid` is PID 1 inside its innermost PID namespace (`NSpid:` ends in 1).
+fn is_namespace_init(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+            let ids: Vec<&str> = line.split_whitespace().skip(1).collect();
+            Some(ids.len() > 1 && ids.last() == Some(&"1"))
+        })
+        .unwrap_or(false)
 }

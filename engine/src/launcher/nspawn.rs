@@ -146,13 +146,13 @@ impl Nspawn {
 
     /// The guest's `systemctl is-system-running`, asked through nsenter.
     pub fn system_state(launch: &LaunchRecord) -> Option<String> {
-        let leader = process::first_child(launch.pid)?;
+        let leader = process::namespace_init_child(launch.pid)?;
         guest_command(leader, &["systemctl", "is-system-running"])
     }
 
     /// The container's init process.
     pub fn leader(launch: &LaunchRecord) -> Option<i32> {
-        process::first_child(launch.pid)
+        process::namespace_init_child(launch.pid)
     }
 
     /// Stops the machine: SIGTERM (clean poweroff), then SIGKILL after `timeout`.
