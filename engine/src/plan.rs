@@ -329,6 +329,17 @@ mod tests {
             securetty: vec!["pts/0".into()],
             launcher: Launcher::Nspawn,
             state: DesiredState::Running,
+            bootstrapper: None,
+            bootstrap_options: Default::default(),
+            pacman_conf: None,
+            repos: Vec::new(),
+            autostart: None,
+            network: Default::default(),
+            binds: Vec::new(),
+            private_users: None,
+            capabilities: Vec::new(),
+            drop_capabilities: Vec::new(),
+            environment: Vec::new(),
         }
     }
 

@@ -20,7 +20,10 @@ mod validate;
 
 pub use diagnostic::{Diagnostic, LoadError};
 pub use load::{MAX_FILE_SIZE, load, load_str};
-pub use spec::{DesiredState, Distro, Launcher, Machine, RootPassword, Source, Spec, Units};
+pub use spec::{
+    Bind, BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
+    NetworkMode, Port, PrivateUsers, Protocol, Repo, RootPassword, Source, Spec, Units,
+};
 
 /// The JSON Schema (draft 2020-12) of a spec file, for `berth schema` and
 /// editors (yaml-language-server).

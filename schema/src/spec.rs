@@ -68,6 +68,193 @@ pub struct Machine {
     pub launcher: Launcher,
     /// Whether the machine should be running.
     pub state: DesiredState,
+    /// The bootstrap tool; `None` means the distro's default.
+    pub bootstrapper: Option<BootstrapperKind>,
+    /// Options passed to the bootstrap tool.
+    pub bootstrap_options: BootstrapOptions,
+    /// A pacman.conf for pacstrap (`-C`), resolved against the spec file's directory.
+    pub pacman_conf: Option<PathBuf>,
+    /// Package repositories for dnf (`--repofrompath`), in order.
+    pub repos: Vec<Repo>,
+    /// Start at host boot; `None` leaves boot integration alone.
+    pub autostart: Option<bool>,
+    /// Networking settings for the machine's `.nspawn` file.
+    pub network: Network,
+    /// Host directories bound into the machine.
+    pub binds: Vec<Bind>,
+    /// User namespacing (`PrivateUsers=`); `None` means `no`.
+    pub private_users: Option<PrivateUsers>,
+    /// Capabilities granted beyond nspawn's default set (`Capability=`).
+    pub capabilities: Vec<String>,
+    /// Capabilities dropped from the default set (`DropCapability=`).
+    pub drop_capabilities: Vec<String>,
+    /// Environment variables for the machine's init (`Environment=`), in order.
+    pub environment: Vec<(String, String)>,
+}
+
+/// A bootstrap tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BootstrapperKind {
+    /// debootstrap (Debian, Ubuntu).
+    Debootstrap,
+    /// mmdebstrap (Debian, Ubuntu); the default when installed.
+    Mmdebstrap,
+    /// pacstrap (Arch).
+    Pacstrap,
+    /// dnf --installroot (Fedora).
+    Dnf,
+}
+
+impl BootstrapperKind {
+    /// The spec spelling, which is also the tool's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootstrapperKind::Debootstrap => "debootstrap",
+            BootstrapperKind::Mmdebstrap => "mmdebstrap",
+            BootstrapperKind::Pacstrap => "pacstrap",
+            BootstrapperKind::Dnf => "dnf",
+        }
+    }
+}
+
+impl fmt::Display for BootstrapperKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Options for the bootstrap tool; each applies where the tool has it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BootstrapOptions {
+    /// Share the host's package cache (pacstrap `-c`; apt's and dnf's caches for the others).
+    pub host_cache: bool,
+    /// debootstrap/mmdebstrap `--variant` (default `minbase`).
+    pub variant: Option<String>,
+    /// debootstrap/mmdebstrap `--components` (default: `main`; Ubuntu: `main,universe`).
+    pub components: Vec<String>,
+    /// dnf: install weak dependencies (default false: `--setopt=install_weak_deps=False`).
+    pub install_weak_deps: bool,
+}
+
+/// A dnf repository given in the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    /// The repository id.
+    pub id: String,
+    /// Its base URL (`http(s)://` or `file:/`).
+    pub url: String,
+    /// Whether packages must be signed (default true).
+    pub gpgcheck: bool,
+}
+
+/// How the machine is networked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Network {
+    /// The kind of network.
+    pub mode: NetworkMode,
+    /// `Zone=`: a veth link joined to a zone bridge on the host.
+    pub zone: Option<String>,
+    /// `Bridge=`: a veth link joined to a host bridge.
+    pub bridge: Option<String>,
+    /// `Port=` forwards from the host to the machine.
+    pub ports: Vec<Port>,
+}
+
+/// The kind of network a machine gets.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Share the host's network (`Private=no`, `VirtualEthernet=no`).
+    #[default]
+    Host,
+    /// A private network with only loopback (`Private=yes`).
+    Private,
+    /// A private network with a veth link to the host (`VirtualEthernet=yes`).
+    Veth,
+}
+
+impl NetworkMode {
+    /// The spec spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::Host => "host",
+            NetworkMode::Private => "private",
+            NetworkMode::Veth => "veth",
+        }
+    }
+}
+
+/// A port forward, `tcp:8080:80` (host port, machine port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Port {
+    /// `tcp` or `udp`.
+    pub protocol: Protocol,
+    /// The port on the host.
+    pub host: u16,
+    /// The port in the machine.
+    pub machine: u16,
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.protocol.as_str(), self.host, self.machine)
+    }
+}
+
+/// A transport protocol for port forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// `tcp` or `udp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// A host directory bound into the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    /// The absolute host path.
+    pub host: PathBuf,
+    /// The absolute path inside the machine (defaults to the host path).
+    pub machine: PathBuf,
+    /// Bind read-only.
+    pub read_only: bool,
+}
+
+/// User namespacing for the machine (`PrivateUsers=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PrivateUsers {
+    /// A free UID/GID range picked by nspawn (`PrivateUsers=pick`).
+    Pick,
+    /// No user namespace (`PrivateUsers=no`).
+    No,
+    /// A user namespace mapping IDs 1:1 (`PrivateUsers=identity`).
+    Identity,
+}
+
+impl PrivateUsers {
+    /// The spec and `.nspawn` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivateUsers::Pick => "pick",
+            PrivateUsers::No => "no",
+            PrivateUsers::Identity => "identity",
+        }
+    }
 }
 
 /// Units named by the spec, each with its type suffix (`foo` became `foo.service`).

@@ -288,6 +288,17 @@ impl Validator<'_, '_> {
             securetty: valid_or(merged.securetty, Vec::new())?,
             launcher: valid_or(merged.launcher, Launcher::default())?,
             state: valid_or(merged.state, DesiredState::default())?,
+            bootstrapper: None,
+            bootstrap_options: Default::default(),
+            pacman_conf: None,
+            repos: Vec::new(),
+            autostart: None,
+            network: Default::default(),
+            binds: Vec::new(),
+            private_users: None,
+            capabilities: Vec::new(),
+            drop_capabilities: Vec::new(),
+            environment: Vec::new(),
         })
     }
 
