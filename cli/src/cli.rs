@@ -46,7 +46,9 @@ pub enum Command {
     )]
     Plan(PlanArgs),
     /// Make the machines match the spec.
-    #[command(after_help = "Examples:\n  berth apply\n  berth apply --yes web")]
+    #[command(
+        after_help = "Examples:\n  berth apply\n  berth apply --yes web\n  berth apply --replace web   # the spec changed web's release: rebuild its root"
+    )]
     Apply(ApplyArgs),
     /// Show whether each machine runs, and how.
     #[command(after_help = "Examples:\n  berth status\n  berth status --json")]
@@ -99,6 +101,10 @@ pub struct ApplyArgs {
     /// Print the plan and the results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Allow replacing (destroying and bootstrapping again) the root of NAME,
+    /// when its distro, release or bootstrapper changed. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub replace: Vec<String>,
     /// Only these machines (default: all).
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,

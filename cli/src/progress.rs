@@ -58,6 +58,9 @@ impl Reporter for Progress {
                 if let Ok(mut started) = self.started.lock() {
                     *started = Some(Instant::now());
                 }
+                if let berth_engine::Action::Bootstrap { command, .. } = action {
+                    self.line(format!("{machine}: $ {}", command.join(" ")));
+                }
                 match &self.bar {
                     Some(bar) => bar.set_message(format!("{machine}: {}", action.describe())),
                     None => eprintln!("{machine}: {}...", action.describe()),

@@ -27,6 +27,7 @@ fn symbol(effect: Effect) -> (Style, &'static str) {
         Effect::Create => (GREEN, "+"),
         Effect::Change => (YELLOW, "~"),
         Effect::Remove => (RED, "-"),
+        Effect::Replace => (RED, "-/+"),
     }
 }
 
@@ -59,7 +60,7 @@ pub fn plan_text(plan: &Plan) -> String {
             "{BOLD}Plan:{BOLD:#} {} to add, {} to change, {} to remove, on {touched} machine{}.",
             count(Effect::Create),
             count(Effect::Change),
-            count(Effect::Remove),
+            count(Effect::Remove) + count(Effect::Replace),
             if touched == 1 { "" } else { "s" }
         );
     }
@@ -70,6 +71,7 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
     let kind = match machine.change {
         berth_engine::ChangeKind::Create => "will be created",
         berth_engine::ChangeKind::Update => "will be updated in place",
+        berth_engine::ChangeKind::Replace => "must be replaced",
         berth_engine::ChangeKind::None => "is up to date",
     };
     let _ = writeln!(

@@ -20,6 +20,27 @@ pub enum Action {
         /// The exact command line that will run.
         command: Vec<String>,
     },
+    /// Remove the root and bootstrap it again (distro, release or bootstrapper changed).
+    Replace {
+        /// What the root is now (`debian bookworm (debootstrap)`).
+        from: String,
+        /// What it will be.
+        to: String,
+    },
+    /// Install packages the spec added, with the distribution's package manager.
+    InstallPackages {
+        /// The packages.
+        packages: Vec<String>,
+        /// The package manager (`apt-get`, ...).
+        via: String,
+    },
+    /// Remove packages berth installed that left the spec.
+    RemovePackages {
+        /// The packages.
+        packages: Vec<String>,
+        /// The package manager.
+        via: String,
+    },
     /// Write `/etc/hostname`.
     SetHostname {
         /// The current contents' hostname, if the file exists.
@@ -92,6 +113,8 @@ pub enum Effect {
     Change,
     /// Removes or turns something off (`-`).
     Remove,
+    /// Destroys and recreates (`-/+`).
+    Replace,
 }
 
 impl Action {
@@ -99,6 +122,9 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::Bootstrap { .. } => "bootstrap",
+            Action::Replace { .. } => "replace",
+            Action::InstallPackages { .. } => "install-packages",
+            Action::RemovePackages { .. } => "remove-packages",
             Action::SetHostname { .. } => "set-hostname",
             Action::EnableUnit { .. } => "enable-unit",
             Action::DisableUnit { .. } => "disable-unit",
@@ -114,14 +140,17 @@ impl Action {
     /// Whether this creates, changes or removes.
     pub fn effect(&self) -> Effect {
         match self {
-            Action::Bootstrap { .. } | Action::Start { .. } | Action::EnableUnit { .. } => {
-                Effect::Create
-            }
+            Action::Bootstrap { .. }
+            | Action::Start { .. }
+            | Action::EnableUnit { .. }
+            | Action::InstallPackages { .. } => Effect::Create,
+            Action::Replace { .. } => Effect::Replace,
             Action::AddSecuretty { before: None, .. } => Effect::Create,
             Action::SetHostname { from: None, .. } => Effect::Create,
-            Action::DisableUnit { .. } | Action::MaskUnit { .. } | Action::Stop { .. } => {
-                Effect::Remove
-            }
+            Action::DisableUnit { .. }
+            | Action::MaskUnit { .. }
+            | Action::Stop { .. }
+            | Action::RemovePackages { .. } => Effect::Remove,
             Action::SetHostname { .. }
             | Action::AddSecuretty { .. }
             | Action::UnmaskUnit { .. }
@@ -148,6 +177,15 @@ impl Action {
                     .map(|r| format!(" {r}"))
                     .unwrap_or_default()
             ),
+            Action::Replace { from, to } => {
+                format!("replace {from} with {to} (destroys the root)")
+            }
+            Action::InstallPackages { packages, via } => {
+                format!("install {} with {via}", packages.join(", "))
+            }
+            Action::RemovePackages { packages, via } => {
+                format!("remove {} with {via}", packages.join(", "))
+            }
             Action::SetHostname {
                 from: Some(from),
                 to,
@@ -196,6 +234,9 @@ impl Action {
             | Action::MaskUnit { unit, .. }
             | Action::UnmaskUnit { unit } => format!("{} {unit}", self.name()),
             Action::SetHostname { to, .. } => format!("{} {to}", self.name()),
+            Action::InstallPackages { packages, .. } | Action::RemovePackages { packages, .. } => {
+                format!("{} {}", self.name(), packages.join(","))
+            }
             Action::Start { launcher } | Action::Stop { launcher } => {
                 format!("{} {launcher}", self.name())
             }

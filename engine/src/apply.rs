@@ -15,6 +15,7 @@ use crate::bootstrap;
 use crate::confined::Root;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::guest;
 use crate::host;
 use crate::launcher::{self, Nspawn};
 use crate::mounts;
@@ -34,27 +35,36 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Engine {
-    /// Applies the approved plan of one machine.
+    /// Applies the approved plan of one machine. A plan that replaces the
+    /// root runs only with `allow_replace`.
     pub fn apply_machine(
         &self,
         machine: &Machine,
         approved: &MachinePlan,
+        allow_replace: bool,
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
         let (fresh, secret) = self.plan_with_secret(machine)?;
         check_approved(&machine.name, approved, &fresh.actions)?;
         let mut actions = fresh.actions.into_iter().peekable();
+        if let Some(Action::Replace { .. }) = actions.peek() {
+            if !allow_replace {
+                return Err(EngineError::Refused {
+                    machine: machine.name.clone(),
+                    message: format!(
+                        "the plan replaces the root, which destroys it; pass --replace {} to allow it",
+                        machine.name
+                    ),
+                });
+            }
+            let action = actions.next().expect("peeked");
+            self.step(machine, &action, reporter, || {
+                self.discard_root(&machine.name)
+            })?;
+        }
         if let Some(Action::Bootstrap { .. }) = actions.peek() {
             let action = actions.next().expect("peeked");
-            reporter.report(Event::Started {
-                machine: &machine.name,
-                action: &action,
-            });
-            self.bootstrap(machine)?;
-            reporter.report(Event::Finished {
-                machine: &machine.name,
-                action: &action,
-            });
+            self.step(machine, &action, reporter, || self.bootstrap(machine))?;
             // The root now exists: plan its configuration against what the
             // bootstrap really produced.
             let (after, secret) = self.plan_with_secret(machine)?;
@@ -62,6 +72,26 @@ impl Engine {
             return self.run_actions(machine, after.actions, secret.as_ref(), reporter);
         }
         self.run_actions(machine, actions.collect(), secret.as_ref(), reporter)
+    }
+
+    /// Runs `work` for `action`, reporting its start and end.
+    fn step(
+        &self,
+        machine: &Machine,
+        action: &Action,
+        reporter: &dyn Reporter,
+        work: impl FnOnce() -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        reporter.report(Event::Started {
+            machine: &machine.name,
+            action,
+        });
+        work()?;
+        reporter.report(Event::Finished {
+            machine: &machine.name,
+            action,
+        });
+        Ok(())
     }
 
     fn run_actions(
@@ -73,10 +103,10 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut units_changed = false;
         for action in &actions {
-            reporter.report(Event::Started {
-                machine: &machine.name,
-                action,
-            });
+            if matches!(action, Action::Start { .. } | Action::Stop { .. }) && units_changed {
+                units_changed = false;
+                self.reload_running_guest(machine);
+            }
             units_changed |= matches!(
                 action,
                 Action::EnableUnit { .. }
@@ -84,15 +114,9 @@ impl Engine {
                     | Action::MaskUnit { .. }
                     | Action::UnmaskUnit { .. }
             );
-            if matches!(action, Action::Start { .. } | Action::Stop { .. }) && units_changed {
-                units_changed = false;
-                self.reload_running_guest(machine);
-            }
-            self.execute(machine, action, secret, reporter)?;
-            reporter.report(Event::Finished {
-                machine: &machine.name,
-                action,
-            });
+            self.step(machine, action, reporter, || {
+                self.execute(machine, action, secret, reporter)
+            })?;
         }
         if units_changed {
             self.reload_running_guest(machine);
@@ -111,6 +135,13 @@ impl Engine {
         let root_path = self.host.paths.machine_root(name);
         match action {
             Action::Bootstrap { .. } => self.bootstrap(machine),
+            Action::Replace { .. } => self.discard_root(name),
+            Action::InstallPackages { packages, .. } => {
+                self.change_packages(machine, packages, true)
+            }
+            Action::RemovePackages { packages, .. } => {
+                self.change_packages(machine, packages, false)
+            }
             Action::SetHostname { to, .. } => {
                 Root::open(&root_path)?.write_atomic(
                     "/etc/hostname",
@@ -223,10 +254,10 @@ impl Engine {
                 machine: name.clone(),
                 message,
             })?;
-        if host::which(bootstrapper.name()).is_none() {
+        if let Some(missing) = bootstrap::missing_requirement(&*bootstrapper) {
             return Err(EngineError::MissingTool {
-                tool: bootstrapper.name().to_owned(),
-                package: bootstrapper.package().to_owned(),
+                tool: missing.program.to_owned(),
+                package: missing.package.to_owned(),
             });
         }
         let staging = paths.staging_root(name);
@@ -246,13 +277,20 @@ impl Engine {
         let log2 = log
             .try_clone()
             .map_err(|e| EngineError::io("duplicating the log file", e))?;
-        let argv = bootstrapper.command(machine, &staging);
+        let argv =
+            bootstrapper
+                .command(machine, &staging)
+                .map_err(|message| EngineError::Plan {
+                    machine: name.clone(),
+                    message,
+                })?;
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
-            .env("DEBIAN_FRONTEND", "noninteractive");
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .envs(bootstrapper.env(machine));
         // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe: if berth is
         // killed, the bootstrap dies with it instead of writing on unseen.
         unsafe {
@@ -271,6 +309,10 @@ impl Engine {
                 status: status.to_string(),
                 output: host::log_tail(&log_path, 20),
             });
+        }
+        if let Err(e) = fresh_machine_id(&staging) {
+            let _ = discard_staging(&staging);
+            return Err(e);
         }
         renameat2(
             AT_FDCWD,
@@ -296,8 +338,117 @@ impl Engine {
             bootstrapper: bootstrapper.name().to_owned(),
             created_at,
             launch: None,
+            bootstrap_packages: machine.packages.clone(),
+            added_packages: Vec::new(),
         })
     }
+}
+
+impl Engine {
+    /// Stops the machine and removes its root (for a replacement); the
+    /// record goes too, and the bootstrap that follows writes a new one.
+    fn discard_root(&self, name: &str) -> Result<(), EngineError> {
+        self.stop(name)?;
+        let root = self.host.paths.machine_root(name);
+        let inside = mounts::mounts_under(&root)
+            .map_err(|e| EngineError::io("reading /proc/self/mountinfo", e))?;
+        if !inside.is_empty() {
+            return Err(EngineError::Refused {
+                machine: name.to_owned(),
+                message: format!(
+                    "something is mounted inside the root: {}; unmount it first",
+                    inside
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        remove::remove_tree(&root)
+            .map_err(|e| EngineError::State(format!("removing {}: {e}", root.display())))?;
+        StateStore::new(&self.host.paths).remove(name)
+    }
+
+    /// Installs or removes packages with the machine's own package manager,
+    /// inside the running guest or through systemd-nspawn on a stopped root,
+    /// and records what berth added.
+    fn change_packages(
+        &self,
+        machine: &Machine,
+        packages: &[String],
+        install: bool,
+    ) -> Result<(), EngineError> {
+        let name = &machine.name;
+        let manager = bootstrap::for_machine(machine)
+            .map_err(|message| EngineError::Plan {
+                machine: name.clone(),
+                message,
+            })?
+            .package_manager();
+        let root_path = self.host.paths.machine_root(name);
+        let env = manager.env();
+        if Root::open(&root_path)?.exists(manager.guest_program())? {
+            let leader = self.running_leader(name)?;
+            let commands = if install {
+                manager.install(packages)
+            } else {
+                manager.remove(packages)
+            };
+            for argv in commands {
+                guest::run(&self.host, name, leader, &argv, &env)?;
+            }
+        } else {
+            let commands = if install {
+                manager.host_install(&root_path, machine, packages)
+            } else {
+                manager.host_remove(&root_path, machine, packages)
+            };
+            let commands = commands.ok_or_else(|| EngineError::Plan {
+                machine: name.clone(),
+                message: format!(
+                    "the root has no {} to change its packages with",
+                    manager.guest_program()
+                ),
+            })?;
+            for argv in commands {
+                guest::run_on_host(&self.host, name, &argv, &env)?;
+            }
+        }
+        let store = StateStore::new(&self.host.paths);
+        let mut record = store.load(name)?.ok_or_else(|| {
+            EngineError::State(format!("machine {name} has a root but no record"))
+        })?;
+        if install {
+            for p in packages {
+                if !record.added_packages.contains(p) && !record.bootstrap_packages.contains(p) {
+                    record.added_packages.push(p.clone());
+                }
+            }
+        } else {
+            record.added_packages.retain(|p| !packages.contains(p));
+        }
+        store.save(&record)
+    }
+}
+
+/// Gives a new root its own machine-id: 128 random bits, never a copy of
+/// another machine's (nor the host's). A real id rather than an empty file,
+/// so the first boot does not run `systemctl preset-all`, which would undo
+/// the units the spec disables.
+fn fresh_machine_id(root_path: &std::path::Path) -> Result<(), EngineError> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| EngineError::io("reading /dev/urandom", e))?;
+    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let root = Root::open(root_path)?;
+    root.write_atomic("/etc/machine-id", format!("{id}\n").as_bytes(), 0o444)?;
+    // D-Bus keeps its own copy on older systems.
+    if root.kind("/var/lib/dbus/machine-id")?.is_some() {
+        root.remove_file("/var/lib/dbus/machine-id")?;
+    }
+    Ok(())
 }
 
 /// Removes a staging directory, first detaching anything an interrupted

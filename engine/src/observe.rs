@@ -2,12 +2,14 @@
 //! and whether it runs. Observation never writes and never follows a link
 //! out of the root.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 
 use berth_schema::Machine;
 use indexmap::IndexMap;
 
+use crate::bootstrap;
 use crate::confined::Root;
 use crate::error::EngineError;
 use crate::launcher;
@@ -53,6 +55,9 @@ pub struct RootFacts {
     pub root_hash: Option<String>,
     /// The contents of `/etc/securetty`, if it exists.
     pub securetty: Option<String>,
+    /// The installed packages, read from the root's package database
+    /// (None when berth has no package manager for this root).
+    pub packages: Option<BTreeSet<String>>,
 }
 
 /// Whether a machine runs.
@@ -120,6 +125,10 @@ fn read_facts(paths: &Paths, machine: &Machine) -> Result<RootFacts, EngineError
         .read_string("/etc/shadow")?
         .and_then(|text| shadow::root_hash(&text).map(str::to_owned));
     let securetty = root.read_string("/etc/securetty")?;
+    let packages = match bootstrap::for_machine(machine) {
+        Ok(bootstrapper) => Some(bootstrapper.package_manager().installed(&root)?),
+        Err(_) => None,
+    };
 
     let wanted: Vec<&str> = machine
         .units
@@ -152,5 +161,6 @@ fn read_facts(paths: &Paths, machine: &Machine) -> Result<RootFacts, EngineError
         units,
         root_hash,
         securetty,
+        packages,
     })
 }

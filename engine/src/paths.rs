@@ -45,6 +45,11 @@ impl Paths {
         self.logs_dir().join(format!("{name}.bootstrap.log"))
     }
 
+    /// The log of commands berth ran inside machine `name` (package installs, ...).
+    pub fn machine_log(&self, name: &str) -> PathBuf {
+        self.logs_dir().join(format!("{name}.log"))
+    }
+
     /// The console log of machine `name` under the nspawn launcher.
     pub fn console_log(&self, name: &str) -> PathBuf {
         self.logs_dir().join(format!("{name}.console.log"))

@@ -5,12 +5,13 @@ use berth_schema::{DesiredState, Machine, RootPassword};
 use serde::Serialize;
 
 use crate::action::Action;
-use crate::bootstrap;
+use crate::bootstrap::{self, Bootstrapper};
 use crate::error::EngineError;
 use crate::launcher::{self, HostFacts};
 use crate::observe::{Observed, RootPresence};
 use crate::secret::Secret;
 use crate::securetty;
+use crate::state::MachineRecord;
 use crate::units::{self, UnitState};
 
 /// Everything berth would do, machine by machine.
@@ -60,6 +61,8 @@ pub enum ChangeKind {
     Create,
     /// The machine will be changed in place.
     Update,
+    /// The root will be destroyed and bootstrapped again.
+    Replace,
     /// Nothing to do.
     None,
 }
@@ -89,6 +92,11 @@ pub fn plan_machine(
     }
 
     let mut actions = Vec::new();
+    let target = describe_root(
+        machine.distro.as_str(),
+        machine.release.as_deref(),
+        bootstrapper.name(),
+    );
     let change = match (&observed.root, &observed.facts) {
         (RootPresence::Invalid(why), _) => return Err(err(why.clone())),
         (RootPresence::Directory, _) if observed.record.is_none() => {
@@ -98,32 +106,36 @@ pub fn plan_machine(
                 host.paths.machines_dir.display()
             )));
         }
+        (RootPresence::Directory, Some(facts)) => match &observed.record {
+            Some(record) if needs_replacement(machine, record) => {
+                actions.push(Action::Replace {
+                    from: describe_root(
+                        &record.distro,
+                        record.release.as_deref(),
+                        &record.bootstrapper,
+                    ),
+                    to: target,
+                });
+                plan_bootstrap(machine, &*bootstrapper, host, &mut actions).map_err(&err)?;
+                configure_fresh(machine, secret, &mut actions);
+                ChangeKind::Replace
+            }
+            record => {
+                let packages = PackageChanges::new(
+                    machine,
+                    record.as_ref(),
+                    facts,
+                    bootstrapper.package_manager().name(),
+                    &mut warnings,
+                );
+                configure_existing(machine, facts, secret, packages, &mut actions).map_err(&err)?;
+                ChangeKind::Update
+            }
+        },
         (RootPresence::Absent, _) | (RootPresence::Directory, None) => {
-            actions.push(Action::Bootstrap {
-                distro: machine.distro.to_string(),
-                release: machine.release.clone(),
-                bootstrapper: bootstrapper.name().to_owned(),
-                packages: machine.packages.clone(),
-                command: bootstrapper.command(machine, &host.paths.staging_root(name)),
-            });
+            plan_bootstrap(machine, &*bootstrapper, host, &mut actions).map_err(&err)?;
             configure_fresh(machine, secret, &mut actions);
             ChangeKind::Create
-        }
-        (RootPresence::Directory, Some(facts)) => {
-            if let Some(record) = &observed.record
-                && (record.distro != machine.distro.as_str() || record.release != machine.release)
-            {
-                return Err(err(format!(
-                    "the root was bootstrapped as {} {}, the spec asks for {} {}: \
-                     replacing a root is not supported yet (destroy it first)",
-                    record.distro,
-                    record.release.as_deref().unwrap_or(""),
-                    machine.distro,
-                    machine.release.as_deref().unwrap_or("")
-                )));
-            }
-            configure_existing(machine, facts, secret, &mut actions).map_err(&err)?;
-            ChangeKind::Update
         }
     };
 
@@ -153,6 +165,104 @@ pub fn plan_machine(
         actions,
         warnings,
     })
+}
+
+/// `debian bookworm (debootstrap)`.
+fn describe_root(distro: &str, release: Option<&str>, bootstrapper: &str) -> String {
+    match release {
+        Some(release) => format!("{distro} {release} ({bootstrapper})"),
+        None => format!("{distro} ({bootstrapper})"),
+    }
+}
+
+/// Whether the root must be rebuilt: another distro or release, or another
+/// bootstrapper the spec names explicitly (a changed host default never
+/// replaces a root).
+fn needs_replacement(machine: &Machine, record: &MachineRecord) -> bool {
+    record.distro != machine.distro.as_str()
+        || record.release != machine.release
+        || machine
+            .bootstrapper
+            .is_some_and(|b| b.as_str() != record.bootstrapper)
+}
+
+/// The bootstrap action, after checking that the tool is installed.
+fn plan_bootstrap(
+    machine: &Machine,
+    bootstrapper: &dyn Bootstrapper,
+    host: &HostFacts,
+    actions: &mut Vec<Action>,
+) -> Result<(), String> {
+    if let Some(missing) = bootstrap::missing_requirement(bootstrapper) {
+        return Err(format!(
+            "bootstrapper {}: {} is not installed (install the Debian package `{}`)",
+            bootstrapper.name(),
+            missing.program,
+            missing.package
+        ));
+    }
+    actions.push(Action::Bootstrap {
+        distro: machine.distro.to_string(),
+        release: machine.release.clone(),
+        bootstrapper: bootstrapper.name().to_owned(),
+        packages: machine.packages.clone(),
+        command: bootstrapper.command(machine, &host.paths.staging_root(&machine.name))?,
+    });
+    Ok(())
+}
+
+/// Package drift of an existing root.
+struct PackageChanges {
+    install: Vec<String>,
+    remove: Vec<String>,
+    via: String,
+}
+
+impl PackageChanges {
+    /// Spec packages not installed are installed; packages berth added that
+    /// left the spec are removed; nothing else is ever removed.
+    fn new(
+        machine: &Machine,
+        record: Option<&MachineRecord>,
+        facts: &crate::observe::RootFacts,
+        via: &str,
+        warnings: &mut Vec<String>,
+    ) -> Self {
+        let Some(installed) = &facts.packages else {
+            return PackageChanges {
+                install: Vec::new(),
+                remove: Vec::new(),
+                via: via.to_owned(),
+            };
+        };
+        let install = machine
+            .packages
+            .iter()
+            .filter(|p| !installed.contains(*p))
+            .cloned()
+            .collect();
+        let (added, base): (&[String], &[String]) = match record {
+            Some(r) => (&r.added_packages, &r.bootstrap_packages),
+            None => (&[], &[]),
+        };
+        let remove = added
+            .iter()
+            .filter(|p| !machine.packages.contains(p) && installed.contains(*p))
+            .cloned()
+            .collect();
+        for p in base {
+            if !machine.packages.contains(p) && installed.contains(p) {
+                warnings.push(format!(
+                    "package {p} left the spec but was part of the bootstrap: berth never removes base packages"
+                ));
+            }
+        }
+        PackageChanges {
+            install,
+            remove,
+            via: via.to_owned(),
+        }
+    }
 }
 
 fn password_source(source: &RootPassword) -> &'static str {
@@ -208,8 +318,23 @@ fn configure_existing(
     machine: &Machine,
     facts: &crate::observe::RootFacts,
     secret: Option<&Secret>,
+    packages: PackageChanges,
     actions: &mut Vec<Action>,
 ) -> Result<(), String> {
+    // Packages first: a unit the spec enables may come with a new package.
+    let installing = !packages.install.is_empty();
+    if installing {
+        actions.push(Action::InstallPackages {
+            packages: packages.install,
+            via: packages.via.clone(),
+        });
+    }
+    if !packages.remove.is_empty() {
+        actions.push(Action::RemovePackages {
+            packages: packages.remove,
+            via: packages.via,
+        });
+    }
     if facts.hostname.as_deref() != Some(machine.hostname.as_str()) {
         actions.push(Action::SetHostname {
             from: facts.hostname.clone(),
@@ -226,6 +351,11 @@ fn configure_existing(
     for unit in &machine.units.enable {
         let state = state_of(unit);
         match &state {
+            // It may come with a package being installed; apply checks again.
+            UnitState::NotFound if installing => actions.push(Action::EnableUnit {
+                unit: unit.clone(),
+                from: None,
+            }),
             UnitState::NotFound => {
                 return Err(format!(
                     "units.enable: unit {unit} does not exist in the machine's root; {}",
@@ -361,6 +491,8 @@ mod tests {
             bootstrapper: "debootstrap".into(),
             created_at: 0,
             launch: None,
+            bootstrap_packages: vec!["systemd".into(), "dbus".into()],
+            added_packages: Vec::new(),
         }
     }
 
@@ -385,6 +517,7 @@ mod tests {
                 units,
                 root_hash: Some("$6$s$h".into()),
                 securetty: Some("console\npts/0\n".into()),
+                packages: Some(["systemd", "dbus"].map(String::from).into()),
             }),
             run: RunState::Running {
                 launcher: "nspawn".into(),

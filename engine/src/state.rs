@@ -27,6 +27,13 @@ pub struct MachineRecord {
     /// How it was last started by berth, while berth believes it runs.
     #[serde(default)]
     pub launch: Option<LaunchRecord>,
+    /// The package set the root was bootstrapped with (berth never removes these).
+    #[serde(default)]
+    pub bootstrap_packages: Vec<String>,
+    /// Packages berth installed after the bootstrap because the spec asked:
+    /// the only ones it removes when they leave the spec.
+    #[serde(default)]
+    pub added_packages: Vec<String>,
 }
 
 /// How berth started a machine, so it is always controlled the same way.

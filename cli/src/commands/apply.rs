@@ -78,7 +78,8 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
             });
             continue;
         }
-        let outcome = engine.apply_machine(machine, machine_plan, &progress);
+        let allow_replace = args.replace.iter().any(|n| n == &machine.name);
+        let outcome = engine.apply_machine(machine, machine_plan, allow_replace, &progress);
         let error = outcome.err().map(|e| e.to_string());
         if let Some(e) = &error {
             failed += 1;

@@ -1,0 +1,3 @@
+//! arch end-to-end tests (being written).
+
+mod support;

@@ -1,0 +1,3 @@
+//! fedora end-to-end tests (being written).
+
+mod support;
