@@ -193,7 +193,8 @@ fn plan_bootstrap(
     host: &HostFacts,
     actions: &mut Vec<Action>,
 ) -> Result<(), String> {
-    if let Some(missing) = bootstrap::missing_requirement(bootstrapper) {
+    if let Some(missing) = bootstrap::missing_requirement(bootstrapper).filter(|_| host.check_tools)
+    {
         return Err(format!(
             "bootstrapper {}: {} is not installed (install the Debian package `{}`)",
             bootstrapper.name(),
@@ -459,7 +460,7 @@ mod tests {
             securetty: vec!["pts/0".into()],
             launcher: Launcher::Nspawn,
             state: DesiredState::Running,
-            bootstrapper: None,
+            bootstrapper: Some(berth_schema::BootstrapperKind::Debootstrap),
             bootstrap_options: Default::default(),
             pacman_conf: None,
             repos: Vec::new(),
@@ -480,6 +481,7 @@ mod tests {
                 state_dir: PathBuf::from("/s"),
             },
             booted_with_systemd: false,
+            check_tools: false,
         }
     }
 
@@ -567,6 +569,7 @@ mod tests {
                 "debootstrap",
                 "--variant=minbase",
                 "--include=systemd,dbus",
+                "--components=main",
                 "bookworm",
                 "/m/.web.berth-staging"
             ]

@@ -213,8 +213,17 @@ fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
             Segment::Unknown => {
                 let under_machines = i == 1
                     && matches!(segments.first(), Some(Segment::Map { key }) if key == "machines");
-                match raw::current_machine() {
-                    Some(name) if under_machines => validate::path_key(&name),
+                // `environment` is read through `Spanned`, whose `value` comes between.
+                let under_environment = segments
+                    .get(..i)
+                    .unwrap_or_default()
+                    .iter()
+                    .rev()
+                    .find(|s| !matches!(s, Segment::Map { key } if key == "value"))
+                    .is_some_and(|s| matches!(s, Segment::Map { key } if key == "environment"));
+                match (raw::current_machine(), raw::current_env_name()) {
+                    (Some(name), _) if under_machines => validate::path_key(&name),
+                    (_, Some(name)) if under_environment => validate::path_key(&name),
                     _ => break,
                 }
             }
@@ -271,10 +280,14 @@ fn yaml_message(err: &YamlError, field: Option<&str>) -> String {
             } else {
                 None
             };
+            let env_value = field.is_some_and(|f| f.rsplit('.').nth(1) == Some("environment"));
             match (field, shape) {
                 (Some("machines"), Some("a string")) => {
                     format!("{msg}: machine names must be strings")
                 }
+                (Some(_), Some("a string")) if env_value => format!(
+                    "{msg}: an environment value must be a string (numbers and booleans are taken as their text)"
+                ),
                 (Some(f), Some(shape)) => format!("{msg}: `{}` must be {shape}", last_segment(f)),
                 (None, Some("a mapping")) => format!(
                     "{msg}: a spec file is a mapping with `machines:` (and optionally `defaults:`)"

@@ -1,11 +1,16 @@
 //! Checks on single values: machine names, hostnames, package, release, unit
-//! and securetty names, mirrors, crypt(3) hashes, variable names.
+//! and securetty names, mirrors, crypt(3) hashes, variable names; and for the
+//! machine's runtime settings: bootstrap variants and components, dnf
+//! repositories, zones, bridges, port forwards, bind paths, capabilities and
+//! environment variables.
 //!
 //! Every check returns `Err(message)` with a message fit for a user. Messages
 //! quote the offending value through [`quote`], which escapes control
 //! characters, except for the root password checks, which never echo the value.
 
 use std::fmt::Write as _;
+
+use crate::spec::{Port, Protocol};
 
 /// Longest machine name systemd accepts.
 pub(crate) const MAX_MACHINE_NAME: usize = 64;
@@ -27,6 +32,18 @@ const MAX_HASH: usize = 512;
 const MAX_ENV: usize = 255;
 /// Longest password file path accepted.
 const MAX_FILE: usize = 4096;
+/// Longest bootstrap variant or component name accepted.
+pub(crate) const MAX_DEB_WORD: usize = 32;
+/// Longest dnf repository id accepted.
+pub(crate) const MAX_REPO_ID: usize = 64;
+/// Longest zone name: `vz-` + the zone must fit an interface name (15).
+pub(crate) const MAX_ZONE: usize = 12;
+/// Longest bridge name: a Linux interface name (`IFNAMSIZ` - 1).
+pub(crate) const MAX_BRIDGE: usize = 15;
+/// Longest bind path accepted (`PATH_MAX`).
+pub(crate) const MAX_BIND_PATH: usize = 4096;
+/// Longest capability name accepted.
+const MAX_CAPABILITY: usize = 64;
 
 /// Unit type suffixes systemd knows.
 pub(crate) const UNIT_SUFFIXES: &[&str] = &[
@@ -299,21 +316,40 @@ pub(crate) fn securetty(name: &str) -> Result<(), String> {
 /// A mirror URL: `http://HOST...`, `https://HOST...` or `file:/PATH`, with no
 /// whitespace or control characters.
 pub(crate) fn mirror(url: &str) -> Result<(), String> {
+    base_url("mirror", url)
+}
+
+/// A dnf repository URL: like a mirror, and without `,` (dnf's
+/// `--repofrompath=ID,URL` splits at the first one).
+pub(crate) fn repo_url(url: &str) -> Result<(), String> {
+    base_url("repository url", url)?;
+    if url.contains(',') {
+        return Err(format!(
+            "repository url {} contains `,`, which dnf's --repofrompath=ID,URL cannot take (write it as %2C)",
+            quote(url)
+        ));
+    }
+    Ok(())
+}
+
+/// An `http://HOST...`, `https://HOST...` or `file:/PATH` URL, with no
+/// whitespace or control characters; `what` names it in messages.
+fn base_url(what: &str, url: &str) -> Result<(), String> {
     let q = quote(url);
     if url.is_empty() {
-        return Err("mirror is empty".to_owned());
+        return Err(format!("{what} is empty"));
     }
     let len = url.chars().count();
     if len > MAX_MIRROR {
         return Err(format!(
-            "mirror is {len} characters long; at most {MAX_MIRROR} are allowed"
+            "{what} is {len} characters long; at most {MAX_MIRROR} are allowed"
         ));
     }
     if url.chars().any(char::is_control) {
-        return Err(format!("mirror {q} contains a control character"));
+        return Err(format!("{what} {q} contains a control character"));
     }
     if url.chars().any(char::is_whitespace) {
-        return Err(format!("mirror {q} contains whitespace"));
+        return Err(format!("{what} {q} contains whitespace"));
     }
     let rest = if let Some(rest) = url.strip_prefix("http://") {
         rest
@@ -323,12 +359,12 @@ pub(crate) fn mirror(url: &str) -> Result<(), String> {
         return Ok(());
     } else {
         return Err(format!(
-            "mirror {q} must be an `http://`, `https://` or `file:/` URL"
+            "{what} {q} must be an `http://`, `https://` or `file:/` URL"
         ));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if host.is_empty() {
-        return Err(format!("mirror {q} has no host"));
+        return Err(format!("{what} {q} has no host"));
     }
     Ok(())
 }
@@ -382,18 +418,271 @@ pub(crate) fn env_var(name: &str) -> Result<(), String> {
 
 /// A password file path: non-empty, no NUL or line breaks. The message never echoes the value.
 pub(crate) fn secret_file(path: &str) -> Result<(), String> {
+    local_file("root_password.file", path)
+}
+
+/// A pacman.conf path: non-empty, no NUL or line breaks.
+pub(crate) fn pacman_conf(path: &str) -> Result<(), String> {
+    local_file("pacman_conf", path)
+}
+
+/// A path to a file on the host, relative to the spec or absolute: non-empty,
+/// at most [`MAX_FILE`] bytes, no control characters. Never echoes the value.
+fn local_file(what: &str, path: &str) -> Result<(), String> {
     if path.is_empty() {
-        return Err("root_password.file is empty".to_owned());
+        return Err(format!("{what} is empty"));
     }
     if path.len() > MAX_FILE {
-        return Err(format!(
-            "root_password.file is longer than {MAX_FILE} bytes"
-        ));
+        return Err(format!("{what} is longer than {MAX_FILE} bytes"));
     }
     if path.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} contains a control character (NUL, line break, ...)"
+        ));
+    }
+    Ok(())
+}
+
+/// A debootstrap/mmdebstrap word (`--variant`, a component):
+/// `[a-z][a-z0-9-]*`, at most [`MAX_DEB_WORD`] characters.
+fn deb_word(what: &'static str, value: &str) -> Result<(), String> {
+    check_token(
+        value,
+        &Token {
+            what,
+            max: MAX_DEB_WORD,
+            allowed: |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+            allowed_desc: "lowercase letters, digits, `-`",
+            path_like: false,
+        },
+    )?;
+    match value.chars().next() {
+        Some(c) if c.is_ascii_lowercase() => Ok(()),
+        _ => Err(format!(
+            "{what} {} must start with a lowercase letter",
+            quote(value)
+        )),
+    }
+}
+
+/// A bootstrap variant (`minbase`, `buildd`, ...).
+pub(crate) fn variant(value: &str) -> Result<(), String> {
+    deb_word("bootstrap variant", value)
+}
+
+/// An archive component (`main`, `universe`, ...).
+pub(crate) fn component(value: &str) -> Result<(), String> {
+    deb_word("component", value)
+}
+
+/// A dnf repository id: `[A-Za-z0-9][A-Za-z0-9._:-]*`, at most [`MAX_REPO_ID`].
+pub(crate) fn repo_id(id: &str) -> Result<(), String> {
+    check_token(
+        id,
+        &Token {
+            what: "repository id",
+            max: MAX_REPO_ID,
+            allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'),
+            allowed_desc: "letters, digits, `. _ : -`",
+            path_like: false,
+        },
+    )?;
+    first_alnum("repository id", id)
+}
+
+/// A network zone: 1–12 of `[A-Za-z0-9_-]` (the host interface is `vz-ZONE`).
+pub(crate) fn zone(name: &str) -> Result<(), String> {
+    check_token(
+        name,
+        &Token {
+            what: "zone name",
+            max: MAX_ZONE,
+            allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'),
+            allowed_desc: "letters, digits, `_`, `-`",
+            path_like: false,
+        },
+    )
+}
+
+/// A host bridge: an interface name, 1–15 of `[A-Za-z0-9_.-]`, not `.` or `..`.
+pub(crate) fn bridge(name: &str) -> Result<(), String> {
+    check_token(
+        name,
+        &Token {
+            what: "bridge name",
+            max: MAX_BRIDGE,
+            allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'),
+            allowed_desc: "letters, digits, `_ . -`",
+            path_like: false,
+        },
+    )?;
+    if name == "." {
+        return Err("bridge name `.` is not an interface name".to_owned());
+    }
+    Ok(())
+}
+
+/// A port forward: `PROTO:HOST:MACHINE` or `HOST:MACHINE` (tcp), ports 1–65535.
+pub(crate) fn port(value: &str) -> Result<Port, String> {
+    let q = quote(value);
+    let shape = || {
+        format!(
+            "port forward {q} must be `PROTOCOL:HOST:MACHINE` or `HOST:MACHINE` (e.g. `tcp:8080:80`)"
+        )
+    };
+    let parts: Vec<&str> = value.split(':').collect();
+    let (protocol, host, machine) = match parts.as_slice() {
+        [host, machine] => (Protocol::Tcp, *host, *machine),
+        [protocol, host, machine] => {
+            let protocol = match *protocol {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                other => {
+                    let mut msg = format!(
+                        "unknown protocol {} in port forward {q}: expected `tcp` or `udp`",
+                        quote(other)
+                    );
+                    if let Some(s) = suggest(&other.to_ascii_lowercase(), &["tcp", "udp"]) {
+                        let _ = write!(msg, " (did you mean `{s}`?)");
+                    }
+                    return Err(msg);
+                }
+            };
+            (protocol, *host, *machine)
+        }
+        _ => return Err(shape()),
+    };
+    let number = |which: &str, text: &str| -> Result<u16, String> {
+        if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(shape());
+        }
+        match text.parse::<u32>() {
+            Ok(n @ 1..=65535) => u16::try_from(n).map_err(|_| shape()),
+            _ => Err(format!(
+                "{which} port {text} in port forward {q} is out of range (1–65535)"
+            )),
+        }
+    };
+    Ok(Port {
+        protocol,
+        host: number("host", host)?,
+        machine: number("machine", machine)?,
+    })
+}
+
+/// A bind path (`what` is `host path` or `machine path`): absolute, no `..`
+/// component, no `:` (nspawn's `Bind=` separator), no `\`, no whitespace or
+/// control characters, at most [`MAX_BIND_PATH`] bytes.
+pub(crate) fn bind_path(what: &str, path: &str) -> Result<(), String> {
+    let q = quote(path);
+    if path.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if path.len() > MAX_BIND_PATH {
+        return Err(format!("{what} is longer than {MAX_BIND_PATH} bytes"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(format!("{what} {q} contains a control character"));
+    }
+    if path.chars().any(char::is_whitespace) {
+        return Err(format!("{what} {q} contains whitespace"));
+    }
+    if !path.starts_with('/') {
+        return Err(format!("{what} {q} must be absolute (start with `/`)"));
+    }
+    if path.split('/').any(|s| s == "..") {
+        return Err(format!("{what} {q} contains a `..` component"));
+    }
+    if path.contains(':') {
+        return Err(format!(
+            "{what} {q} contains `:`, which systemd-nspawn's Bind= uses as a separator"
+        ));
+    }
+    if path.contains('\\') {
+        return Err(format!(
+            "{what} {q} contains `\\`, which systemd-nspawn would read as an escape"
+        ));
+    }
+    Ok(())
+}
+
+/// A capability to grant: `CAP_[A-Z_]+`, or `all`.
+pub(crate) fn capability(name: &str) -> Result<(), String> {
+    if name == "all" {
+        return Ok(());
+    }
+    capability_name(name, "or `all`")
+}
+
+/// A capability to drop: `CAP_[A-Z_]+`.
+pub(crate) fn drop_capability(name: &str) -> Result<(), String> {
+    if name == "all" {
         return Err(
-            "root_password.file contains a control character (NUL, line break, ...)".to_owned(),
+            "`all` is only allowed in capabilities: list the capabilities to drop".to_owned(),
         );
+    }
+    capability_name(name, "")
+}
+
+/// `CAP_[A-Z_]+`, at most [`MAX_CAPABILITY`] characters, with a hint for a
+/// lowercase or unprefixed name.
+fn capability_name(name: &str, alternative: &str) -> Result<(), String> {
+    let shaped = |n: &str| {
+        n.len() <= MAX_CAPABILITY
+            && n.strip_prefix("CAP_").is_some_and(|rest| {
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            })
+    };
+    if shaped(name) {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "capability {} must be `CAP_` followed by capital letters and `_` (e.g. `CAP_NET_ADMIN`){}",
+        quote(name),
+        if alternative.is_empty() {
+            String::new()
+        } else {
+            format!(", {alternative}")
+        }
+    );
+    let upper = name.to_ascii_uppercase();
+    let guess = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    if shaped(&guess) {
+        let _ = write!(msg, " (did you mean `{guess}`?)");
+    }
+    Err(msg)
+}
+
+/// An environment variable name for the machine: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn env_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok = name.len() <= MAX_ENV
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "environment variable name {} must match `[A-Za-z_][A-Za-z0-9_]*`",
+            quote(name)
+        ))
+    }
+}
+
+/// An environment variable's value: no NUL, line break or other control
+/// character but tab. Never echoes the value (it may be a token).
+pub(crate) fn env_value(name: &str, value: &str) -> Result<(), String> {
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(format!(
+            "the value of {} contains a control character (NUL, line break, ...), which Environment= cannot hold",
+            quote(name)
+        ));
     }
     Ok(())
 }

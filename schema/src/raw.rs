@@ -9,10 +9,12 @@ use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
-use crate::spec::{DesiredState, Distro, Launcher};
+use crate::names::quote;
+use crate::spec::{BootstrapperKind, DesiredState, Distro, Launcher, NetworkMode, PrivateUsers};
 
 /// A berth spec file: machines, and defaults merged under each of them.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -21,7 +23,8 @@ use crate::spec::{DesiredState, Distro, Launcher};
 pub(crate) struct RawFile {
     #[serde(default)]
     /// Fields merged under every machine of this file; a machine's own value
-    /// wins, field by field (a machine's `units` replaces these `units` whole).
+    /// wins, field by field (a machine's `units`, `bootstrap_options`,
+    /// `network`, `binds` or `environment` replaces the default one whole).
     pub defaults: Option<RawMachine>,
     /// The machines, by name, in order. A name is 1–64 of `[A-Za-z0-9._-]`,
     /// not starting with `-` or `.`.
@@ -78,6 +81,170 @@ pub(crate) struct RawMachine {
     /// Whether the machine should be running.
     #[schemars(with = "Option<DesiredState>")]
     pub state: Option<Spanned<String>>,
+    /// The bootstrap tool; default: the distro's (mmdebstrap when installed,
+    /// else debootstrap, for Debian and Ubuntu; pacstrap for Arch; dnf for
+    /// Fedora). It must fit the distro.
+    #[schemars(with = "Option<BootstrapperKind>")]
+    pub bootstrapper: Option<Spanned<String>>,
+    /// Options for the bootstrap tool, each used where the tool has it.
+    pub bootstrap_options: Option<RawBootstrapOptions>,
+    /// A pacman.conf for pacstrap (`-C`), relative to the spec file's
+    /// directory. Arch only.
+    #[schemars(with = "Option<String>", length(min = 1))]
+    pub pacman_conf: Option<Spanned<String>>,
+    /// Extra dnf repositories (`--repofrompath`). Fedora only.
+    #[schemars(with = "Option<Vec<RawRepo>>")]
+    pub repos: Option<Spanned<Vec<Spanned<RawRepo>>>>,
+    /// Start the machine when the host boots (`machinectl enable`); unset
+    /// leaves boot integration alone.
+    #[schemars(with = "Option<bool>")]
+    pub autostart: Option<Spanned<RawBool>>,
+    /// The machine's network.
+    #[schemars(with = "Option<RawNetwork>")]
+    pub network: Option<Spanned<RawNetwork>>,
+    /// Host directories bound into the machine: `HOST`, `HOST:MACHINE`,
+    /// `HOST:MACHINE:ro` or a mapping.
+    #[schemars(with = "Option<Vec<BindSchema>>")]
+    pub binds: Option<Vec<Spanned<RawBind>>>,
+    /// User namespacing (`PrivateUsers=`).
+    #[schemars(with = "Option<PrivateUsers>")]
+    pub private_users: Option<Spanned<String>>,
+    /// Capabilities granted beyond systemd-nspawn's default set
+    /// (`Capability=`): `CAP_...` names, or `all`.
+    #[schemars(with = "Option<Vec<CapabilityOrAll>>")]
+    pub capabilities: Option<Vec<Spanned<String>>>,
+    /// Capabilities dropped from systemd-nspawn's default set (`DropCapability=`).
+    #[schemars(with = "Option<Vec<Capability>>")]
+    pub drop_capabilities: Option<Vec<Spanned<String>>>,
+    /// Environment variables for the machine's init (`Environment=`), in
+    /// order. Numbers and booleans are taken as their text.
+    #[schemars(schema_with = "environment_schema")]
+    pub environment: Option<Spanned<RawEnvironment>>,
+}
+
+/// Options for the bootstrap tool.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "BootstrapOptions", extend("additionalProperties" = false))]
+pub(crate) struct RawBootstrapOptions {
+    /// Share the host's package cache (pacstrap `-c`; apt's and dnf's caches
+    /// for the others). Default false.
+    #[schemars(with = "Option<bool>")]
+    pub host_cache: Option<Spanned<RawBool>>,
+    /// debootstrap/mmdebstrap `--variant` (default `minbase`).
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[a-z][a-z0-9-]*$"),
+        length(max = 32)
+    )]
+    pub variant: Option<Spanned<String>>,
+    /// debootstrap/mmdebstrap `--components` (default `main`; Ubuntu
+    /// `main,universe`).
+    #[schemars(with = "Option<Vec<ComponentName>>")]
+    pub components: Option<Vec<Spanned<String>>>,
+    /// dnf: install weak dependencies. Default false.
+    #[schemars(with = "Option<bool>")]
+    pub install_weak_deps: Option<Spanned<RawBool>>,
+}
+
+/// A dnf repository (`--repofrompath=ID,URL`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Repo",
+    extend("additionalProperties" = false, "required" = ["id", "url"])
+)]
+pub(crate) struct RawRepo {
+    /// The repository id, unique within `repos`.
+    #[schemars(
+        with = "String",
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"),
+        length(max = 64)
+    )]
+    pub id: Option<Spanned<String>>,
+    /// Its base URL: `http://`, `https://` or `file:/`, without `,`.
+    #[schemars(
+        with = "String",
+        regex(pattern = r"^(https?://[^\s/?#,]+|file:/)[^\s,]*$")
+    )]
+    pub url: Option<Spanned<String>>,
+    /// Check package signatures. Default true.
+    #[schemars(with = "Option<bool>")]
+    pub gpgcheck: Option<Spanned<RawBool>>,
+}
+
+/// The machine's network.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Network", extend("additionalProperties" = false))]
+pub(crate) struct RawNetwork {
+    /// `host` shares the host's network (the default), `private` gives only
+    /// loopback, `veth` a private network with a veth link to the host.
+    #[schemars(with = "Option<NetworkMode>")]
+    pub mode: Option<Spanned<String>>,
+    /// Join the veth link to the zone bridge `vz-ZONE` (`Zone=`); implies
+    /// `veth`. Not with `bridge`.
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"),
+        length(min = 1, max = 12)
+    )]
+    pub zone: Option<Spanned<String>>,
+    /// Join the veth link to this host bridge (`Bridge=`); implies `veth`.
+    /// Not with `zone`.
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$"),
+        length(min = 1, max = 15)
+    )]
+    pub bridge: Option<Spanned<String>>,
+    /// Port forwards from the host (`Port=`): `PROTOCOL:HOST:MACHINE` or
+    /// `HOST:MACHINE` (tcp). They need a veth link.
+    #[schemars(with = "Option<Vec<PortForward>>")]
+    pub ports: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// A bind as written: a string (`HOST`, `HOST:MACHINE`, `HOST:MACHINE:ro`) or
+/// a mapping.
+#[derive(Debug)]
+pub(crate) enum RawBind {
+    /// The string form.
+    Short(String),
+    /// The mapping form.
+    Long(RawBindMap),
+}
+
+/// A bind's mapping form.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Bind",
+    extend("additionalProperties" = false, "required" = ["host"])
+)]
+pub(crate) struct RawBindMap {
+    /// The absolute host path.
+    #[schemars(with = "BindPath")]
+    pub host: Option<Spanned<String>>,
+    /// The absolute path inside the machine; default: the host path.
+    #[schemars(with = "Option<BindPath>")]
+    pub machine: Option<Spanned<String>>,
+    /// Bind read-only. Default false.
+    #[schemars(with = "Option<bool>")]
+    pub read_only: Option<Spanned<RawBool>>,
+}
+
+/// `environment:` as written: names and values in order (`None`: no value).
+#[derive(Debug, Default)]
+pub(crate) struct RawEnvironment(pub Vec<(Spanned<String>, Option<Spanned<String>>)>);
+
+/// A boolean as written. Only YAML booleans are accepted; anything else is
+/// kept (as a description) for validation to report with its location.
+#[derive(Debug)]
+pub(crate) enum RawBool {
+    /// `true` or `false`.
+    Bool(bool),
+    /// Something else: what it was, for messages (`the string "yes"`).
+    Other(String),
 }
 
 /// Units to enable, disable and mask.
@@ -128,6 +295,71 @@ struct SecurettyName(
     )]
     String,
 );
+
+/// An archive component.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct ComponentName(#[schemars(regex(pattern = r"^[a-z][a-z0-9-]*$"), length(max = 32))] String);
+
+/// A port forward: `PROTOCOL:HOST:MACHINE` or `HOST:MACHINE` (tcp), ports 1–65535.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct PortForward(#[schemars(regex(pattern = r"^((tcp|udp):)?[0-9]{1,5}:[0-9]{1,5}$"))] String);
+
+/// An absolute path without `..` components, `:`, `\`, whitespace or control characters.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct BindPath(#[schemars(regex(pattern = r"^/[^:\\\s]*$"), length(min = 1, max = 4096))] String);
+
+/// A capability name.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct Capability(#[schemars(regex(pattern = r"^CAP_[A-Z_]+$"), length(max = 64))] String);
+
+/// A capability name, or `all`.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct CapabilityOrAll(
+    #[schemars(regex(pattern = r"^(CAP_[A-Z_]+|all)$"), length(max = 64))] String,
+);
+
+/// The JSON Schema of a bind: a string or a mapping.
+struct BindSchema;
+
+impl JsonSchema for BindSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BindEntry".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let map = generator.subschema_for::<RawBindMap>();
+        json_schema!({
+            "description": "A host directory bound into the machine: `HOST` (same path inside), `HOST:MACHINE`, `HOST:MACHINE:ro` / `:rw`, or a mapping.",
+            "oneOf": [
+                {
+                    "type": "string",
+                    "pattern": "^/[^:\\\\\\s]*(:/[^:\\\\\\s]*(:(ro|rw))?)?$"
+                },
+                map
+            ]
+        })
+    }
+}
+
+/// The schema of `environment`: variable names to scalar values.
+fn environment_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "Environment variables for the machine's init (`Environment=`), in order. Numbers and booleans are taken as their text.",
+        "type": ["object", "null"],
+        "propertyNames": {
+            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+            "maxLength": 255
+        },
+        "additionalProperties": {
+            "type": ["string", "number", "boolean"]
+        }
+    })
+}
 
 /// The JSON Schema of `root_password`: exactly one of hash, env, file.
 struct RootPasswordSchema;
@@ -183,6 +415,8 @@ thread_local! {
     /// The machine whose fields are being read, to name it in error paths
     /// (serde_path_to_error cannot see the name through `Spanned`).
     static CURRENT_MACHINE: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The `environment:` variable whose value is being read, for the same reason.
+    static CURRENT_ENV_NAME: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// The name of the machine being deserialized when an error stopped it.
@@ -190,9 +424,19 @@ pub(crate) fn current_machine() -> Option<String> {
     CURRENT_MACHINE.with(|c| c.borrow().clone())
 }
 
-/// Forgets the machine being deserialized (before a new parse).
+/// The `environment:` variable being deserialized when an error stopped it.
+pub(crate) fn current_env_name() -> Option<String> {
+    CURRENT_ENV_NAME.with(|c| c.borrow().clone())
+}
+
+/// Forgets the machine and variable being deserialized (before a new parse).
 pub(crate) fn reset_current_machine() {
     set_current_machine(None);
+    set_current_env_name(None);
+}
+
+fn set_current_env_name(name: Option<String>) {
+    CURRENT_ENV_NAME.with(|c| *c.borrow_mut() = name);
 }
 
 fn set_current_machine(name: Option<String>) {
@@ -367,6 +611,118 @@ impl<'de> Deserialize<'de> for SecretValue {
         }
 
         deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawBind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BindVisitor;
+
+        impl<'de> Visitor<'de> for BindVisitor {
+            type Value = RawBind;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a path (`HOST`, `HOST:MACHINE`, `HOST:MACHINE:ro`) or a mapping with host:, machine:, read_only:")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawBind::Short(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(RawBind::Short(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawBindMap::deserialize(MapAccessDeserializer::new(map)).map(RawBind::Long)
+            }
+        }
+
+        deserializer.deserialize_any(BindVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEnvironment {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EnvironmentVisitor;
+
+        impl<'de> Visitor<'de> for EnvironmentVisitor {
+            type Value = RawEnvironment;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of variable names to values")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                loop {
+                    set_current_env_name(None);
+                    let Some(name) = map.next_key::<Spanned<String>>()? else {
+                        break;
+                    };
+                    set_current_env_name(Some(name.value.clone()));
+                    let value = map.next_value::<Option<Spanned<String>>>()?;
+                    entries.push((name, value));
+                }
+                set_current_env_name(None);
+                Ok(RawEnvironment(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EnvironmentVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawBool {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BoolVisitor;
+
+        impl<'de> Visitor<'de> for BoolVisitor {
+            type Value = RawBool;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`true` or `false`")
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawBool::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawBool::Other(format!("the number {v}")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawBool::Other(format!("the number {v}")))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Self::Value, E> {
+                Ok(RawBool::Other(format!("the number {v}")))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
+                Ok(RawBool::Other(format!("the number {v}")))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(RawBool::Other(format!("the number {v}")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawBool::Other(format!("the string {}", quote(v))))
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+                Ok(RawBool::Other("binary data".to_owned()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RawBool::Other("null".to_owned()))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RawBool::Other("null".to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RawBool::Other("a list".to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(RawBool::Other("a mapping".to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(BoolVisitor)
     }
 }
 

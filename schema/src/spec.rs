@@ -200,7 +200,13 @@ pub struct Port {
 
 impl fmt::Display for Port {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.protocol.as_str(), self.host, self.machine)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.protocol.as_str(),
+            self.host,
+            self.machine
+        )
     }
 }
 

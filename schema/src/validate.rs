@@ -13,8 +13,14 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::names::{self, quote};
-use crate::raw::{RawFile, RawMachine, RawRootPassword, RawUnits, SecretValue, position};
-use crate::spec::{DesiredState, Distro, Launcher, Machine, RootPassword, Source, Units};
+use crate::raw::{
+    RawBind, RawBool, RawBootstrapOptions, RawEnvironment, RawFile, RawMachine, RawNetwork,
+    RawRepo, RawRootPassword, RawUnits, SecretValue, position,
+};
+use crate::spec::{
+    Bind, BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
+    NetworkMode, Port, PrivateUsers, Repo, RootPassword, Source, Units,
+};
 
 /// Keys under `root_password:` that would hold a plaintext password.
 const PLAINTEXT_KEYS: &[&str] = &[
@@ -49,6 +55,17 @@ enum Field<T> {
     Valid(T),
 }
 
+/// A valid value with where it was written, for checks against other fields
+/// after merging (the value may come from `defaults`).
+#[derive(Clone)]
+struct Placed<T> {
+    value: T,
+    /// Where the value is.
+    loc: Location,
+    /// Its field path (`machines.web.bootstrapper` or `defaults.bootstrapper`).
+    field: String,
+}
+
 impl<T> Field<T> {
     /// This field if written, else `fallback` (the defaults' field).
     fn or(self, fallback: Field<T>) -> Field<T> {
@@ -71,6 +88,17 @@ struct Checked {
     securetty: Field<Vec<String>>,
     launcher: Field<Launcher>,
     state: Field<DesiredState>,
+    bootstrapper: Field<Placed<BootstrapperKind>>,
+    bootstrap_options: Field<BootstrapOptions>,
+    pacman_conf: Field<Placed<PathBuf>>,
+    repos: Field<Placed<Vec<Repo>>>,
+    autostart: Field<bool>,
+    network: Field<Network>,
+    binds: Field<Vec<Bind>>,
+    private_users: Field<PrivateUsers>,
+    capabilities: Field<Vec<String>>,
+    drop_capabilities: Field<Vec<String>>,
+    environment: Field<Vec<(String, String)>>,
 }
 
 impl Checked {
@@ -87,6 +115,21 @@ impl Checked {
             securetty: self.securetty.or(clone(&defaults.securetty)),
             launcher: self.launcher.or(copy(&defaults.launcher)),
             state: self.state.or(copy(&defaults.state)),
+            bootstrapper: self.bootstrapper.or(clone(&defaults.bootstrapper)),
+            bootstrap_options: self
+                .bootstrap_options
+                .or(clone(&defaults.bootstrap_options)),
+            pacman_conf: self.pacman_conf.or(clone(&defaults.pacman_conf)),
+            repos: self.repos.or(clone(&defaults.repos)),
+            autostart: self.autostart.or(copy(&defaults.autostart)),
+            network: self.network.or(clone(&defaults.network)),
+            binds: self.binds.or(clone(&defaults.binds)),
+            private_users: self.private_users.or(copy(&defaults.private_users)),
+            capabilities: self.capabilities.or(clone(&defaults.capabilities)),
+            drop_capabilities: self
+                .drop_capabilities
+                .or(clone(&defaults.drop_capabilities)),
+            environment: self.environment.or(clone(&defaults.environment)),
         }
     }
 }
@@ -213,6 +256,9 @@ impl Validator<'_, '_> {
         };
         let own = self.fields(raw, &prefix);
         let merged = own.over(defaults);
+        if let Field::Valid(distro) = merged.distro {
+            self.fits_distro(&name.value, distro, &merged);
+        }
 
         let hostname = match merged.hostname {
             Field::Valid(h) => Some(h),
@@ -288,18 +334,65 @@ impl Validator<'_, '_> {
             securetty: valid_or(merged.securetty, Vec::new())?,
             launcher: valid_or(merged.launcher, Launcher::default())?,
             state: valid_or(merged.state, DesiredState::default())?,
-            bootstrapper: None,
-            bootstrap_options: Default::default(),
-            pacman_conf: None,
-            repos: Vec::new(),
-            autostart: None,
-            network: Default::default(),
-            binds: Vec::new(),
-            private_users: None,
-            capabilities: Vec::new(),
-            drop_capabilities: Vec::new(),
-            environment: Vec::new(),
+            bootstrapper: optional(merged.bootstrapper)?.map(|p| p.value),
+            bootstrap_options: valid_or(merged.bootstrap_options, BootstrapOptions::default())?,
+            pacman_conf: optional(merged.pacman_conf)?.map(|p| p.value),
+            repos: optional(merged.repos)?.map(|p| p.value).unwrap_or_default(),
+            autostart: optional(merged.autostart)?,
+            network: valid_or(merged.network, Network::default())?,
+            binds: valid_or(merged.binds, Vec::new())?,
+            private_users: optional(merged.private_users)?,
+            capabilities: valid_or(merged.capabilities, Vec::new())?,
+            drop_capabilities: valid_or(merged.drop_capabilities, Vec::new())?,
+            environment: valid_or(merged.environment, Vec::new())?,
         })
+    }
+
+    /// The merged fields that depend on the distro: the bootstrapper,
+    /// `pacman_conf` (arch) and `repos` (fedora). Errors point where the field
+    /// was written, naming the machine when that is under `defaults`.
+    fn fits_distro(&mut self, machine: &str, distro: Distro, merged: &Checked) {
+        let whose = |p_field: &str| {
+            if p_field.starts_with("defaults.") {
+                format!(" (machine {})", quote(machine))
+            } else {
+                String::new()
+            }
+        };
+        if let Field::Valid(p) = &merged.bootstrapper {
+            let fitting = bootstrappers_for(distro);
+            if !fitting.contains(&p.value) {
+                let names: Vec<&str> = fitting.iter().map(|b| b.as_str()).collect();
+                let msg = format!(
+                    "bootstrapper `{}` does not fit distro `{distro}`{}: {} bootstraps {}; for {distro} use {}",
+                    p.value,
+                    whose(&p.field),
+                    p.value,
+                    distros_of(p.value),
+                    names::one_of(&names)
+                );
+                self.error(&p.loc, p.field.clone(), msg);
+            }
+        }
+        if let Field::Valid(p) = &merged.pacman_conf
+            && distro != Distro::Arch
+        {
+            let msg = format!(
+                "pacman_conf is for pacstrap, so only for distro `arch`, not `{distro}`{}",
+                whose(&p.field)
+            );
+            self.error(&p.loc, p.field.clone(), msg);
+        }
+        if let Field::Valid(p) = &merged.repos
+            && distro != Distro::Fedora
+            && !p.value.is_empty()
+        {
+            let msg = format!(
+                "repos are dnf repositories, so only for distro `fedora`, not `{distro}`{}",
+                whose(&p.field)
+            );
+            self.error(&p.loc, p.field.clone(), msg);
+        }
     }
 
     /// Checks every field written in one mapping (a machine or `defaults`).
@@ -363,6 +456,77 @@ impl Validator<'_, '_> {
             "state",
             STATES,
         );
+        let bootstrapper_field = format!("{prefix}.bootstrapper");
+        let bootstrapper = placed(
+            self.choice(
+                raw.bootstrapper.as_ref(),
+                &bootstrapper_field,
+                "bootstrapper",
+                BOOTSTRAPPERS,
+            ),
+            raw.bootstrapper.as_ref().map(|b| b.referenced),
+            bootstrapper_field,
+        );
+        let bootstrap_options = match &raw.bootstrap_options {
+            None => Field::Absent,
+            Some(b) => self.bootstrap_options(b, &format!("{prefix}.bootstrap_options")),
+        };
+        let pacman_conf_field = format!("{prefix}.pacman_conf");
+        let pacman_conf = match self.scalar(
+            raw.pacman_conf.as_ref(),
+            &pacman_conf_field,
+            names::pacman_conf,
+        ) {
+            Field::Valid(p) => Field::Valid(resolve(self.src.file, Path::new(&p))),
+            Field::Invalid => Field::Invalid,
+            Field::Absent => Field::Absent,
+        };
+        let pacman_conf = placed(
+            pacman_conf,
+            raw.pacman_conf.as_ref().map(|p| p.referenced),
+            pacman_conf_field,
+        );
+        let repos = match &raw.repos {
+            None => Field::Absent,
+            Some(r) => self.repos(r, &format!("{prefix}.repos")),
+        };
+        let autostart = self.boolean(raw.autostart.as_ref(), &format!("{prefix}.autostart"));
+        let network = match &raw.network {
+            None => Field::Absent,
+            Some(n) => self.network(n, &format!("{prefix}.network")),
+        };
+        let binds = match &raw.binds {
+            None => Field::Absent,
+            Some(b) => self.binds(b, &format!("{prefix}.binds")),
+        };
+        let private_users = self.choice(
+            raw.private_users.as_ref(),
+            &format!("{prefix}.private_users"),
+            "private_users value",
+            PRIVATE_USERS,
+        );
+        let capabilities = match &raw.capabilities {
+            None => Field::Absent,
+            Some(items) => self.list(
+                items,
+                &format!("{prefix}.capabilities"),
+                names::capability,
+                str::to_owned,
+            ),
+        };
+        let drop_capabilities = match &raw.drop_capabilities {
+            None => Field::Absent,
+            Some(items) => self.list(
+                items,
+                &format!("{prefix}.drop_capabilities"),
+                names::drop_capability,
+                str::to_owned,
+            ),
+        };
+        let environment = match &raw.environment {
+            None => Field::Absent,
+            Some(e) => self.environment(&e.value, &format!("{prefix}.environment")),
+        };
         Checked {
             distro,
             release,
@@ -374,7 +538,388 @@ impl Validator<'_, '_> {
             securetty,
             launcher,
             state,
+            bootstrapper,
+            bootstrap_options,
+            pacman_conf,
+            repos,
+            autostart,
+            network,
+            binds,
+            private_users,
+            capabilities,
+            drop_capabilities,
+            environment,
         }
+    }
+
+    /// A YAML boolean; anything else (`"yes"`, `1`) is reported.
+    fn boolean(&mut self, value: Option<&Spanned<RawBool>>, field: &str) -> Field<bool> {
+        let Some(value) = value else {
+            return Field::Absent;
+        };
+        match &value.value {
+            RawBool::Bool(b) => Field::Valid(*b),
+            RawBool::Other(what) => {
+                let name = field.rsplit('.').next().unwrap_or(field);
+                self.error(
+                    &value.referenced,
+                    field.to_owned(),
+                    format!("`{name}` must be a boolean, `true` or `false`, not {what}"),
+                );
+                Field::Invalid
+            }
+        }
+    }
+
+    /// `bootstrap_options:`.
+    fn bootstrap_options(
+        &mut self,
+        raw: &RawBootstrapOptions,
+        field: &str,
+    ) -> Field<BootstrapOptions> {
+        let host_cache = self.boolean(raw.host_cache.as_ref(), &format!("{field}.host_cache"));
+        let variant = self.scalar(
+            raw.variant.as_ref(),
+            &format!("{field}.variant"),
+            names::variant,
+        );
+        let components = match &raw.components {
+            None => Field::Absent,
+            Some(items) => self.list(
+                items,
+                &format!("{field}.components"),
+                names::component,
+                str::to_owned,
+            ),
+        };
+        let install_weak_deps = self.boolean(
+            raw.install_weak_deps.as_ref(),
+            &format!("{field}.install_weak_deps"),
+        );
+        let options = || {
+            Some(BootstrapOptions {
+                host_cache: valid_or(host_cache, false)?,
+                variant: optional(variant)?,
+                components: valid_or(components, Vec::new())?,
+                install_weak_deps: valid_or(install_weak_deps, false)?,
+            })
+        };
+        options().map_or(Field::Invalid, Field::Valid)
+    }
+
+    /// `repos:`: each with a valid, unique id and a URL dnf can take.
+    fn repos(
+        &mut self,
+        raw: &Spanned<Vec<Spanned<RawRepo>>>,
+        field: &str,
+    ) -> Field<Placed<Vec<Repo>>> {
+        let before = self.count();
+        let mut repos = Vec::with_capacity(raw.value.len());
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, item) in raw.value.iter().enumerate() {
+            let at = format!("{field}[{i}]");
+            let repo = &item.value;
+            for (key, present) in [("id", repo.id.is_some()), ("url", repo.url.is_some())] {
+                if !present {
+                    self.error(
+                        &item.referenced,
+                        at.clone(),
+                        format!("a repository needs `{key}:`"),
+                    );
+                }
+            }
+            let id = self.scalar(repo.id.as_ref(), &format!("{at}.id"), names::repo_id);
+            if let (Field::Valid(_), Some(written)) = (&id, &repo.id) {
+                if let Some(first) = seen.get(written.value.as_str()) {
+                    self.error(
+                        &written.referenced,
+                        format!("{at}.id"),
+                        format!(
+                            "repository id {} is already used by repos[{first}]",
+                            quote(&written.value)
+                        ),
+                    );
+                } else {
+                    seen.insert(written.value.as_str(), i);
+                }
+            }
+            let url = self.scalar(repo.url.as_ref(), &format!("{at}.url"), names::repo_url);
+            let gpgcheck = self.boolean(repo.gpgcheck.as_ref(), &format!("{at}.gpgcheck"));
+            if let (Field::Valid(id), Field::Valid(url), Some(gpgcheck)) =
+                (id, url, valid_or(gpgcheck, true))
+            {
+                repos.push(Repo { id, url, gpgcheck });
+            }
+        }
+        if self.count() > before {
+            return Field::Invalid;
+        }
+        Field::Valid(Placed {
+            value: repos,
+            loc: raw.referenced,
+            field: field.to_owned(),
+        })
+    }
+
+    /// `network:`: a mode, a zone or a bridge (each implying veth), and port
+    /// forwards, which need veth.
+    fn network(&mut self, raw: &Spanned<RawNetwork>, field: &str) -> Field<Network> {
+        let before = self.count();
+        let net = &raw.value;
+        let mode = self.choice(
+            net.mode.as_ref(),
+            &format!("{field}.mode"),
+            "network mode",
+            NETWORK_MODES,
+        );
+        let zone = self.scalar(net.zone.as_ref(), &format!("{field}.zone"), names::zone);
+        let bridge = self.scalar(
+            net.bridge.as_ref(),
+            &format!("{field}.bridge"),
+            names::bridge,
+        );
+        if let (Some(_), Some(b)) = (&net.zone, &net.bridge) {
+            self.error(
+                &b.referenced,
+                format!("{field}.bridge"),
+                "zone and bridge cannot both be set: the veth link joins either a zone or a bridge",
+            );
+        }
+        let link = [("zone", &net.zone), ("bridge", &net.bridge)]
+            .into_iter()
+            .find_map(|(key, v)| v.as_ref().map(|v| (key, v)));
+        if let (Field::Valid(m), Some((key, v))) = (&mode, link)
+            && *m != NetworkMode::Veth
+        {
+            self.error(
+                &v.referenced,
+                format!("{field}.{key}"),
+                format!(
+                    "a {key} needs a veth link, but network.mode is `{}`: set mode: veth or leave it out",
+                    m.as_str()
+                ),
+            );
+        }
+        let veth = link.is_some() || matches!(mode, Field::Valid(NetworkMode::Veth));
+        let mut ports: Vec<Port> = Vec::new();
+        if let Some(items) = &net.ports {
+            let mut seen: HashMap<(&str, u16), usize> = HashMap::new();
+            for (i, item) in items.value.iter().enumerate() {
+                let at = format!("{field}.ports[{i}]");
+                match names::port(&item.value) {
+                    Ok(p) => {
+                        let key = (p.protocol.as_str(), p.host);
+                        if let Some(first) = seen.get(&key) {
+                            self.error(
+                                &item.referenced,
+                                at,
+                                format!(
+                                    "host port {} {} is already forwarded by network.ports[{first}]",
+                                    p.protocol.as_str(),
+                                    p.host
+                                ),
+                            );
+                        } else {
+                            seen.insert(key, i);
+                            ports.push(p);
+                        }
+                    }
+                    Err(msg) => self.error(&item.referenced, at, msg),
+                }
+            }
+            // An invalid mode is already reported: do not guess what it meant.
+            if !items.value.is_empty() && !veth && !matches!(mode, Field::Invalid) {
+                self.error(
+                    &items.referenced,
+                    format!("{field}.ports"),
+                    "port forwards need a private network with a veth link: set network.mode: veth",
+                );
+            }
+        }
+        if self.count() > before {
+            return Field::Invalid;
+        }
+        let mode = match mode {
+            _ if link.is_some() => NetworkMode::Veth,
+            Field::Valid(m) => m,
+            _ => NetworkMode::default(),
+        };
+        Field::Valid(Network {
+            mode,
+            zone: optional(zone).flatten(),
+            bridge: optional(bridge).flatten(),
+            ports,
+        })
+    }
+
+    /// `binds:`: absolute paths nspawn's `Bind=` can take, never over the
+    /// machine's `/`, no machine path bound twice.
+    fn binds(&mut self, items: &[Spanned<RawBind>], field: &str) -> Field<Vec<Bind>> {
+        let before = self.count();
+        let mut binds = Vec::with_capacity(items.len());
+        let mut seen: HashMap<PathBuf, usize> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("{field}[{i}]");
+            let Some((bind, machine_loc, machine_field)) = self.bind(item, &at) else {
+                continue;
+            };
+            if bind.machine == Path::new("/") {
+                self.error(
+                    &machine_loc,
+                    machine_field,
+                    "a bind cannot cover the machine's root `/`: bind to a directory inside it",
+                );
+            } else if let Some(first) = seen.get(&bind.machine) {
+                self.error(
+                    &machine_loc,
+                    machine_field,
+                    format!(
+                        "machine path {} is already bound by binds[{first}]",
+                        quote(&bind.machine.to_string_lossy())
+                    ),
+                );
+            } else {
+                seen.insert(bind.machine.clone(), i);
+                binds.push(bind);
+            }
+        }
+        if self.count() > before {
+            return Field::Invalid;
+        }
+        Field::Valid(binds)
+    }
+
+    /// One bind, in either form; with where its machine path was written.
+    fn bind(&mut self, item: &Spanned<RawBind>, at: &str) -> Option<(Bind, Location, String)> {
+        match &item.value {
+            RawBind::Short(text) => {
+                let parts: Vec<&str> = text.split(':').collect();
+                let (host, machine, read_only) = match parts.as_slice() {
+                    [host] => (*host, *host, false),
+                    [host, opt @ ("ro" | "rw")] => {
+                        let msg = format!(
+                            "bind {} has no machine path: to bind {} at the same place, write `{host}:{host}:{opt}`",
+                            quote(text),
+                            quote(host)
+                        );
+                        self.error(&item.referenced, at.to_owned(), msg);
+                        return None;
+                    }
+                    [host, machine] => (*host, *machine, false),
+                    [host, machine, "ro"] => (*host, *machine, true),
+                    [host, machine, "rw"] => (*host, *machine, false),
+                    [_, _, opt] => {
+                        let msg = format!(
+                            "bind option {} in {} must be `ro` or `rw`",
+                            quote(opt),
+                            quote(text)
+                        );
+                        self.error(&item.referenced, at.to_owned(), msg);
+                        return None;
+                    }
+                    _ => {
+                        let msg = format!(
+                            "bind {} has too many `:`: write HOST, HOST:MACHINE or HOST:MACHINE:ro (paths cannot contain `:`)",
+                            quote(text)
+                        );
+                        self.error(&item.referenced, at.to_owned(), msg);
+                        return None;
+                    }
+                };
+                let mut ok = true;
+                for (what, path) in [("host path", host), ("machine path", machine)] {
+                    if let Err(msg) = names::bind_path(what, path) {
+                        self.error(&item.referenced, at.to_owned(), msg);
+                        ok = false;
+                    }
+                }
+                ok.then(|| {
+                    (
+                        Bind {
+                            host: normalize(host),
+                            machine: normalize(machine),
+                            read_only,
+                        },
+                        item.referenced,
+                        at.to_owned(),
+                    )
+                })
+            }
+            RawBind::Long(map) => {
+                let Some(host) = &map.host else {
+                    self.error(&item.referenced, at.to_owned(), "a bind needs `host:`");
+                    return None;
+                };
+                let host_ok = self.bind_path(host, "host path", &format!("{at}.host"));
+                let machine_field = format!(
+                    "{at}.{}",
+                    if map.machine.is_some() {
+                        "machine"
+                    } else {
+                        "host"
+                    }
+                );
+                let machine = map.machine.as_ref().unwrap_or(host);
+                let machine_ok = map.machine.is_none()
+                    || self.bind_path(machine, "machine path", &machine_field);
+                let read_only = self.boolean(map.read_only.as_ref(), &format!("{at}.read_only"));
+                let read_only = valid_or(read_only, false)?;
+                (host_ok && machine_ok).then(|| {
+                    (
+                        Bind {
+                            host: normalize(&host.value),
+                            machine: normalize(&machine.value),
+                            read_only,
+                        },
+                        machine.referenced,
+                        machine_field,
+                    )
+                })
+            }
+        }
+    }
+
+    /// One path of a bind's mapping form; whether it is valid.
+    fn bind_path(&mut self, path: &Spanned<String>, what: &str, field: &str) -> bool {
+        match names::bind_path(what, &path.value) {
+            Ok(()) => true,
+            Err(msg) => {
+                self.error(&path.referenced, field.to_owned(), msg);
+                false
+            }
+        }
+    }
+
+    /// `environment:`: names and values, in order.
+    fn environment(&mut self, raw: &RawEnvironment, field: &str) -> Field<Vec<(String, String)>> {
+        let before = self.count();
+        let mut vars = Vec::with_capacity(raw.0.len());
+        for (name, value) in &raw.0 {
+            let at = format!("{field}.{}", path_key(&name.value));
+            if let Err(msg) = names::env_name(&name.value) {
+                self.error(&name.referenced, at.clone(), msg);
+            }
+            let Some(value) = value else {
+                self.error(
+                    &name.referenced,
+                    at,
+                    format!(
+                        "environment variable {} has no value: write `\"\"` for an empty one",
+                        quote(&name.value)
+                    ),
+                );
+                continue;
+            };
+            if let Err(msg) = names::env_value(&name.value, &value.value) {
+                self.error(&value.referenced, at, msg);
+                continue;
+            }
+            vars.push((name.value.clone(), value.value.clone()));
+        }
+        if self.count() > before {
+            return Field::Invalid;
+        }
+        Field::Valid(vars)
     }
 
     /// A string checked by `check`.
@@ -635,6 +1180,44 @@ fn optional<T>(field: Field<T>) -> Option<Option<T>> {
     }
 }
 
+/// A valid field with where it was written; `loc` is `None` only when absent.
+fn placed<T>(field: Field<T>, loc: Option<Location>, path: String) -> Field<Placed<T>> {
+    match (field, loc) {
+        (Field::Valid(value), Some(loc)) => Field::Valid(Placed {
+            value,
+            loc,
+            field: path,
+        }),
+        (Field::Absent, _) => Field::Absent,
+        _ => Field::Invalid,
+    }
+}
+
+/// A checked absolute path with `.` components, repeated and trailing `/` dropped.
+fn normalize(path: &str) -> PathBuf {
+    Path::new(path).components().collect()
+}
+
+/// The bootstrappers that can bootstrap `distro`.
+fn bootstrappers_for(distro: Distro) -> &'static [BootstrapperKind] {
+    match distro {
+        Distro::Debian | Distro::Ubuntu => {
+            &[BootstrapperKind::Debootstrap, BootstrapperKind::Mmdebstrap]
+        }
+        Distro::Arch => &[BootstrapperKind::Pacstrap],
+        Distro::Fedora => &[BootstrapperKind::Dnf],
+    }
+}
+
+/// What a bootstrapper bootstraps, for messages.
+fn distros_of(kind: BootstrapperKind) -> &'static str {
+    match kind {
+        BootstrapperKind::Debootstrap | BootstrapperKind::Mmdebstrap => "debian and ubuntu",
+        BootstrapperKind::Pacstrap => "arch",
+        BootstrapperKind::Dnf => "fedora",
+    }
+}
+
 /// `path` resolved against the directory of `spec_file`, `.` components dropped.
 fn resolve(spec_file: &Path, path: &Path) -> PathBuf {
     let base = if path.is_absolute() {
@@ -671,6 +1254,28 @@ const LAUNCHERS: &[(&str, Launcher)] = &[
     ("machinectl", Launcher::Machinectl),
     ("nspawn-unit", Launcher::NspawnUnit),
     ("nspawn", Launcher::Nspawn),
+];
+
+/// Bootstrapper spellings.
+const BOOTSTRAPPERS: &[(&str, BootstrapperKind)] = &[
+    ("debootstrap", BootstrapperKind::Debootstrap),
+    ("mmdebstrap", BootstrapperKind::Mmdebstrap),
+    ("pacstrap", BootstrapperKind::Pacstrap),
+    ("dnf", BootstrapperKind::Dnf),
+];
+
+/// Network mode spellings.
+const NETWORK_MODES: &[(&str, NetworkMode)] = &[
+    ("host", NetworkMode::Host),
+    ("private", NetworkMode::Private),
+    ("veth", NetworkMode::Veth),
+];
+
+/// `private_users` spellings.
+const PRIVATE_USERS: &[(&str, PrivateUsers)] = &[
+    ("pick", PrivateUsers::Pick),
+    ("no", PrivateUsers::No),
+    ("identity", PrivateUsers::Identity),
 ];
 
 /// Desired state spellings.

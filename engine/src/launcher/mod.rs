@@ -19,6 +19,9 @@ pub struct HostFacts {
     pub paths: Paths,
     /// Whether the host was booted with systemd as PID 1.
     pub booted_with_systemd: bool,
+    /// Whether planning checks that bootstrap tools are installed (off in
+    /// unit tests of the planner, which must not depend on the host).
+    pub check_tools: bool,
 }
 
 impl HostFacts {
@@ -27,6 +30,7 @@ impl HostFacts {
         HostFacts {
             paths,
             booted_with_systemd: paths::host_booted_with_systemd(),
+            check_tools: true,
         }
     }
 }
