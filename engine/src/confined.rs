@@ -407,6 +407,32 @@ impl Root {
         }
     }
 
+    /// The names in the directory at `rel` (symlinks inside the root
+    /// followed, never out of it), sorted; `Ok(None)` if it is absent.
+    /// Entries are not followed or opened; `.` and `..` are left out.
+    pub fn list_dir(&self, rel: &str) -> Result<Option<Vec<String>>, ConfinedError> {
+        let p = self.parse(rel)?;
+        let fd = match self.resolve(
+            &p.full_rel(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NONBLOCK,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(self.lookup_err(&p, e, "open directory")),
+        };
+        let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| self.io("read directory", &p, e))?;
+        let mut names = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.map_err(|e| self.io("read directory", &p, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != "." && name != ".." {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(Some(names))
+    }
+
     /// Whether the path resolves (following symlinks inside the root) to
     /// anything at all. A dangling symlink does not exist. A path below a
     /// non-directory is an error, not `false`.

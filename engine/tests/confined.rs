@@ -860,3 +860,29 @@ fn remove_tree_handles_10000_levels() {
     assert!(!fx.root.exists());
     fx.check();
 }
+
+// ----------------------------------------------------------------- list_dir
+
+#[test]
+fn list_dir_stays_inside_the_root() {
+    let fx = Fixture::new();
+    fs::create_dir_all(fx.root.join("var/lib/pacman/local/base-1-1")).unwrap();
+    fs::write(fx.root.join("var/lib/pacman/local/ALPM_DB_VERSION"), "9").unwrap();
+    let root = fx.open();
+    assert_eq!(
+        root.list_dir("/var/lib/pacman/local").unwrap().unwrap(),
+        ["ALPM_DB_VERSION", "base-1-1"]
+    );
+    assert_eq!(root.list_dir("/nowhere").unwrap(), None);
+    // A directory symlinked to an absolute host path resolves inside the root.
+    fs::create_dir_all(fx.root.join("srv")).unwrap();
+    symlink(&fx.host, fx.root.join("srv/out")).unwrap();
+    assert_eq!(root.list_dir("/srv/out").unwrap(), None);
+    symlink("../../../..", fx.root.join("srv/up")).unwrap();
+    let up = root.list_dir("/srv/up").unwrap().unwrap();
+    assert!(
+        up.contains(&"etc".to_owned()) && !up.contains(&"canary".to_owned()),
+        "{up:?}"
+    );
+    fx.check();
+}
