@@ -21,6 +21,7 @@ machines:
   lc:
     distro: debian
     release: bookworm
+    bootstrapper: debootstrap
     packages: [systemd, systemd-sysv, dbus]
     hostname: lc-host
     units:
@@ -69,7 +70,7 @@ fn debian_machine_lifecycle() {
     // 1. A plan with changes exits 2 and writes nothing.
     let (rc, out) = plan_code(&sandbox, spec_arg);
     assert_eq!(rc, 2, "{out}");
-    assert!(out.contains("bootstrap debian bookworm"), "{out}");
+    assert!(out.contains("bootstrap debian bookworm with debootstrap"), "{out}");
     assert!(out.contains("(sensitive)") && !out.contains(HASH), "{out}");
     assert!(!root.exists());
 

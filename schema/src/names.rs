@@ -930,6 +930,118 @@ mod tests {
     }
 
     #[test]
+    fn ports() {
+        let p = port("udp:53:5353").expect("valid");
+        assert_eq!((p.protocol, p.host, p.machine), (Protocol::Udp, 53, 5353));
+        assert_eq!(port("8443:443").map(|p| p.protocol), Ok(Protocol::Tcp));
+        assert!(port("tcp:65535:1").is_ok());
+        for bad in [
+            "",
+            "80",
+            "tcp:0:80",
+            "tcp:1:0",
+            "tcp:65536:1",
+            "tcp:99999999999:1",
+            "sctp:1:2",
+            "TCP:1:2",
+            "tcp:+1:2",
+            "tcp: 1:2",
+            "tcp:1:2:3",
+            ":1:2",
+            "tcp::2",
+        ] {
+            assert!(port(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bind_paths() {
+        for ok in ["/", "/srv/www", "/srv/www/", "/a/./b", "/é"] {
+            assert!(bind_path("host path", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "srv",
+            "./srv",
+            "/a/../b",
+            "/..",
+            "/a:b",
+            "/a b",
+            "/a\nb",
+            "/a\\b",
+            &format!("/{}", "a".repeat(4096)),
+        ] {
+            assert!(bind_path("host path", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn capabilities() {
+        assert!(capability("CAP_NET_ADMIN").is_ok());
+        assert!(capability("all").is_ok());
+        assert!(drop_capability("CAP_SYS_ADMIN").is_ok());
+        assert!(drop_capability("all").is_err());
+        for bad in [
+            "cap_net_admin",
+            "-CAP_X",
+            "CAP_",
+            "CAP_NET-ADMIN",
+            "NET_ADMIN",
+            "CAP_X1",
+        ] {
+            assert!(capability(bad).is_err(), "{bad}");
+        }
+        let msg = capability("net_admin").expect_err("refused");
+        assert!(msg.contains("did you mean `CAP_NET_ADMIN`?"), "{msg}");
+    }
+
+    #[test]
+    fn networking_names() {
+        for ok in ["web", "a_b-1", &"z".repeat(12)] {
+            assert!(zone(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a.b", "a/b", &"z".repeat(13)] {
+            assert!(zone(bad).is_err(), "{bad}");
+        }
+        for ok in ["br0", "br0.10", "virbr_0", &"b".repeat(15)] {
+            assert!(bridge(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "-br", "br/0", "br 0", &"b".repeat(16)] {
+            assert!(bridge(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bootstrap_words_and_repos() {
+        assert!(variant("minbase").is_ok() && component("non-free-firmware").is_ok());
+        for bad in ["", "Main", "1x", "-x", "a/b", "a b", &"a".repeat(33)] {
+            assert!(component(bad).is_err(), "{bad}");
+        }
+        assert!(repo_id("updates:x86_64.1").is_ok());
+        for bad in ["", "a b", "-a", ".a", "a/b", &"a".repeat(65)] {
+            assert!(repo_id(bad).is_err(), "{bad}");
+        }
+        assert!(repo_url("https://example.org/f/40").is_ok());
+        assert!(repo_url("file:///srv/repo").is_ok());
+        for bad in ["", "http://a,b", "ftp://a", "http://", "http://a b"] {
+            assert!(repo_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn environment() {
+        assert!(env_name("LANG").is_ok() && env_name("_x1").is_ok());
+        for bad in ["", "1A", "A-B", "A B", "A=B"] {
+            assert!(env_name(bad).is_err(), "{bad}");
+        }
+        assert!(env_value("A", "a\tb c").is_ok());
+        for bad in ["a\nb", "a\rb", "a\0b", "\u{1b}"] {
+            let msg = env_value("A", bad).expect_err("refused");
+            assert!(!msg.contains(bad), "{msg}");
+        }
+    }
+
+    #[test]
     fn quoting_escapes_controls() {
         assert_eq!(quote("a\nb\u{1b}"), "`a\\nb\\u{1b}`");
         assert!(quote(&"x".repeat(200)).ends_with("…`"));

@@ -195,7 +195,8 @@ pub(crate) struct RawNetwork {
     #[schemars(
         with = "Option<String>",
         regex(pattern = r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$"),
-        length(min = 1, max = 15)
+        length(min = 1, max = 15),
+        extend("not" = {"enum": [".", ".."]})
     )]
     pub bridge: Option<Spanned<String>>,
     /// Port forwards from the host (`Port=`): `PROTOCOL:HOST:MACHINE` or
@@ -211,7 +212,7 @@ pub(crate) enum RawBind {
     /// The string form.
     Short(String),
     /// The mapping form.
-    Long(RawBindMap),
+    Long(Box<RawBindMap>),
 }
 
 /// A bind's mapping form.
@@ -632,7 +633,8 @@ impl<'de> Deserialize<'de> for RawBind {
                 Ok(RawBind::Short(v))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                RawBindMap::deserialize(MapAccessDeserializer::new(map)).map(RawBind::Long)
+                RawBindMap::deserialize(MapAccessDeserializer::new(map))
+                    .map(|m| RawBind::Long(Box::new(m)))
             }
         }
 

@@ -1,6 +1,7 @@
 //! From the file as written ([`RawFile`]) to validated [`Machine`]s: every
 //! check, defaults merged, unit names suffixed, lists deduplicated, `file:`
-//! secrets resolved against the spec file's directory.
+//! secrets and `pacman_conf` resolved against the spec file's directory, bind
+//! paths normalised, port forwards parsed.
 //!
 //! All problems are collected; nothing stops at the first one. Values that
 //! come from `defaults:` are checked once, and their errors point there
@@ -798,9 +799,10 @@ impl Validator<'_, '_> {
                     [host] => (*host, *host, false),
                     [host, opt @ ("ro" | "rw")] => {
                         let msg = format!(
-                            "bind {} has no machine path: to bind {} at the same place, write `{host}:{host}:{opt}`",
+                            "bind {} has no machine path: to bind {} at the same place, write {}",
                             quote(text),
-                            quote(host)
+                            quote(host),
+                            quote(&format!("{host}:{host}:{opt}"))
                         );
                         self.error(&item.referenced, at.to_owned(), msg);
                         return None;
@@ -827,7 +829,12 @@ impl Validator<'_, '_> {
                     }
                 };
                 let mut ok = true;
-                for (what, path) in [("host path", host), ("machine path", machine)] {
+                let paths: &[(&str, &str)] = if parts.len() == 1 {
+                    &[("bind path", host)]
+                } else {
+                    &[("host path", host), ("machine path", machine)]
+                };
+                for &(what, path) in paths {
                     if let Err(msg) = names::bind_path(what, path) {
                         self.error(&item.referenced, at.to_owned(), msg);
                         ok = false;
@@ -863,7 +870,8 @@ impl Validator<'_, '_> {
                 let machine_ok = map.machine.is_none()
                     || self.bind_path(machine, "machine path", &machine_field);
                 let read_only = self.boolean(map.read_only.as_ref(), &format!("{at}.read_only"));
-                let read_only = valid_or(read_only, false)?;
+                // An invalid read_only is reported; the paths are still checked.
+                let read_only = matches!(read_only, Field::Valid(true));
                 (host_ok && machine_ok).then(|| {
                     (
                         Bind {

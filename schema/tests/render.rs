@@ -86,3 +86,71 @@ fn tabs_and_control_characters_are_shown_safely() {
         "machines:\n  web:\n    distro: arch\n    securetty: [\"tty\\u001b[2J\"]\n"
     ));
 }
+
+#[test]
+fn bootstrapper_does_not_fit_distro() {
+    insta::assert_snapshot!(render(
+        "defaults:
+  bootstrapper: pacstrap
+machines:
+  web:
+    distro: debian
+    release: bookworm
+    bootstrapper: dnf
+    pacman_conf: ./pacman.conf
+  box:
+    distro: fedora
+    release: 40
+"
+    ));
+}
+
+#[test]
+fn network_errors() {
+    insta::assert_snapshot!(render(
+        "machines:
+  web:
+    distro: arch
+    network:
+      mode: private
+      ports: [\"tcp:8080:80\", \"sctp:1:2\", \"tcp:99999:1\"]
+  db:
+    distro: arch
+    network: {zone: db, bridge: br0}
+"
+    ));
+}
+
+#[test]
+fn bind_errors() {
+    insta::assert_snapshot!(render(
+        "machines:
+  web:
+    distro: arch
+    binds:
+      - srv/www
+      - /srv/../etc:/etc
+      - host: /srv/a:b
+      - host: /srv/data
+        machine: /
+      - /srv/x:/data
+      - {host: /srv/y, machine: /data/, read_only: 1}
+"
+    ));
+}
+
+#[test]
+fn booleans_capabilities_and_environment() {
+    insta::assert_snapshot!(render(
+        "machines:
+  web:
+    distro: arch
+    autostart: \"yes\"
+    private_users: yes
+    capabilities: [cap_net_admin, -CAP_X]
+    environment:
+      MY-VAR: x
+      GREETING: \"hello\\nworld\"
+"
+    ));
+}
