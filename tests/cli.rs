@@ -108,7 +108,7 @@ const DEBIAN: &str =
 #[test]
 fn plan_of_a_new_machine_shows_the_bootstrap_and_exits_2_with_detailed_exitcode() {
     let sandbox = Sandbox::new("plan");
-    let spec = sandbox.spec(DEBIAN);
+    let spec = sandbox.spec(&format!("{DEBIAN}    bootstrapper: debootstrap\n"));
     let out = sandbox.berth(&["plan", "-f", spec.to_str().unwrap(), "--detailed-exitcode"]);
     assert_eq!(code(&out), 2, "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);

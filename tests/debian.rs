@@ -31,7 +31,10 @@ fn spec(packages: &str, state: &str, bootstrapper: &str) -> String {
 
 fn dpkg_status(root: &Path, package: &str) -> String {
     let out = Command::new("dpkg-query")
-        .arg(format!("--admindir={}", root.join("var/lib/dpkg").display()))
+        .arg(format!(
+            "--admindir={}",
+            root.join("var/lib/dpkg").display()
+        ))
         .args(["-W", "-f=${Status}", package])
         .output()
         .unwrap();
@@ -71,13 +74,23 @@ fn mmdebstrap_boots_and_packages_follow_the_spec() {
     assert!(out.contains("$ mmdebstrap "), "{out}");
     let out = apply(&sandbox, &path, &[]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("$ mmdebstrap "), "the command is shown while applying");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("$ mmdebstrap "),
+        "the command is shown while applying"
+    );
     let status = sandbox.berth(&["status", "--json", "-f", path.to_str().unwrap()]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    let system = status[0]["system_state"].as_str().unwrap_or_default().to_owned();
+    let system = status[0]["system_state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(system == "running" || system == "degraded", "{status}");
     let machine_id = fs::read_to_string(root.join("etc/machine-id")).unwrap();
-    assert_eq!(machine_id.trim().len(), 32, "a fresh machine-id: {machine_id:?}");
+    assert_eq!(
+        machine_id.trim().len(),
+        32,
+        "a fresh machine-id: {machine_id:?}"
+    );
     assert_eq!(plan_rc(&sandbox, &path).0, 0);
 
     // Added while running: installed inside the guest.
@@ -96,7 +109,10 @@ fn mmdebstrap_boots_and_packages_follow_the_spec() {
     let path = sandbox.spec(&spec(", less", "stopped", "mmdebstrap"));
     let (rc, out) = plan_rc(&sandbox, &path);
     assert_eq!(rc, 2, "{out}");
-    assert!(out.contains("install less") && out.contains("remove curl"), "{out}");
+    assert!(
+        out.contains("install less") && out.contains("remove curl"),
+        "{out}"
+    );
     let out = apply(&sandbox, &path, &[]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert_eq!(dpkg_status(&root, "less"), "install ok installed");
@@ -113,18 +129,37 @@ fn mmdebstrap_boots_and_packages_follow_the_spec() {
     let other = sandbox.spec(&spec(", less", "stopped", "debootstrap"));
     let (rc, out) = plan_rc(&sandbox, &other);
     assert_eq!(rc, 2, "{out}");
-    assert!(out.contains("-/+ replace debian bookworm (mmdebstrap)"), "{out}");
+    assert!(
+        out.contains("-/+ replace debian bookworm (mmdebstrap)"),
+        "{out}"
+    );
     let before = fs::read_to_string(root.join("etc/machine-id")).unwrap();
     let out = apply(&sandbox, &other, &[]);
     assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--replace deb"), "{}", describe(&out));
-    assert_eq!(fs::read_to_string(root.join("etc/machine-id")).unwrap(), before, "the root was touched");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--replace deb"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/machine-id")).unwrap(),
+        before,
+        "the root was touched"
+    );
 
     // A package that does not exist: a clear error, the machine untouched.
-    let bad = sandbox.spec(&spec(", less, no-such-package-berth", "stopped", "mmdebstrap"));
+    let bad = sandbox.spec(&spec(
+        ", less, no-such-package-berth",
+        "stopped",
+        "mmdebstrap",
+    ));
     let out = apply(&sandbox, &bad, &[]);
     assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-package-berth"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-package-berth"),
+        "{}",
+        describe(&out)
+    );
     assert_eq!(dpkg_status(&root, "less"), "install ok installed");
 
     let out = sandbox.berth(&["destroy", "--yes", "deb"]);
@@ -150,8 +185,15 @@ fn failed_bootstraps_leave_no_staging_directory() {
         let out = apply(&sandbox, &path, &[]);
         assert_eq!(code(&out), 1, "{tool} {extra}: {}", describe(&out));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(tool) && err.contains("failed"), "{tool}: {err}");
-        assert!(staging_left(&sandbox).is_empty(), "{tool}: staging left: {:?}", staging_left(&sandbox));
+        assert!(
+            err.contains(tool) && err.contains("failed"),
+            "{tool}: {err}"
+        );
+        assert!(
+            staging_left(&sandbox).is_empty(),
+            "{tool}: staging left: {:?}",
+            staging_left(&sandbox)
+        );
         assert!(!sandbox.root("bad").exists());
     }
 }
@@ -164,12 +206,16 @@ fn a_missing_bootstrap_tool_is_named_with_its_package() {
         .unwrap()
         .env("BERTH_MACHINES_DIR", sandbox.machines())
         .env("BERTH_STATE_DIR", sandbox.state())
+        .env("BERTH_NSPAWN_DIR", sandbox.nspawn())
         .env("PATH", "/nonexistent")
         .args(["plan", "-f", path.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(code(&out), 1, "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("debootstrap is not installed") && err.contains("package `debootstrap`"), "{err}");
+    assert!(
+        err.contains("debootstrap is not installed") && err.contains("package `debootstrap`"),
+        "{err}"
+    );
     assert!(sandbox.written_files().is_empty());
 }

@@ -29,6 +29,16 @@ pub struct Cli {
     )]
     pub state_dir: PathBuf,
 
+    /// Where machines' .nspawn settings files are written.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_NSPAWN_DIR",
+        default_value = "/etc/systemd/nspawn",
+        value_name = "DIR"
+    )]
+    pub nspawn_dir: PathBuf,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -86,7 +86,7 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
             let _ = writeln!(out, "      {DIM}$ {}{DIM:#}", command.join(" "));
         }
         if let Some((path, old, new)) = action.file_change() {
-            diff_text(path, &old, &new, out);
+            diff_text(&path, &old, &new, out);
         }
     }
     for warning in &machine.warnings {

@@ -92,6 +92,29 @@ pub enum Action {
         #[serde(skip)]
         after: String,
     },
+    /// Write the machine's `.nspawn` settings file.
+    WriteSettings {
+        /// The file on the host (filled in when rendered).
+        path: String,
+        /// Its current contents (None: absent), for the diff.
+        #[serde(skip)]
+        before: Option<String>,
+        /// Its new contents, for the diff.
+        #[serde(skip)]
+        after: String,
+    },
+    /// Make the machine start (or not) at host boot.
+    SetAutostart {
+        /// Start at boot or not.
+        enabled: bool,
+        /// The launcher whose boot integration is used.
+        launcher: String,
+    },
+    /// Restart the running machine so new settings take effect.
+    Restart {
+        /// The launcher that runs it.
+        launcher: String,
+    },
     /// Start the machine.
     Start {
         /// The launcher that starts it.
@@ -132,6 +155,9 @@ impl Action {
             Action::UnmaskUnit { .. } => "unmask-unit",
             Action::SetRootPassword { .. } => "set-root-password",
             Action::AddSecuretty { .. } => "add-securetty",
+            Action::WriteSettings { .. } => "write-settings",
+            Action::SetAutostart { .. } => "set-autostart",
+            Action::Restart { .. } => "restart",
             Action::Start { .. } => "start",
             Action::Stop { .. } => "stop",
         }
@@ -151,7 +177,12 @@ impl Action {
             | Action::MaskUnit { .. }
             | Action::Stop { .. }
             | Action::RemovePackages { .. } => Effect::Remove,
+            Action::WriteSettings { before: None, .. } => Effect::Create,
+            Action::SetAutostart { enabled: true, .. } => Effect::Create,
+            Action::SetAutostart { enabled: false, .. } => Effect::Remove,
             Action::SetHostname { .. }
+            | Action::WriteSettings { .. }
+            | Action::Restart { .. }
             | Action::AddSecuretty { .. }
             | Action::UnmaskUnit { .. }
             | Action::SetRootPassword { .. } => Effect::Change,
@@ -203,21 +234,48 @@ impl Action {
             Action::AddSecuretty { entries, .. } => {
                 format!("add {} to /etc/securetty", entries.join(", "))
             }
+            Action::WriteSettings { path, .. } => {
+                if path.is_empty() {
+                    "write the .nspawn settings".to_owned()
+                } else {
+                    format!("write {path}")
+                }
+            }
+            Action::SetAutostart {
+                enabled: true,
+                launcher,
+            } => format!("start at host boot ({launcher})"),
+            Action::SetAutostart {
+                enabled: false,
+                launcher,
+            } => format!("do not start at host boot ({launcher})"),
+            Action::Restart { launcher } => {
+                format!("restart machine so new settings take effect ({launcher})")
+            }
             Action::Start { launcher } => format!("start machine ({launcher})"),
             Action::Stop { launcher } => format!("stop machine ({launcher})"),
         }
     }
 
     /// For actions that rewrite a non-secret file: (path in the root, old, new) for a diff.
-    pub fn file_change(&self) -> Option<(&'static str, String, String)> {
+    pub fn file_change(&self) -> Option<(String, String, String)> {
         match self {
             Action::SetHostname { from, to } => Some((
-                "/etc/hostname",
+                "/etc/hostname".to_owned(),
                 from.as_ref().map(|f| format!("{f}\n")).unwrap_or_default(),
                 format!("{to}\n"),
             )),
             Action::AddSecuretty { before, after, .. } => Some((
-                "/etc/securetty",
+                "/etc/securetty".to_owned(),
+                before.clone().unwrap_or_default(),
+                after.clone(),
+            )),
+            Action::WriteSettings {
+                path,
+                before,
+                after,
+            } => Some((
+                path.clone(),
                 before.clone().unwrap_or_default(),
                 after.clone(),
             )),
@@ -237,8 +295,11 @@ impl Action {
             Action::InstallPackages { packages, .. } | Action::RemovePackages { packages, .. } => {
                 format!("{} {}", self.name(), packages.join(","))
             }
-            Action::Start { launcher } | Action::Stop { launcher } => {
-                format!("{} {launcher}", self.name())
+            Action::Start { launcher }
+            | Action::Stop { launcher }
+            | Action::Restart { launcher } => format!("{} {launcher}", self.name()),
+            Action::SetAutostart { enabled, launcher } => {
+                format!("{} {enabled} {launcher}", self.name())
             }
             _ => self.name().to_owned(),
         }

@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_schema::Machine;
+use berth_schema::{Launcher, Machine};
 use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 
 use crate::action::Action;
@@ -17,14 +17,14 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::guest;
 use crate::host;
-use crate::launcher::{self, Nspawn};
+use crate::launcher;
 use crate::mounts;
-use crate::observe::RunState;
 use crate::plan::MachinePlan;
 use crate::remove;
 use crate::report::{Event, Reporter};
 use crate::secret::Secret;
 use crate::securetty;
+use crate::settings;
 use crate::shadow;
 use crate::state::{MachineRecord, StateStore};
 use crate::units;
@@ -192,23 +192,47 @@ impl Engine {
                 }
                 Ok(())
             }
-            Action::Start { .. } => {
-                let store = StateStore::new(&self.host.paths);
-                let mut record = store.load(name)?.ok_or_else(|| {
-                    EngineError::State(format!("machine {name} has a root but no record"))
-                })?;
-                let launch = Nspawn::start(name, &self.host)?;
-                record.launch = Some(launch.clone());
-                store.save(&record)?;
-                reporter.report(Event::Note {
-                    machine: name,
-                    message: "waiting for the guest to finish booting",
-                });
-                Nspawn::wait_booted(name, &launch, &self.host, BOOT_TIMEOUT)?;
-                Ok(())
+            Action::WriteSettings { .. } => {
+                let path = self.host.paths.settings_file(name);
+                crate::state::write_file_atomic(&path, settings::render(machine).as_bytes())
+                    .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))
             }
+            Action::SetAutostart { enabled, launcher } => {
+                let kind = launcher::parse_kind(launcher).unwrap_or(Launcher::Nspawn);
+                launcher::launcher_for(kind).set_autostart(name, *enabled)
+            }
+            Action::Start { launcher } => self.start(machine, launcher, reporter),
             Action::Stop { .. } => self.stop(name),
+            Action::Restart { launcher } => {
+                self.stop(name)?;
+                self.start(machine, launcher, reporter)
+            }
         }
+    }
+
+    /// Starts `machine` with launcher `kind`, records the launch, and waits
+    /// for the guest to finish booting.
+    fn start(
+        &self,
+        machine: &Machine,
+        kind: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<(), EngineError> {
+        let name = &machine.name;
+        let store = StateStore::new(&self.host.paths);
+        let mut record = store.load(name)?.ok_or_else(|| {
+            EngineError::State(format!("machine {name} has a root but no record"))
+        })?;
+        let kind = launcher::parse_kind(kind).unwrap_or(Launcher::Nspawn);
+        let launch = launcher::launcher_for(kind).start(machine, &self.host)?;
+        record.launch = Some(launch.clone());
+        store.save(&record)?;
+        reporter.report(Event::Note {
+            machine: name,
+            message: "waiting for the guest to finish booting",
+        });
+        launcher::wait_booted(name, &launch, &self.host, BOOT_TIMEOUT)?;
+        Ok(())
     }
 
     /// Stops machine `name` through the launcher that started it and forgets the launch.
@@ -218,24 +242,19 @@ impl Engine {
             return Ok(());
         };
         if let Some(launch) = &record.launch {
-            Nspawn::stop(name, launch, STOP_TIMEOUT)?;
+            launcher::stop(name, launch, STOP_TIMEOUT)?;
         }
         record.launch = None;
         store.save(&record)
     }
 
-    /// The running guest's init pid, if the machine runs.
+    /// The running guest's init pid, if berth's machine runs.
     fn running_leader(&self, name: &str) -> Result<Option<i32>, EngineError> {
         let record = StateStore::new(&self.host.paths).load(name)?;
-        Ok(
-            match (
-                launcher::run_state(record.as_ref()),
-                record.and_then(|r| r.launch),
-            ) {
-                (RunState::Running { .. }, Some(launch)) => Nspawn::leader(&launch),
-                _ => None,
-            },
-        )
+        Ok(record
+            .and_then(|r| r.launch)
+            .filter(launcher::is_running)
+            .and_then(|launch| launcher::leader(&launch)))
     }
 
     /// Lets a running guest's systemd see unit changes made on disk.

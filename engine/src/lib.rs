@@ -28,6 +28,7 @@ pub mod remove;
 pub mod report;
 pub mod secret;
 pub mod securetty;
+pub mod settings;
 pub mod shadow;
 pub mod state;
 pub mod units;

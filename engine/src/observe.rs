@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use crate::bootstrap;
 use crate::confined::Root;
 use crate::error::EngineError;
-use crate::launcher;
+use crate::launcher::{self, HostFacts};
 use crate::paths::Paths;
 use crate::shadow;
 use crate::state::{MachineRecord, StateStore};
@@ -31,6 +31,11 @@ pub struct Observed {
     pub facts: Option<RootFacts>,
     /// Whether it runs, and under which launcher.
     pub run: RunState,
+    /// The current `.nspawn` settings file, if any.
+    pub settings: Option<String>,
+    /// Whether it starts at host boot, under the launcher the spec names
+    /// (None: that launcher has no boot integration, or the spec does not ask).
+    pub autostart: Option<bool>,
 }
 
 /// The machine directory as found.
@@ -69,20 +74,55 @@ pub enum RunState {
         launcher: String,
         /// The supervising process.
         pid: i32,
+        /// The settings fingerprint it was started with.
+        settings: Option<String>,
+    },
+    /// Running, but not started by berth (e.g. `machinectl start` by hand).
+    Foreign {
+        /// The supervising process.
+        pid: i32,
+        /// How it was started, as far as can be told.
+        how: String,
     },
     /// Not running.
     Stopped,
 }
 
 impl RunState {
-    /// Whether the machine runs.
+    /// Whether the machine runs, whoever started it.
     pub fn is_running(&self) -> bool {
-        matches!(self, RunState::Running { .. })
+        !matches!(self, RunState::Stopped)
     }
 }
 
-/// Observes `machine` under `paths`.
-pub fn observe(paths: &Paths, machine: &Machine) -> Result<Observed, EngineError> {
+/// Whether machine `name` runs: the recorded systemd-nspawn process if it
+/// is alive, else any systemd-nspawn process for this machine (foreign).
+pub fn run_state(paths: &Paths, name: &str, record: Option<&MachineRecord>) -> RunState {
+    if let Some(launch) = record.and_then(|r| r.launch.as_ref())
+        && launcher::is_running(launch)
+    {
+        return RunState::Running {
+            launcher: launch.launcher.clone(),
+            pid: launch.pid,
+            settings: launch.settings.clone(),
+        };
+    }
+    match launcher::find_nspawn(
+        name,
+        &paths.machine_root(name),
+        crate::paths::host_booted_with_systemd(),
+    ) {
+        Some(found) => RunState::Foreign {
+            pid: found.pid,
+            how: found.how,
+        },
+        None => RunState::Stopped,
+    }
+}
+
+/// Observes `machine` on `host`.
+pub fn observe(host: &HostFacts, machine: &Machine) -> Result<Observed, EngineError> {
+    let paths = &host.paths;
     let name = &machine.name;
     let record = StateStore::new(paths).load(name)?;
     let root_path = paths.machine_root(name);
@@ -105,13 +145,30 @@ pub fn observe(paths: &Paths, machine: &Machine) -> Result<Observed, EngineError
         RootPresence::Directory => Some(read_facts(paths, machine)?),
         _ => None,
     };
-    let run = launcher::run_state(record.as_ref());
+    let run = run_state(paths, name, record.as_ref());
+    let settings_path = paths.settings_file(name);
+    let settings = match fs::read_to_string(&settings_path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(EngineError::io(
+                format!("reading {}", settings_path.display()),
+                e,
+            ));
+        }
+    };
+    let autostart = match (machine.autostart, launcher::resolve(machine.launcher, host)) {
+        (Some(_), Ok(kind)) => launcher::launcher_for(kind).autostart(name)?,
+        _ => None,
+    };
     Ok(Observed {
         name: name.clone(),
         root,
         record,
         facts,
         run,
+        settings,
+        autostart,
     })
 }
 

@@ -10,6 +10,8 @@ pub struct Paths {
     pub machines_dir: PathBuf,
     /// berth's own state: records of managed machines, logs, the lock (`/var/lib/berth`).
     pub state_dir: PathBuf,
+    /// Where `.nspawn` settings files go (`/etc/systemd/nspawn`).
+    pub nspawn_dir: PathBuf,
 }
 
 impl Paths {
@@ -53,6 +55,11 @@ impl Paths {
     /// The console log of machine `name` under the nspawn launcher.
     pub fn console_log(&self, name: &str) -> PathBuf {
         self.logs_dir().join(format!("{name}.console.log"))
+    }
+
+    /// The `.nspawn` settings file of machine `name`.
+    pub fn settings_file(&self, name: &str) -> PathBuf {
+        self.nspawn_dir.join(format!("{name}.nspawn"))
     }
 
     /// The lock file serialising applies and destroys.

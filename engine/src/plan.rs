@@ -1,16 +1,17 @@
 //! The planner: `plan(&Machine, &Observed) -> MachinePlan`, a pure function
 //! of the spec and what was observed, unit-tested on in-memory states.
 
-use berth_schema::{DesiredState, Machine, RootPassword};
+use berth_schema::{DesiredState, Launcher, Machine, RootPassword};
 use serde::Serialize;
 
 use crate::action::Action;
 use crate::bootstrap::{self, Bootstrapper};
 use crate::error::EngineError;
 use crate::launcher::{self, HostFacts};
-use crate::observe::{Observed, RootPresence};
+use crate::observe::{Observed, RootPresence, RunState};
 use crate::secret::Secret;
 use crate::securetty;
+use crate::settings;
 use crate::state::MachineRecord;
 use crate::units::{self, UnitState};
 
@@ -139,20 +140,9 @@ pub fn plan_machine(
         }
     };
 
-    let running = observed.run.is_running();
-    match (machine.state, running) {
-        (DesiredState::Running, false) => actions.push(Action::Start {
-            launcher: launcher.as_str().to_owned(),
-        }),
-        (DesiredState::Stopped, true) => {
-            let launcher = match &observed.run {
-                crate::observe::RunState::Running { launcher, .. } => launcher.clone(),
-                crate::observe::RunState::Stopped => launcher.as_str().to_owned(),
-            };
-            actions.push(Action::Stop { launcher });
-        }
-        _ => {}
-    }
+    let settings_path = host.paths.settings_file(name).display().to_string();
+    plan_settings(machine, observed, launcher, settings_path, &mut actions).map_err(&err)?;
+    plan_run_state(machine, observed, launcher, &mut actions, &mut warnings);
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {
@@ -165,6 +155,103 @@ pub fn plan_machine(
         actions,
         warnings,
     })
+}
+
+/// The `.nspawn` file and boot integration.
+fn plan_settings(
+    machine: &Machine,
+    observed: &Observed,
+    launcher: Launcher,
+    path: String,
+    actions: &mut Vec<Action>,
+) -> Result<(), String> {
+    let wanted = settings::render(machine);
+    if observed.settings.as_deref() != Some(wanted.as_str()) {
+        actions.push(Action::WriteSettings {
+            path,
+            before: observed.settings.clone(),
+            after: wanted,
+        });
+    }
+    if let Some(autostart) = machine.autostart {
+        if launcher == Launcher::Nspawn {
+            if autostart {
+                return Err(
+                    "autostart: true needs boot integration, which the nspawn launcher has not; \
+                     use launcher: machinectl or nspawn-unit"
+                        .to_owned(),
+                );
+            }
+        } else if observed.autostart != Some(autostart) {
+            actions.push(Action::SetAutostart {
+                enabled: autostart,
+                launcher: launcher.as_str().to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Start, stop or restart, always through the launcher that started the
+/// machine; a machine started outside berth is reported, not fought.
+fn plan_run_state(
+    machine: &Machine,
+    observed: &Observed,
+    launcher: Launcher,
+    actions: &mut Vec<Action>,
+    warnings: &mut Vec<String>,
+) {
+    let wanted = launcher.as_str().to_owned();
+    let replacing = actions.iter().any(|a| matches!(a, Action::Replace { .. }));
+    match (&observed.run, machine.state) {
+        (RunState::Foreign { how, .. }, state) => {
+            warnings.push(format!(
+                "the machine runs, started outside berth ({how}); berth does not fight it: \
+                 stop it the way it was started, then apply{}",
+                if state == DesiredState::Stopped {
+                    " (the spec wants it stopped)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        (RunState::Stopped, DesiredState::Running) => {
+            actions.push(Action::Start { launcher: wanted })
+        }
+        (RunState::Stopped, DesiredState::Stopped) => {}
+        (
+            RunState::Running {
+                launcher: running, ..
+            },
+            DesiredState::Stopped,
+        ) => {
+            // A replacement stops the machine itself.
+            if !replacing {
+                actions.push(Action::Stop {
+                    launcher: running.clone(),
+                });
+            }
+        }
+        (
+            RunState::Running {
+                launcher: running,
+                settings: started_with,
+                ..
+            },
+            DesiredState::Running,
+        ) => {
+            if replacing {
+                actions.push(Action::Start { launcher: wanted });
+            } else if *running != wanted {
+                actions.push(Action::Stop {
+                    launcher: running.clone(),
+                });
+                actions.push(Action::Start { launcher: wanted });
+            } else if started_with.as_deref() != Some(settings::fingerprint(machine).as_str()) {
+                actions.push(Action::Restart { launcher: wanted });
+            }
+        }
+    }
 }
 
 /// `debian bookworm (debootstrap)`.
@@ -479,6 +566,7 @@ mod tests {
             paths: Paths {
                 machines_dir: PathBuf::from("/m"),
                 state_dir: PathBuf::from("/s"),
+                nspawn_dir: PathBuf::from("/n"),
             },
             booted_with_systemd: false,
             check_tools: false,
@@ -511,6 +599,7 @@ mod tests {
                     launcher: "nspawn".into(),
                     pid: 1,
                     start_time: 1,
+                    settings: Some(settings::fingerprint(&machine())),
                 }),
                 ..record()
             }),
@@ -524,7 +613,10 @@ mod tests {
             run: RunState::Running {
                 launcher: "nspawn".into(),
                 pid: 1,
+                settings: Some(settings::fingerprint(&machine())),
             },
+            settings: Some(settings::render(&machine())),
+            autostart: None,
         }
     }
 
@@ -616,7 +708,7 @@ mod tests {
         );
         let (path, old, new) = plan.actions[6].file_change().unwrap();
         assert_eq!(
-            (path, old.as_str(), new.as_str()),
+            (path.as_str(), old.as_str(), new.as_str()),
             ("/etc/securetty", "console\n", "console\npts/0\n")
         );
     }

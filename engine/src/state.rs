@@ -46,6 +46,10 @@ pub struct LaunchRecord {
     /// That process's start time in clock ticks since boot (`/proc/PID/stat` field 22),
     /// so a recycled pid is never mistaken for the machine.
     pub start_time: u64,
+    /// The fingerprint of the nspawn settings it was started with, so a
+    /// settings change plans a restart.
+    #[serde(default)]
+    pub settings: Option<String>,
 }
 
 /// Reads and writes machine records.

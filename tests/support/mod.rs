@@ -39,6 +39,7 @@ impl Sandbox {
             .expect("creating a sandbox in /var/tmp");
         fs::create_dir_all(dir.path().join("machines")).expect("machines dir");
         fs::create_dir_all(dir.path().join("state")).expect("state dir");
+        fs::create_dir_all(dir.path().join("nspawn")).expect("nspawn dir");
         Sandbox { dir }
     }
 
@@ -50,6 +51,11 @@ impl Sandbox {
     /// The state dir.
     pub fn state(&self) -> PathBuf {
         self.dir.path().join("state")
+    }
+
+    /// The directory of `.nspawn` settings files.
+    pub fn nspawn(&self) -> PathBuf {
+        self.dir.path().join("nspawn")
     }
 
     /// The root of machine `name`.
@@ -70,6 +76,7 @@ impl Sandbox {
             .expect("the berth binary")
             .env("BERTH_MACHINES_DIR", self.machines())
             .env("BERTH_STATE_DIR", self.state())
+            .env("BERTH_NSPAWN_DIR", self.nspawn())
             .env("NO_COLOR", "1")
             .current_dir(self.dir.path())
             .args(args)
@@ -81,7 +88,7 @@ impl Sandbox {
     /// Every file under the sandbox's machines and state dirs (to prove nothing was written).
     pub fn written_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        for top in [self.machines(), self.state()] {
+        for top in [self.machines(), self.state(), self.nspawn()] {
             walk(&top, &mut out);
         }
         out

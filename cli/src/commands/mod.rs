@@ -18,6 +18,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let paths = Paths {
         machines_dir: cli.machines_dir,
         state_dir: cli.state_dir,
+        nspawn_dir: cli.nspawn_dir,
     };
     match cli.command {
         Command::Validate(args) => {

@@ -1,0 +1,120 @@
+//! Finding a machine that runs although berth did not start it (or no
+//! longer knows it did): any systemd-nspawn process for its name or root.
+//! One pass over `/proc`, no subprocess.
+
+use std::fs;
+use std::path::Path;
+
+use super::NSPAWN;
+
+/// A systemd-nspawn process running a machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    /// Its pid.
+    pub pid: i32,
+    /// How it was started, as far as can be told.
+    pub how: String,
+}
+
+/// The systemd-nspawn process running machine `name` (root `root`), if any.
+pub fn find_nspawn(name: &str, root: &Path, booted_with_systemd: bool) -> Option<Running> {
+    let root = root.to_string_lossy();
+    let entries = fs::read_dir("/proc").ok()?;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let is_nspawn = fs::read_link(format!("/proc/{pid}/exe"))
+            .map(|exe| exe.file_name().is_some_and(|n| n == NSPAWN))
+            .unwrap_or(false);
+        if !is_nspawn {
+            continue;
+        }
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if runs_machine(&args, name, &root) && has_boot(&args) {
+            let how = if booted_with_systemd && super::unit::unit_main_pid(name) == Some(pid) {
+                format!(
+                    "{} (started with machinectl or systemctl)",
+                    super::unit::unit_name(name)
+                )
+            } else {
+                format!("a {NSPAWN} process (pid {pid})")
+            };
+            return Some(Running { pid, how });
+        }
+    }
+    None
+}
+
+/// Whether systemd-nspawn's arguments name this machine or its root.
+fn runs_machine(args: &[String], name: &str, root: &str) -> bool {
+    let mut it = args.iter().skip(1).peekable();
+    while let Some(arg) = it.next() {
+        let value = |flag_long: &str, flag_short: &str| -> Option<String> {
+            if let Some(v) = arg.strip_prefix(&format!("{flag_long}=")) {
+                return Some(v.to_owned());
+            }
+            if arg == flag_long || arg == flag_short {
+                return None;
+            }
+            arg.strip_prefix(flag_short)
+                .filter(|v| !v.is_empty() && !flag_short.is_empty())
+                .map(str::to_owned)
+        };
+        for (long, short, wanted) in [("--machine", "-M", name), ("--directory", "-D", root)] {
+            if arg == long || arg == short {
+                if it.peek().is_some_and(|v| v.as_str() == wanted) {
+                    return true;
+                }
+            } else if value(long, short).as_deref() == Some(wanted) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether the process boots a machine (not a one-off command berth runs
+/// in a stopped root with `--pipe`).
+fn has_boot(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--boot" || a == "-b")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn recognises_the_ways_nspawn_is_told_which_machine() {
+        let root = "/var/lib/machines/web";
+        for cmd in [
+            "systemd-nspawn --quiet --keep-unit --boot --link-journal=try-guest --network-veth -U --settings=override --machine=web",
+            "systemd-nspawn -b -D /var/lib/machines/web",
+            "systemd-nspawn -b --directory=/var/lib/machines/web",
+            "systemd-nspawn -b -M web",
+            "systemd-nspawn -b -Mweb",
+        ] {
+            assert!(runs_machine(&args(cmd), "web", root), "{cmd}");
+        }
+        for cmd in [
+            "systemd-nspawn -b --machine=web2",
+            "systemd-nspawn -b -D /var/lib/machines/web2",
+        ] {
+            assert!(!runs_machine(&args(cmd), "web", root), "{cmd}");
+        }
+    }
+}
