@@ -3,6 +3,7 @@
 //! was not approved.
 
 use std::fs;
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -286,6 +287,12 @@ impl Engine {
         })?;
         // A staging dir left by an interrupted bootstrap is ours to discard.
         discard_staging(&staging)?;
+        if bootstrapper.needs_existing_target() {
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&staging)
+                .map_err(|e| EngineError::io(format!("creating {}", staging.display()), e))?;
+        }
         let log_path = paths.bootstrap_log(name);
         if let Some(dir) = log_path.parent() {
             fs::create_dir_all(dir)

@@ -50,6 +50,12 @@ pub trait Bootstrapper: Send + Sync {
         Vec::new()
     }
 
+    /// Whether the tool wants the target directory to exist already
+    /// (pacstrap refuses a missing one; the Debian tools create it).
+    fn needs_existing_target(&self) -> bool {
+        false
+    }
+
     /// The package manager of the roots this tool makes.
     fn package_manager(&self) -> &'static dyn PackageManager;
 }
