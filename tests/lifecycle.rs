@@ -70,7 +70,10 @@ fn debian_machine_lifecycle() {
     // 1. A plan with changes exits 2 and writes nothing.
     let (rc, out) = plan_code(&sandbox, spec_arg);
     assert_eq!(rc, 2, "{out}");
-    assert!(out.contains("bootstrap debian bookworm with debootstrap"), "{out}");
+    assert!(
+        out.contains("bootstrap debian bookworm with debootstrap"),
+        "{out}"
+    );
     assert!(out.contains("(sensitive)") && !out.contains(HASH), "{out}");
     assert!(!root.exists());
 
