@@ -63,6 +63,12 @@ pub enum Command {
     /// Show whether each machine runs, and how.
     #[command(after_help = "Examples:\n  berth status\n  berth status --json")]
     Status(StatusArgs),
+    /// Open a root shell in a running machine (machinectl shell, or nsenter).
+    #[command(after_help = "Example:\n  berth shell web")]
+    Shell(ConsoleArgs),
+    /// Open a login prompt in a running machine (machinectl login, or nsenter + login).
+    #[command(after_help = "Example:\n  berth login web")]
+    Login(ConsoleArgs),
     /// Stop and remove machines berth manages.
     #[command(after_help = "Examples:\n  berth destroy web\n  berth destroy --yes web db")]
     Destroy(DestroyArgs),
@@ -131,6 +137,16 @@ pub struct StatusArgs {
     /// Only these machines (default: all).
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+}
+
+/// `berth shell` and `berth login`.
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// The machine.
+    #[arg(value_name = "NAME")]
+    pub name: String,
 }
 
 /// `berth destroy`.

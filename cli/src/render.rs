@@ -42,7 +42,17 @@ pub fn plan_text(plan: &Plan) -> String {
         .iter()
         .filter(|m| !m.actions.is_empty())
         .count();
-    if plan.is_empty() {
+    let foreign = plan
+        .machines
+        .iter()
+        .flat_map(|m| &m.warnings)
+        .any(|w| w.contains("started outside berth"));
+    if plan.is_empty() && foreign {
+        let _ = writeln!(
+            out,
+            "{BOLD}No changes{BOLD:#} berth would make, but a machine runs outside berth's control (see above)."
+        );
+    } else if plan.is_empty() {
         let _ = writeln!(
             out,
             "{BOLD}No changes.{BOLD:#} The machines match the spec."
@@ -128,8 +138,8 @@ pub fn status(statuses: &[MachineStatus]) {
         .unwrap_or(4)
         .max(4);
     println!(
-        "{BOLD}{:<width$}  {:<8}  {:<11}  {:<8}  SYSTEM{BOLD:#}",
-        "NAME", "STATE", "LAUNCHER", "PID"
+        "{BOLD}{:<width$}  {:<8}  {:<11}  {:<9}  {:<8}  {:<9}  ADDRESSES{BOLD:#}",
+        "NAME", "STATE", "LAUNCHER", "AUTOSTART", "PID", "SYSTEM"
     );
     for s in statuses {
         let style = match s.state.as_str() {
@@ -137,13 +147,30 @@ pub fn status(statuses: &[MachineStatus]) {
             "stopped" => YELLOW,
             _ => DIM,
         };
+        let autostart = match s.autostart {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
+        let addresses = if s.addresses.is_empty() {
+            "-".to_owned()
+        } else {
+            s.addresses.join(" ")
+        };
         println!(
-            "{:<width$}  {style}{:<8}{style:#}  {:<11}  {:<8}  {}",
+            "{:<width$}  {style}{:<8}{style:#}  {:<11}  {:<9}  {:<8}  {:<9}  {addresses}",
             s.name,
             s.state,
             s.launcher,
+            autostart,
             s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-            s.system_state.as_deref().unwrap_or("-")
+            s.system_state.as_deref().unwrap_or("-"),
         );
+        if let Some(how) = s.started_by.as_deref().filter(|h| *h != "berth") {
+            println!(
+                "{:<width$}  {YELLOW}started outside berth: {how}{YELLOW:#}",
+                ""
+            );
+        }
     }
 }

@@ -159,9 +159,15 @@ impl Engine {
                 }
                 Ok(())
             }
-            Action::EnableUnit { unit, .. } => units::change(&root_path, "enable", unit),
+            Action::EnableUnit { unit, .. } => {
+                units::change(&root_path, "enable", unit)?;
+                keep_shifted_ownership(&Root::open(&root_path)?)
+            }
             Action::DisableUnit { unit, .. } => units::change(&root_path, "disable", unit),
-            Action::MaskUnit { unit, .. } => units::change(&root_path, "mask", unit),
+            Action::MaskUnit { unit, .. } => {
+                units::change(&root_path, "mask", unit)?;
+                keep_shifted_ownership(&Root::open(&root_path)?)
+            }
             Action::UnmaskUnit { unit } => units::change(&root_path, "unmask", unit),
             Action::SetRootPassword { .. } => {
                 let secret = secret.ok_or_else(|| EngineError::Secret {
@@ -456,6 +462,42 @@ impl Engine {
         }
         store.save(&record)
     }
+}
+
+/// The size of the UID/GID range systemd-nspawn gives a container.
+const USERNS_RANGE: u32 = 0x10000;
+
+/// In a root whose ownership systemd-nspawn shifted for private users (its
+/// `/` is owned by the range's base, not 0), gives the links and
+/// directories `systemctl --root` just created under /etc/systemd/system
+/// the shifted owner, so the guest sees them owned by its own root.
+fn keep_shifted_ownership(root: &Root) -> Result<(), EngineError> {
+    let Some((base_uid, base_gid)) = root.owner("/")? else {
+        return Ok(());
+    };
+    if base_uid == 0 {
+        return Ok(());
+    }
+    let mut dirs = vec![("/etc/systemd/system".to_owned(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        for name in root.list_dir(&dir)?.unwrap_or_default() {
+            let path = format!("{dir}/{name}");
+            let Some((uid, gid)) = root.owner(&path)? else {
+                continue;
+            };
+            if uid < USERNS_RANGE
+                && gid < USERNS_RANGE
+                && let (Some(new_uid), Some(new_gid)) =
+                    (base_uid.checked_add(uid), base_gid.checked_add(gid))
+            {
+                root.lchown(&path, new_uid, new_gid)?;
+            }
+            if depth < 4 && root.kind(&path)? == Some(crate::confined::FileKind::Dir) {
+                dirs.push((path, depth + 1));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Gives a new root its own machine-id: 128 random bits, never a copy of

@@ -433,6 +433,44 @@ impl Root {
         Ok(Some(names))
     }
 
+    /// The owner (uid, gid) of the final component of `rel`, not following
+    /// it; `Ok(None)` if it is absent. The root itself for `/`.
+    pub fn owner(&self, rel: &str) -> Result<Option<(u32, u32)>, ConfinedError> {
+        let p = self.parse(rel)?;
+        let Some(name) = p.name() else {
+            let st = fd_stat(&self.fd).map_err(|e| self.io("stat", &p, e))?;
+            return Ok(Some((st.st_uid, st.st_gid)));
+        };
+        let parent = match self.open_parent(&p, OFlag::O_PATH) {
+            Ok(fd) => fd,
+            Err(ConfinedError::ParentMissing { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match nix::sys::stat::fstatat(&parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some((st.st_uid, st.st_gid))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(self.io("stat", &p, e)),
+        }
+    }
+
+    /// Changes the owner of the final component of `rel` without following
+    /// it (a symlink's own owner changes, never its target's).
+    pub fn lchown(&self, rel: &str, uid: u32, gid: u32) -> Result<(), ConfinedError> {
+        let p = self.parse(rel)?;
+        let Some(name) = p.name() else {
+            return Err(self.invalid(rel, "cannot change the owner of the machine root itself"));
+        };
+        let parent = self.open_parent(&p, OFlag::O_PATH)?;
+        nix::unistd::fchownat(
+            &parent,
+            name,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.io("chown", &p, e))
+    }
+
     /// Whether the path resolves (following symlinks inside the root) to
     /// anything at all. A dangling symlink does not exist. A path below a
     /// non-directory is an error, not `false`.

@@ -27,9 +27,7 @@ pub fn run(
         Some(leader) => {
             let mut cmd = Command::new("nsenter");
             cmd.arg(format!("--target={leader}"))
-                .args([
-                    "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--",
-                ])
+                .args(["--all", "--root", "--wd", "--"])
                 .arg("env")
                 .arg("-i")
                 .arg(format!("PATH={GUEST_PATH}"));

@@ -9,9 +9,7 @@ use std::process::{Command, Stdio};
 pub fn guest_command(leader: i32, argv: &[&str]) -> Option<String> {
     let output = Command::new("nsenter")
         .arg(format!("--target={leader}"))
-        .args([
-            "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--",
-        ])
+        .args(["--all", "--root", "--wd", "--"])
         .args(argv)
         .stdin(Stdio::null())
         .stderr(Stdio::null())

@@ -35,7 +35,7 @@ pub mod units;
 
 pub use action::{Action, Effect};
 pub use confined::{ConfinedError, FileKind, Root};
-pub use engine::{Engine, MachineStatus, select};
+pub use engine::{Console, Engine, MachineStatus, select};
 pub use error::EngineError;
 pub use lock::StateLock;
 pub use paths::Paths;

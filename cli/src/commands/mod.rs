@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 mod apply;
+mod console;
 mod destroy;
 mod plan;
 mod status;
@@ -8,7 +9,7 @@ mod status;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use berth_engine::{Engine, EngineError, Paths};
+use berth_engine::{Console, Engine, EngineError, Paths};
 use berth_schema::Spec;
 
 use crate::cli::{Cli, Command, SpecArgs};
@@ -35,6 +36,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => apply::run(&Engine::new(paths), &args),
         Command::Status(args) => status::run(&Engine::new(paths), &args),
         Command::Destroy(args) => destroy::run(&Engine::new(paths), &args),
+        Command::Shell(args) => console::run(&Engine::new(paths), &args, Console::Shell),
+        Command::Login(args) => console::run(&Engine::new(paths), &args, Console::Login),
         Command::Schema => {
             let schema = berth_schema::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);
