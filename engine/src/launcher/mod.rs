@@ -6,6 +6,7 @@
 //! machine; berth records that process (pid and start time), so whether a
 //! machine runs is one read of `/proc`, the same for every launcher.
 
+mod cgroup;
 mod detect;
 mod nspawn;
 mod unit;
@@ -177,10 +178,12 @@ pub fn stop(name: &str, launch: &LaunchRecord, timeout: Duration) -> Result<(), 
     let launcher = launcher_for(parse_kind(&launch.launcher).unwrap_or(Launcher::Nspawn));
     launcher.request_stop(name, launch)?;
     if wait_gone(launch, timeout) {
+        cgroup::remove(name);
         return Ok(());
     }
     launcher.kill(name, launch)?;
     if wait_gone(launch, Duration::from_secs(15)) {
+        cgroup::remove(name);
         Ok(())
     } else {
         Err(EngineError::Launch {

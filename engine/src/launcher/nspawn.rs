@@ -77,12 +77,19 @@ impl MachineLauncher for Nspawn {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
-        // SAFETY: setsid is async-signal-safe; it detaches the machine from
-        // berth's session so a terminal hangup or Ctrl-C does not kill it.
+        // Without a service manager, give the machine its own cgroup (see cgroup.rs).
+        let procs = if host.booted_with_systemd {
+            Vec::new()
+        } else {
+            super::cgroup::procs_files(&super::cgroup::create(name))
+        };
+        // SAFETY: setsid and the cgroup join (open/write/close) are
+        // async-signal-safe. setsid detaches the machine from berth's
+        // session so a terminal hangup or Ctrl-C does not kill it.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 nix::unistd::setsid().map_err(std::io::Error::from)?;
-                Ok(())
+                super::cgroup::join(&procs)
             });
         }
         let child = cmd.spawn().map_err(|e| EngineError::Launch {

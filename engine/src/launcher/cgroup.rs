@@ -1,0 +1,101 @@
+//! A cgroup of its own for each machine under the plain nspawn launcher on
+//! hosts without systemd. With `--keep-unit` and no service manager,
+//! systemd-nspawn splits the *caller's* cgroup into `supervisor` and
+//! `payload`; two machines started from the same cgroup would share them
+//! (and the guests' systemd would fight over one tree). So the nspawn
+//! process is moved, before it execs, into `berth-NAME` below the caller's
+//! cgroup, in every hierarchy nspawn uses (the unified one and, on hybrid
+//! hosts, name=systemd).
+
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// The machine's cgroup directories (created if missing), one per hierarchy.
+pub fn create(name: &str) -> Vec<PathBuf> {
+    parents()
+        .into_iter()
+        .map(|parent| parent.join(format!("berth-{name}")))
+        .filter(|dir| fs::create_dir_all(dir).is_ok() && dir.join("cgroup.procs").exists())
+        .collect()
+}
+
+/// The `cgroup.procs` files of `dirs`, ready for [`join`] after fork.
+pub fn procs_files(dirs: &[PathBuf]) -> Vec<CString> {
+    dirs.iter()
+        .filter_map(|d| CString::new(d.join("cgroup.procs").as_os_str().as_bytes()).ok())
+        .collect()
+}
+
+/// Moves the calling process into each cgroup (writes "0" to cgroup.procs).
+/// Only async-signal-safe calls: for use between fork and exec.
+pub fn join(procs: &[CString]) -> std::io::Result<()> {
+    for file in procs {
+        // SAFETY: open/write/close on a valid NUL-terminated path and a
+        // static buffer; async-signal-safe, as required after fork.
+        unsafe {
+            let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+            if written != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the machine's cgroups once nothing runs in them (best effort:
+/// nspawn's own `payload`/`supervisor` children first).
+pub fn remove(name: &str) {
+    for parent in parents() {
+        let dir = parent.join(format!("berth-{name}"));
+        remove_empty_tree(&dir, 0);
+    }
+}
+
+fn remove_empty_tree(dir: &Path, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_tree(&entry.path(), depth + 1);
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}
+
+/// This process's cgroup in each hierarchy nspawn uses.
+fn parents() -> Vec<PathBuf> {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own_path = |hierarchy: &str| {
+        own.lines().find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            (controllers == hierarchy).then(|| path.trim_start_matches('/').to_owned())
+        })
+    };
+    let base = Path::new("/sys/fs/cgroup");
+    let mut mounts = Vec::new();
+    if base.join("cgroup.controllers").exists() {
+        mounts.push((base.to_path_buf(), ""));
+    } else {
+        if base.join("unified/cgroup.procs").exists() {
+            mounts.push((base.join("unified"), ""));
+        }
+        if base.join("systemd/cgroup.procs").exists() {
+            mounts.push((base.join("systemd"), "name=systemd"));
+        }
+    }
+    mounts
+        .into_iter()
+        .filter_map(|(mount, hierarchy)| own_path(hierarchy).map(|p| mount.join(p)))
+        .collect()
+}
