@@ -69,6 +69,11 @@ pub enum Command {
     /// Open a login prompt in a running machine (machinectl login, or nsenter + login).
     #[command(after_help = "Example:\n  berth login web")]
     Login(ConsoleArgs),
+    /// Take existing roots under berth's management (nothing inside changes).
+    #[command(
+        after_help = "The root must already be at MACHINES_DIR/NAME and match the spec's distro and\nrelease (/etc/os-release). Afterwards `berth plan` shows what apply would change.\n\nExample:\n  berth adopt archcontainer"
+    )]
+    Adopt(AdoptArgs),
     /// Stop and remove machines berth manages.
     #[command(after_help = "Examples:\n  berth destroy web\n  berth destroy --yes web db")]
     Destroy(DestroyArgs),
@@ -147,6 +152,16 @@ pub struct ConsoleArgs {
     /// The machine.
     #[arg(value_name = "NAME")]
     pub name: String,
+}
+
+/// `berth adopt`.
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// The machines to adopt.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
 }
 
 /// `berth destroy`.

@@ -248,8 +248,12 @@ impl Engine {
         let Some(mut record) = store.load(name)? else {
             return Ok(());
         };
-        if let Some(launch) = &record.launch {
-            launcher::stop(name, launch, STOP_TIMEOUT)?;
+        if let Some(launch) = record
+            .launch
+            .as_ref()
+            .and_then(|launch| launcher::refresh(name, launch))
+        {
+            launcher::stop(name, &launch, STOP_TIMEOUT)?;
         }
         record.launch = None;
         store.save(&record)
@@ -260,7 +264,7 @@ impl Engine {
         let record = StateStore::new(&self.host.paths).load(name)?;
         Ok(record
             .and_then(|r| r.launch)
-            .filter(launcher::is_running)
+            .and_then(|launch| launcher::refresh(name, &launch))
             .and_then(|launch| launcher::leader(&launch)))
     }
 

@@ -122,7 +122,9 @@ impl Engine {
             .record
             .as_ref()
             .and_then(|r| r.launch.as_ref())
-            .filter(|_| matches!(observed.run, RunState::Running { .. }));
+            .filter(|_| matches!(observed.run, RunState::Running { .. }))
+            .and_then(|launch| launcher::refresh(&machine.name, launch));
+        let launch = launch.as_ref();
         let (state, launcher, pid, started_by) = match (&observed.root, &observed.run) {
             (RootPresence::Absent, _) => ("absent", spec_launcher, None, None),
             (_, RunState::Running { launcher, pid, .. }) => (
@@ -201,8 +203,11 @@ impl Engine {
         {
             return Err(refuse(format!("{} is a symlink", root.display())));
         }
-        if let Some(launch) = record.as_ref().and_then(|r| r.launch.as_ref())
-            && launcher::is_running(launch)
+        if record
+            .as_ref()
+            .and_then(|r| r.launch.as_ref())
+            .and_then(|launch| launcher::refresh(name, launch))
+            .is_some()
         {
             reporter.report(Event::Note {
                 machine: name,
@@ -227,8 +232,27 @@ impl Engine {
             remove::remove_tree(&root)
                 .map_err(|e| EngineError::State(format!("removing {}: {e}", root.display())))?;
         }
+        // Boot integration and the settings file berth wrote go with the machine.
+        if self.host.booted_with_systemd
+            && launcher::launcher_for(berth_schema::Launcher::NspawnUnit)
+                .autostart(name)?
+                .unwrap_or(false)
+        {
+            launcher::launcher_for(berth_schema::Launcher::NspawnUnit)
+                .set_autostart(name, false)?;
+        }
+        let settings = paths.settings_file(name);
+        if fs::read_to_string(&settings).is_ok_and(|text| text.starts_with(crate::settings::HEADER))
+        {
+            fs::remove_file(&settings)
+                .map_err(|e| EngineError::io(format!("removing {}", settings.display()), e))?;
+        }
         store.remove(name)?;
-        for log in [paths.console_log(name), paths.bootstrap_log(name)] {
+        for log in [
+            paths.console_log(name),
+            paths.bootstrap_log(name),
+            paths.machine_log(name),
+        ] {
             let _ = fs::remove_file(log);
         }
         Ok(true)
@@ -335,4 +359,89 @@ pub fn select<'a>(spec: &'a Spec, names: &[String]) -> Result<Vec<&'a Machine>, 
         .values()
         .filter(|m| names.contains(&m.name))
         .collect())
+}
+
+impl Engine {
+    /// Takes an existing root (made by hand, as in the article) under
+    /// berth's management, without changing anything inside it. The root's
+    /// `/etc/os-release` must match the spec's distro and release; the
+    /// spec's packages already installed count as its base (never removed).
+    pub fn adopt(&self, machine: &Machine) -> Result<(), EngineError> {
+        let name = &machine.name;
+        let refuse = |message: String| EngineError::Refused {
+            machine: name.clone(),
+            message,
+        };
+        let paths = &self.host.paths;
+        let store = StateStore::new(paths);
+        if store.load(name)?.is_some() {
+            return Err(refuse("berth already manages it".into()));
+        }
+        let root_path = paths.machine_root(name);
+        let meta = fs::symlink_metadata(&root_path)
+            .map_err(|e| EngineError::io(format!("inspecting {}", root_path.display()), e))?;
+        if !meta.is_dir() {
+            return Err(refuse(format!(
+                "{} is not a directory (a symlink or a file)",
+                root_path.display()
+            )));
+        }
+        let root = crate::confined::Root::open(&root_path)?;
+        let os_release = match root.read_string("/etc/os-release")? {
+            Some(text) => text,
+            None => root.read_string("/usr/lib/os-release")?.unwrap_or_default(),
+        };
+        let field = |key: &str| {
+            os_release.lines().find_map(|l| {
+                l.strip_prefix(&format!("{key}="))
+                    .map(|v| v.trim().trim_matches('"').to_owned())
+            })
+        };
+        let id = field("ID").unwrap_or_default();
+        if id != machine.distro.as_str() {
+            return Err(refuse(format!(
+                "its /etc/os-release says ID={id:?}, the spec says distro: {}",
+                machine.distro
+            )));
+        }
+        if let Some(release) = &machine.release {
+            let found = [field("VERSION_CODENAME"), field("VERSION_ID")];
+            if !found.iter().flatten().any(|v| v == release) {
+                return Err(refuse(format!(
+                    "its /etc/os-release says release {}, the spec says release: {release}",
+                    found
+                        .iter()
+                        .flatten()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("/")
+                )));
+            }
+        }
+        let bootstrapper =
+            crate::bootstrap::for_machine(machine).map_err(|message| EngineError::Plan {
+                machine: name.clone(),
+                message,
+            })?;
+        let installed = bootstrapper.package_manager().installed(&root)?;
+        let created_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        store.save(&crate::state::MachineRecord {
+            name: name.clone(),
+            distro: machine.distro.to_string(),
+            release: machine.release.clone(),
+            bootstrapper: bootstrapper.name().to_owned(),
+            created_at,
+            launch: None,
+            bootstrap_packages: machine
+                .packages
+                .iter()
+                .filter(|p| installed.contains(*p))
+                .cloned()
+                .collect(),
+            added_packages: Vec::new(),
+        })
+    }
 }

@@ -98,8 +98,9 @@ impl RunState {
 /// Whether machine `name` runs: the recorded systemd-nspawn process if it
 /// is alive, else any systemd-nspawn process for this machine (foreign).
 pub fn run_state(paths: &Paths, name: &str, record: Option<&MachineRecord>) -> RunState {
-    if let Some(launch) = record.and_then(|r| r.launch.as_ref())
-        && launcher::is_running(launch)
+    if let Some(launch) = record
+        .and_then(|r| r.launch.as_ref())
+        .and_then(|launch| launcher::refresh(name, launch))
     {
         return RunState::Running {
             launcher: launch.launcher.clone(),

@@ -11,12 +11,15 @@ use std::fmt::Write as _;
 
 use berth_schema::{Machine, NetworkMode, PrivateUsers};
 
+/// How every settings file berth writes begins (destroy removes only those).
+pub const HEADER: &str = "# Written by berth";
+
 /// The `.nspawn` file for `machine`.
 pub fn render(machine: &Machine) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Written by berth from the spec of machine {:?}; `berth apply` overwrites changes made here.",
+        "{HEADER} from the spec of machine {:?}; `berth apply` overwrites changes made here.",
         machine.name
     );
     out.push_str("\n[Exec]\nBoot=yes\n");

@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => apply::run(&Engine::new(paths), &args),
         Command::Status(args) => status::run(&Engine::new(paths), &args),
         Command::Destroy(args) => destroy::run(&Engine::new(paths), &args),
+        Command::Adopt(args) => adopt(&Engine::new(paths), &args),
         Command::Shell(args) => console::run(&Engine::new(paths), &args, Console::Shell),
         Command::Login(args) => console::run(&Engine::new(paths), &args, Console::Login),
         Command::Schema => {
@@ -44,6 +45,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `berth adopt`: records existing roots as managed, under the state lock.
+fn adopt(engine: &Engine, args: &crate::cli::AdoptArgs) -> Result<ExitCode> {
+    let spec = load(&args.spec)?;
+    let machines = select(&spec, &args.names)?;
+    let _lock = berth_engine::StateLock::acquire(&engine.host().paths, |holder| {
+        let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        eprintln!("waiting for another berth{who} to release the state lock...");
+    })?;
+    for machine in machines {
+        engine.adopt(machine)?;
+        anstream::println!(
+            "{}: adopted; `berth plan` shows what apply would change",
+            machine.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads and validates the spec.

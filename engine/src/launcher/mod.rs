@@ -108,6 +108,28 @@ pub fn is_running(launch: &LaunchRecord) -> bool {
     process::is_alive(launch.pid, launch.start_time, NSPAWN)
 }
 
+/// The live launch of a machine berth started: the recorded process if it
+/// is alive; for the unit launchers, else the process now running
+/// systemd-nspawn@NAME.service (the same unit, restarted since, e.g. by
+/// autostart at host boot); None when the machine no longer runs that way.
+pub fn refresh(name: &str, launch: &LaunchRecord) -> Option<LaunchRecord> {
+    if is_running(launch) {
+        return Some(launch.clone());
+    }
+    let kind = parse_kind(&launch.launcher)?;
+    if kind == Launcher::Nspawn || !paths::host_booted_with_systemd() {
+        return None;
+    }
+    let pid = unit::unit_main_pid(name)?;
+    let start_time = process::start_time(pid)?;
+    let live = LaunchRecord {
+        pid,
+        start_time,
+        ..launch.clone()
+    };
+    is_running(&live).then_some(live)
+}
+
 /// The guest's init process (PID 1 inside the machine).
 pub fn leader(launch: &LaunchRecord) -> Option<i32> {
     process::namespace_init_child(launch.pid)
