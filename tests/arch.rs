@@ -127,14 +127,28 @@ fn installed(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Entries of the machines dir that are hidden (a staging directory).
+/// Hidden entries (staging directories) of the machines dir and the base cache.
 fn hidden_entries(sandbox: &Sandbox) -> Vec<String> {
-    fs::read_dir(sandbox.machines())
-        .unwrap()
-        .flatten()
+    [sandbox.machines(), sandbox.cache().join("bases")]
+        .iter()
+        .filter_map(|dir| fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.'))
         .collect()
+}
+
+/// The bootstrap target in `cmd`: a staging dir of the sandbox's base cache
+/// (`CACHE/bases/.ID.staging/root`), where a bootstrap runs before the
+/// cache entry is renamed into place and the machine cloned from it.
+fn cache_staging(sandbox: &Sandbox, cmd: &[String]) -> std::path::PathBuf {
+    let bases = sandbox.cache().join("bases");
+    let target = cmd
+        .iter()
+        .find(|a| a.starts_with(&bases.display().to_string()))
+        .unwrap_or_else(|| panic!("no target under {} in {cmd:?}", bases.display()));
+    assert!(target.ends_with(".staging/root"), "{target}");
+    std::path::PathBuf::from(target)
 }
 
 #[test]
@@ -152,7 +166,7 @@ fn arch_machine_lifecycle() {
     assert_eq!(rc, 2, "{out}");
     assert!(out.contains("$ pacstrap "), "{out}");
     let cmd = bootstrap_command(&plan_json(&sandbox, spec_arg));
-    let staging = sandbox.machines().join(".arch.berth-staging");
+    let staging = cache_staging(&sandbox, &cmd);
     let (has_d, no_keyring, no_mirrorlist) = host_flags();
     let mut expected = vec!["pacstrap".to_owned()];
     if has_d {
@@ -271,12 +285,13 @@ fn a_missing_package_fails_the_bootstrap_and_leaves_no_staging_dir() {
     assert!(!sandbox.root("arch").exists());
     // Nothing pacstrap mounted is left behind.
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let machines = sandbox.machines();
-    assert!(
-        !mounts.contains(machines.to_str().unwrap()),
-        "mounts left under {}",
-        machines.display()
-    );
+    for dir in [sandbox.machines(), sandbox.cache()] {
+        assert!(
+            !mounts.contains(dir.to_str().unwrap()),
+            "mounts left under {}",
+            dir.display()
+        );
+    }
 }
 
 /// The example's Arch machine (the article's `pacstrap -i -c -d ...
@@ -318,7 +333,7 @@ fn the_examples_arch_machine_plans_pacstrap_without_i_or_d() {
     assert!(!cmd.iter().any(|a| a == "-i"), "{cmd:?}");
     assert!(!cmd.iter().any(|a| a == "--noconfirm"), "{cmd:?}");
     assert_eq!(cmd.iter().any(|a| a == "-d"), pacstrap_has_d(), "{cmd:?}");
-    let staging = sandbox.machines().join(".archcontainer.berth-staging");
+    let staging = cache_staging(&sandbox, &cmd);
     let n = cmd.len();
     assert_eq!(
         cmd[n - 3..],

@@ -42,10 +42,12 @@ fn dpkg_status(root: &Path, package: &str) -> String {
 }
 
 fn staging_left(sandbox: &Sandbox) -> Vec<String> {
-    fs::read_dir(sandbox.machines())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("berth-staging"))
+    [sandbox.machines(), sandbox.cache().join("bases")]
+        .iter()
+        .filter_map(|dir| fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("berth-staging") || n.ends_with(".staging"))
         .collect()
 }
 
@@ -207,6 +209,7 @@ fn a_missing_bootstrap_tool_is_named_with_its_package() {
         .env("BERTH_MACHINES_DIR", sandbox.machines())
         .env("BERTH_STATE_DIR", sandbox.state())
         .env("BERTH_NSPAWN_DIR", sandbox.nspawn())
+        .env("BERTH_CACHE_DIR", sandbox.cache())
         .env("PATH", "/nonexistent")
         .args(["plan", "-f", path.to_str().unwrap()])
         .output()

@@ -95,13 +95,15 @@ fn is_enabled(root: &Path, unit: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Entries of the machines dir whose name marks a staging directory.
+/// Entries of the machines dir and the base cache whose name marks a
+/// staging directory.
 fn staging_left(sandbox: &Sandbox) -> Vec<String> {
-    fs::read_dir(sandbox.machines())
-        .unwrap()
-        .flatten()
+    [sandbox.machines(), sandbox.cache().join("bases")]
+        .iter()
+        .filter_map(|dir| fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".berth-staging"))
+        .filter(|n| n.ends_with(".berth-staging") || n.ends_with(".staging"))
         .collect()
 }
 
@@ -124,7 +126,7 @@ fn fedora_machine_lifecycle() {
     for expected in [
         "bootstrap fedora 40 with dnf",
         "dnf --installroot=",
-        ".fed.berth-staging --releasever=40 --assumeyes --setopt=install_weak_deps=False \
+        ".staging/root --releasever=40 --assumeyes --setopt=install_weak_deps=False \
          --setopt=reposdir= --repofrompath=berthtest,file:///",
         "--setopt=berthtest.gpgcheck=0 --repo=berthtest install -- berth-base",
         "%_dbpath /usr/lib/sysimage/rpm",

@@ -39,6 +39,25 @@ pub struct Cli {
     )]
     pub nspawn_dir: PathBuf,
 
+    /// The base cache: bootstrapped bases later machines are cloned from.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_CACHE_DIR",
+        default_value = "/var/cache/berth",
+        value_name = "DIR"
+    )]
+    pub cache_dir: PathBuf,
+
+    /// Print only errors (and what a command exists to print: a plan, a
+    /// status, JSON); no progress, no plan echo on apply.
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also print what berth reads and the commands it will run.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -52,16 +71,18 @@ pub enum Command {
     Validate(SpecArgs),
     /// Show what apply would change.
     #[command(
-        after_help = "Exit codes: 0 success, 1 error, 2 success with changes (with --detailed-exitcode).\n\nExamples:\n  berth plan\n  berth plan --detailed-exitcode web\n  berth plan --json | jq .changes"
+        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`); a pattern matching no\nmachine is an error. --out saves the plan (JSON, no secrets) for `berth apply FILE`,\nwhich refuses it once the spec or the machines changed (\"plan is stale: ...\").\n\nExit codes: 0 success, 1 error, 2 success with changes (with --detailed-exitcode).\n\nExamples:\n  berth plan\n  berth plan --detailed-exitcode web\n  berth plan 'web-*' --exclude web-3\n  berth plan --out web.plan web\n  berth plan --json | jq .changes"
     )]
     Plan(PlanArgs),
     /// Make the machines match the spec.
     #[command(
-        after_help = "Examples:\n  berth apply\n  berth apply --yes web\n  berth apply --replace web   # the spec changed web's release: rebuild its root"
+        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`). Given a plan file saved by\n`berth plan --out FILE` instead (a path with a `/`, or an existing file holding a berth\nplan), apply runs exactly that plan without asking (it was reviewed), after checking that\nneither the spec nor the machines changed since; otherwise it fails with \"plan is stale\".\n\nExamples:\n  berth apply\n  berth apply --yes web\n  berth apply --yes 'ci-*' --exclude ci-0\n  berth apply ./web.plan\n  berth apply --replace web   # the spec changed web's release: rebuild its root"
     )]
     Apply(ApplyArgs),
     /// Show whether each machine runs, and how.
-    #[command(after_help = "Examples:\n  berth status\n  berth status --json")]
+    #[command(
+        after_help = "Examples:\n  berth status\n  berth status 'web-*' --exclude web-test\n  berth status --json"
+    )]
     Status(StatusArgs),
     /// Open a root shell in a running machine (machinectl shell, or nsenter).
     #[command(after_help = "Example:\n  berth shell web")]
@@ -77,6 +98,25 @@ pub enum Command {
     /// Stop and remove machines berth manages.
     #[command(after_help = "Examples:\n  berth destroy web\n  berth destroy --yes web db")]
     Destroy(DestroyArgs),
+    /// List or prune the base cache.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  berth cache list\n  berth cache prune        # entries no managed machine was made from\n  berth cache prune --all"
+    )]
+    Cache(CacheCommand),
+    /// Print a spec for machines made by hand (to adopt them).
+    #[command(
+        after_help = "Reads MACHINES_DIR/NAME (os-release, explicitly installed packages, units that\ndiffer from the distribution's presets, hostname, securetty, root's password hash)\nand NSPAWN_DIR/NAME.nspawn, and prints a spec on stdout. Then adopt the machine:\nplan on that spec changes nothing.\n\nExample:\n  berth import archcontainer > machines.yaml\n  berth validate && berth adopt archcontainer && berth plan"
+    )]
+    Import(ImportArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  berth completions bash > /etc/bash_completion.d/berth\n  berth completions zsh > \"${fpath[1]}/_berth\"\n  berth completions fish > ~/.config/fish/completions/berth.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), of berth or of one subcommand.
+    #[command(after_help = "Examples:\n  berth man | man -l -\n  berth man plan > berth-plan.1")]
+    Man(ManArgs),
     /// Print the JSON Schema of the spec (for editors and yaml-language-server).
     #[command(after_help = "Example:\n  berth schema > berth.schema.json")]
     Schema,
@@ -106,7 +146,13 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes (0: none, 1: error).
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Only these machines (default: all).
+    /// Save the plan to FILE (JSON, no secrets), for `berth apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Leave out machines matching PATTERN (a name or glob). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Only these machines: names or glob patterns (default: all).
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }
@@ -122,12 +168,23 @@ pub struct ApplyArgs {
     /// Print the plan and the results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// How many machines to apply at once (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
     /// Allow replacing (destroying and bootstrapping again) the root of NAME,
     /// when its distro, release or bootstrapper changed. Repeatable.
     #[arg(long, value_name = "NAME")]
     pub replace: Vec<String>,
-    /// Only these machines (default: all).
-    #[arg(value_name = "NAME")]
+    /// Wait at most SECONDS for another berth to release the state lock
+    /// (default: wait as long as it takes; 0: fail at once, naming the holder).
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+    /// Leave out machines matching PATTERN (a name or glob). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Only these machines: names or glob patterns (default: all); or one
+    /// plan file saved by `berth plan --out`.
+    #[arg(value_name = "NAME|PLAN")]
     pub names: Vec<String>,
 }
 
@@ -139,9 +196,36 @@ pub struct StatusArgs {
     /// Print a JSON list.
     #[arg(long)]
     pub json: bool,
-    /// Only these machines (default: all).
+    /// Leave out machines matching PATTERN (a name or glob). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Only these machines: names or glob patterns (default: all).
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+}
+
+/// `berth import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The machines to import (directories under the machines dir).
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+}
+
+/// `berth completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `berth man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand (default: berth itself).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// `berth shell` and `berth login`.
@@ -164,12 +248,34 @@ pub struct AdoptArgs {
     pub names: Vec<String>,
 }
 
+/// `berth cache`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List cached bases.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove cached bases no managed machine was made from (and leftovers
+    /// of interrupted bootstraps).
+    Prune {
+        /// Remove every entry.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
 /// `berth destroy`.
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
     /// Destroy without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Wait at most SECONDS for another berth to release the state lock
+    /// (default: wait as long as it takes; 0: fail at once, naming the holder).
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
     /// The machines to destroy.
     #[arg(value_name = "NAME", required = true)]
     pub names: Vec<String>,

@@ -6,6 +6,7 @@ mod commands;
 mod progress;
 mod prompt;
 mod render;
+mod select;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    render::set_verbosity(cli.quiet, cli.verbose);
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -13,6 +13,49 @@ const RED: Style = AnsiColor::Red.on_default();
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
 
+/// How much berth prints: set once from `--quiet`/`--verbose`.
+static VERBOSITY: std::sync::OnceLock<Verbosity> = std::sync::OnceLock::new();
+
+/// How much berth prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// `--quiet`: errors and what a command exists to print.
+    Quiet,
+    /// The default.
+    #[default]
+    Normal,
+    /// `--verbose`: also what berth reads and the commands it will run.
+    Verbose,
+}
+
+/// Sets the verbosity for the rest of the run (first call wins).
+pub fn set_verbosity(quiet: bool, verbose: bool) {
+    let _ = VERBOSITY.set(if quiet {
+        Verbosity::Quiet
+    } else if verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    });
+}
+
+/// The verbosity in effect.
+pub fn verbosity() -> Verbosity {
+    VERBOSITY.get().copied().unwrap_or_default()
+}
+
+/// Whether `--quiet` is in effect.
+pub fn quiet() -> bool {
+    verbosity() == Verbosity::Quiet
+}
+
+/// Prints `message` to stderr under `--verbose` (dimmed on a terminal).
+pub fn verbose(message: impl std::fmt::Display) {
+    if verbosity() == Verbosity::Verbose {
+        eprintln!("{DIM}berth: {message}{DIM:#}");
+    }
+}
+
 /// Prints an error chain to stderr.
 pub fn error(e: &anyhow::Error) {
     let mut text = format!("{e}");
@@ -95,6 +138,11 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
         if let Action::Bootstrap { command, .. } = action {
             let _ = writeln!(out, "      {DIM}$ {}{DIM:#}", command.join(" "));
         }
+        if verbosity() == Verbosity::Verbose {
+            for command in commands_of(action) {
+                let _ = writeln!(out, "      {DIM}$ {command}{DIM:#}");
+            }
+        }
         if let Some((path, old, new)) = action.file_change() {
             diff_text(&path, &old, &new, out);
         }
@@ -103,6 +151,35 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
         let _ = writeln!(out, "  {YELLOW}!{YELLOW:#} {warning}");
     }
     out.push('\n');
+}
+
+/// The commands an action runs, for `--verbose` (bootstraps show theirs always).
+fn commands_of(action: &Action) -> Vec<String> {
+    use berth_engine::packages::{Apt, Dnf, PackageManager, Pacman};
+    let manager = |via: &str| -> Option<&'static dyn PackageManager> {
+        match via {
+            "apt-get" => Some(&Apt),
+            "pacman" => Some(&Pacman),
+            "dnf" => Some(&Dnf),
+            _ => None,
+        }
+    };
+    let join = |commands: Vec<Vec<String>>| commands.into_iter().map(|c| c.join(" ")).collect();
+    match action {
+        Action::InstallPackages { packages, via } => manager(via)
+            .map(|m| join(m.install(packages)))
+            .unwrap_or_default(),
+        Action::RemovePackages { packages, via } => manager(via)
+            .map(|m| join(m.remove(packages)))
+            .unwrap_or_default(),
+        Action::EnableUnit { unit, .. } => vec![format!("systemctl --root=ROOT enable -- {unit}")],
+        Action::DisableUnit { unit, .. } => {
+            vec![format!("systemctl --root=ROOT disable -- {unit}")]
+        }
+        Action::MaskUnit { unit, .. } => vec![format!("systemctl --root=ROOT mask -- {unit}")],
+        Action::UnmaskUnit { unit } => vec![format!("systemctl --root=ROOT unmask -- {unit}")],
+        _ => Vec::new(),
+    }
 }
 
 fn diff_text(path: &str, old: &str, new: &str, out: &mut String) {

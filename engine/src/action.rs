@@ -20,6 +20,17 @@ pub enum Action {
         /// The exact command line that will run.
         command: Vec<String>,
     },
+    /// Create the root as a clone of a cached base (no bootstrap tool runs).
+    Clone {
+        /// The distribution.
+        distro: String,
+        /// The release.
+        release: Option<String>,
+        /// The bootstrapper that made the base.
+        bootstrapper: String,
+        /// The cache entry id.
+        base: String,
+    },
     /// Remove the root and bootstrap it again (distro, release or bootstrapper changed).
     Replace {
         /// What the root is now (`debian bookworm (debootstrap)`).
@@ -145,6 +156,7 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::Bootstrap { .. } => "bootstrap",
+            Action::Clone { .. } => "clone",
             Action::Replace { .. } => "replace",
             Action::InstallPackages { .. } => "install-packages",
             Action::RemovePackages { .. } => "remove-packages",
@@ -167,6 +179,7 @@ impl Action {
     pub fn effect(&self) -> Effect {
         match self {
             Action::Bootstrap { .. }
+            | Action::Clone { .. }
             | Action::Start { .. }
             | Action::EnableUnit { .. }
             | Action::InstallPackages { .. } => Effect::Create,
@@ -203,6 +216,18 @@ impl Action {
                 ..
             } => format!(
                 "bootstrap {distro}{} with {bootstrapper}",
+                release
+                    .as_deref()
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default()
+            ),
+            Action::Clone {
+                distro,
+                release,
+                bootstrapper,
+                base,
+            } => format!(
+                "create {distro}{} as a clone of cached base {base} (made by {bootstrapper})",
                 release
                     .as_deref()
                     .map(|r| format!(" {r}"))
@@ -301,6 +326,9 @@ impl Action {
             Action::SetAutostart { enabled, launcher } => {
                 format!("{} {enabled} {launcher}", self.name())
             }
+            // Whether the root is bootstrapped or cloned depends on the
+            // cache at that moment (another machine may just have filled it).
+            Action::Bootstrap { .. } | Action::Clone { .. } => "create-root".to_owned(),
             _ => self.name().to_owned(),
         }
     }

@@ -12,7 +12,8 @@ use berth_schema::{Launcher, Machine};
 use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 
 use crate::action::Action;
-use crate::bootstrap;
+use crate::bootstrap::{self, Bootstrapper};
+use crate::cache::{self, BaseKey, Cache};
 use crate::confined::Root;
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -63,9 +64,11 @@ impl Engine {
                 self.discard_root(&machine.name)
             })?;
         }
-        if let Some(Action::Bootstrap { .. }) = actions.peek() {
+        if let Some(Action::Bootstrap { .. } | Action::Clone { .. }) = actions.peek() {
             let action = actions.next().expect("peeked");
-            self.step(machine, &action, reporter, || self.bootstrap(machine))?;
+            self.step(machine, &action, reporter, || {
+                self.bootstrap(machine, reporter)
+            })?;
             // The root now exists: plan its configuration against what the
             // bootstrap really produced.
             let (after, secret) = self.plan_with_secret(machine)?;
@@ -103,7 +106,8 @@ impl Engine {
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
         let mut units_changed = false;
-        for action in &actions {
+        for (i, action) in actions.iter().enumerate() {
+            crate::interrupt::check(&machine.name, &actions[..i], &actions[i..])?;
             if matches!(action, Action::Start { .. } | Action::Stop { .. }) && units_changed {
                 units_changed = false;
                 self.reload_running_guest(machine);
@@ -135,7 +139,7 @@ impl Engine {
         let name = &machine.name;
         let root_path = self.host.paths.machine_root(name);
         match action {
-            Action::Bootstrap { .. } => self.bootstrap(machine),
+            Action::Bootstrap { .. } | Action::Clone { .. } => self.bootstrap(machine, reporter),
             Action::Replace { .. } => self.discard_root(name),
             Action::InstallPackages { packages, .. } => {
                 self.change_packages(machine, packages, true)
@@ -276,7 +280,7 @@ impl Engine {
     }
 
     /// Bootstraps `machine` into staging, then renames it into place and records it.
-    fn bootstrap(&self, machine: &Machine) -> Result<(), EngineError> {
+    fn bootstrap(&self, machine: &Machine, reporter: &dyn Reporter) -> Result<(), EngineError> {
         let name = &machine.name;
         let paths = &self.host.paths;
         let bootstrapper =
@@ -284,12 +288,6 @@ impl Engine {
                 machine: name.clone(),
                 message,
             })?;
-        if let Some(missing) = bootstrap::missing_requirement(&*bootstrapper) {
-            return Err(EngineError::MissingTool {
-                tool: missing.program.to_owned(),
-                package: missing.package.to_owned(),
-            });
-        }
         let staging = paths.staging_root(name);
         let target = paths.machine_root(name);
         fs::create_dir_all(&paths.machines_dir).map_err(|e| {
@@ -297,54 +295,14 @@ impl Engine {
         })?;
         // A staging dir left by an interrupted bootstrap is ours to discard.
         discard_staging(&staging)?;
-        if bootstrapper.needs_existing_target() {
-            fs::DirBuilder::new()
-                .mode(0o755)
-                .create(&staging)
-                .map_err(|e| EngineError::io(format!("creating {}", staging.display()), e))?;
-        }
-        let log_path = paths.bootstrap_log(name);
-        if let Some(dir) = log_path.parent() {
-            fs::create_dir_all(dir)
-                .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
-        }
-        let log = fs::File::create(&log_path)
-            .map_err(|e| EngineError::io(format!("creating {}", log_path.display()), e))?;
-        let log2 = log
-            .try_clone()
-            .map_err(|e| EngineError::io("duplicating the log file", e))?;
-        let argv =
-            bootstrapper
-                .command(machine, &staging)
-                .map_err(|message| EngineError::Plan {
-                    machine: name.clone(),
-                    message,
-                })?;
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .envs(bootstrapper.env(machine));
-        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe: if berth is
-        // killed, the bootstrap dies with it instead of writing on unseen.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                    .map_err(std::io::Error::from)
-            });
-        }
-        let status = cmd
-            .status()
-            .map_err(|e| EngineError::io(format!("running {}", argv[0]), e))?;
-        if !status.success() {
+        // The base comes from the cache, bootstrapped into it first if missing.
+        let key = BaseKey::of(machine, &*bootstrapper)?;
+        let entry = Cache::new(&paths.cache_dir).get_or_make(&key, |into| {
+            self.run_bootstrapper(machine, &*bootstrapper, into, reporter)
+        })?;
+        if let Err(e) = cache::clone_tree(&entry.root, &staging) {
             let _ = discard_staging(&staging);
-            return Err(EngineError::Command {
-                what: argv.join(" "),
-                status: status.to_string(),
-                output: host::log_tail(&log_path, 20),
-            });
+            return Err(e);
         }
         if let Err(e) = fresh_machine_id(&staging) {
             let _ = discard_staging(&staging);
@@ -375,8 +333,87 @@ impl Engine {
             created_at,
             launch: None,
             bootstrap_packages: machine.packages.clone(),
+            base: Some(entry.id),
             added_packages: Vec::new(),
         })
+    }
+
+    /// Runs the bootstrap tool into `target`, its output to the machine's
+    /// bootstrap log; on failure `target` is removed and the error carries
+    /// the log's tail.
+    fn run_bootstrapper(
+        &self,
+        machine: &Machine,
+        bootstrapper: &dyn Bootstrapper,
+        target: &std::path::Path,
+        reporter: &dyn Reporter,
+    ) -> Result<(), EngineError> {
+        let name = &machine.name;
+        if let Some(missing) = bootstrap::missing_requirement(bootstrapper) {
+            return Err(EngineError::MissingTool {
+                tool: missing.program.to_owned(),
+                package: missing.package.to_owned(),
+            });
+        }
+        if bootstrapper.needs_existing_target() {
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(target)
+                .map_err(|e| EngineError::io(format!("creating {}", target.display()), e))?;
+        }
+        let log_path = self.host.paths.bootstrap_log(name);
+        if let Some(dir) = log_path.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+        }
+        let log = fs::File::create(&log_path)
+            .map_err(|e| EngineError::io(format!("creating {}", log_path.display()), e))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| EngineError::io("duplicating the log file", e))?;
+        let argv = bootstrapper
+            .command(machine, target)
+            .map_err(|message| EngineError::Plan {
+                machine: name.clone(),
+                message,
+            })?;
+        reporter.report(Event::Command {
+            machine: name,
+            argv: &argv,
+        });
+        // In its own PID namespace under `unshare --kill-child`: when berth
+        // dies, unshare dies (PDEATHSIG below), its child (the namespace's
+        // init) gets SIGKILL, and with it every process the tool forked.
+        // PDEATHSIG alone reached only the tool's first process: mmdebstrap's
+        // forked workers went on writing after a SIGKILL (tests/faults.rs).
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--kill-child", "--"])
+            .args(&argv)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .envs(bootstrapper.env(machine));
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe: if berth is
+        // killed, the bootstrap dies with it instead of writing on unseen.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let status = cmd
+            .status()
+            .map_err(|e| EngineError::io(format!("running {}", argv[0]), e))?;
+        if !status.success() {
+            let _ = discard_staging(target);
+            return Err(EngineError::Command {
+                what: argv.join(" "),
+                status: status.to_string(),
+                output: host::log_tail(&log_path, 20),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -525,7 +562,7 @@ fn fresh_machine_id(root_path: &std::path::Path) -> Result<(), EngineError> {
 
 /// Removes a staging directory, first detaching anything an interrupted
 /// bootstrap left mounted inside it (debootstrap mounts /proc and /sys).
-fn discard_staging(staging: &std::path::Path) -> Result<(), EngineError> {
+pub(crate) fn discard_staging(staging: &std::path::Path) -> Result<(), EngineError> {
     if fs::symlink_metadata(staging).is_err() {
         return Ok(());
     }

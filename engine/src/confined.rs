@@ -270,6 +270,34 @@ fn temp_name(name: &str) -> String {
     format!(".{base}.berth-tmp-{:016x}", random_u64())
 }
 
+/// Removes the temp files of earlier writes of `name` in `dir` (a berth
+/// killed between creating one and renaming it over `name` left it behind).
+/// Best effort; only `.NAME.berth-tmp-` + 16 hex digits, never a directory.
+fn remove_stale_temps(dir: &OwnedFd, name: &str) {
+    let sample = temp_name(name);
+    let prefix = &sample[..sample.len() - 16];
+    let Ok(mut listing) = nix::dir::Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return;
+    };
+    let stale: Vec<String> = listing
+        .iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().ok().map(str::to_owned))
+        .filter(|n| {
+            n.strip_prefix(prefix)
+                .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .collect();
+    for n in stale {
+        let _ = nix::unistd::unlinkat(dir, n.as_str(), UnlinkatFlags::NoRemoveDir);
+    }
+}
+
 /// An open machine root. Every path given to its methods is relative to the
 /// root (a leading `/` is allowed and means the root) and is resolved with
 /// `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)`, so no
@@ -612,6 +640,7 @@ impl Root {
             let _ = nix::unistd::unlinkat(&parent, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
             return Err(e);
         }
+        remove_stale_temps(&parent, name);
         nix::unistd::fsync(&parent).map_err(|e| self.io("fsync parent directory of", &p, e))?;
         Ok(())
     }

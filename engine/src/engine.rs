@@ -76,9 +76,10 @@ impl Engine {
     ) -> Result<Plan, Vec<EngineError>> {
         let mut plans = Vec::new();
         let mut errors = Vec::new();
+        let procs = launcher::NspawnProcesses::scan();
         for machine in machines {
-            match self.plan_with_secret(machine) {
-                Ok((plan, _)) => plans.push(plan),
+            match self.plan_full(machine, &procs) {
+                Ok((plan, _, _)) => plans.push(plan),
                 Err(e) => errors.push(e),
             }
         }
@@ -94,6 +95,26 @@ impl Engine {
         &self,
         machine: &Machine,
     ) -> Result<(MachinePlan, Option<Secret>), EngineError> {
+        self.plan_full(machine, &launcher::NspawnProcesses::scan())
+            .map(|(plan, secret, _)| (plan, secret))
+    }
+
+    /// Plans one machine, returning the resolved secret and what was
+    /// observed (saved plans fingerprint it).
+    pub(crate) fn plan_observed(
+        &self,
+        machine: &Machine,
+    ) -> Result<(MachinePlan, Option<Secret>, observe::Observed), EngineError> {
+        self.plan_full(machine, &launcher::NspawnProcesses::scan())
+    }
+
+    /// Plans one machine against a snapshot of the host's nspawn processes
+    /// (taken once when planning many machines).
+    fn plan_full(
+        &self,
+        machine: &Machine,
+        procs: &launcher::NspawnProcesses,
+    ) -> Result<(MachinePlan, Option<Secret>, observe::Observed), EngineError> {
         let mut warnings = Vec::new();
         let secret = match &machine.root_password {
             Some(source) => {
@@ -106,10 +127,10 @@ impl Engine {
             }
             None => None,
         };
-        let observed = observe::observe(&self.host, machine)?;
+        let observed = observe::observe_with(&self.host, machine, procs)?;
         let mut plan = plan::plan_machine(machine, &observed, secret.as_ref(), &self.host)?;
         plan.warnings.extend(warnings);
-        Ok((plan, secret))
+        Ok((plan, secret, observed))
     }
 
     /// The live status of `machine`.
@@ -441,7 +462,43 @@ impl Engine {
                 .filter(|p| installed.contains(*p))
                 .cloned()
                 .collect(),
+            base: None,
             added_packages: Vec::new(),
+        })?;
+        // A hand-written .nspawn file that says what the spec says becomes
+        // berth's own, so the first plan has nothing to rewrite.
+        crate::import::adopt_settings(&self.host, machine)?;
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// The cached bases, each with the managed machines made from it.
+    pub fn cache_entries(&self) -> Result<Vec<(crate::cache::Entry, Vec<String>)>, EngineError> {
+        let records = StateStore::new(&self.host.paths).all()?;
+        let cache = crate::cache::Cache::new(&self.host.paths.cache_dir);
+        Ok(cache
+            .list()?
+            .into_iter()
+            .map(|entry| {
+                let users = records
+                    .iter()
+                    .filter(|r| r.base.as_deref() == Some(entry.id.as_str()))
+                    .map(|r| r.name.clone())
+                    .collect();
+                (entry, users)
+            })
+            .collect())
+    }
+
+    /// Removes cached bases no managed machine was made from (every one
+    /// with `all`); returns the ids removed.
+    pub fn prune_cache(&self, all: bool) -> Result<Vec<String>, EngineError> {
+        let records = StateStore::new(&self.host.paths).all()?;
+        crate::cache::Cache::new(&self.host.paths.cache_dir).prune(|entry| {
+            !all && records
+                .iter()
+                .any(|r| r.base.as_deref() == Some(entry.id.as_str()))
         })
     }
 }

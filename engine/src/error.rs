@@ -71,6 +71,20 @@ pub enum EngineError {
         /// Why berth will not do it.
         message: String,
     },
+    /// A SIGINT or SIGTERM stopped apply between two actions.
+    #[error(
+        "machine {machine}: interrupted; stopped at a safe point between actions.\n  done: {}\n  not done: {}\n  run apply again to finish",
+        if .done.is_empty() { "nothing".to_owned() } else { .done.join("; ") },
+        if .pending.is_empty() { "nothing".to_owned() } else { .pending.join("; ") }
+    )]
+    Interrupted {
+        /// The machine.
+        machine: String,
+        /// The actions applied before the stop.
+        done: Vec<String>,
+        /// The actions not started.
+        pending: Vec<String>,
+    },
     /// The machines changed between plan and apply.
     #[error("machine {machine}: the plan is stale: {message}")]
     Stale {

@@ -9,13 +9,18 @@
 //! [`report::Reporter`].
 
 pub mod action;
-mod apply;
+pub(crate) mod apply;
 pub mod bootstrap;
+pub mod cache;
 pub mod confined;
 mod engine;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guest;
 pub mod host;
+pub mod import;
+pub mod interrupt;
 pub mod launcher;
 pub mod lock;
 pub mod mounts;
@@ -26,6 +31,7 @@ pub mod plan;
 mod process;
 pub mod remove;
 pub mod report;
+pub mod saved_plan;
 pub mod secret;
 pub mod securetty;
 pub mod settings;

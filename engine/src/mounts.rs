@@ -32,7 +32,7 @@ fn mount_points_under(points: &[PathBuf], dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Extracts the mount point (5th field) of every line of a mountinfo file.
-fn parse_mount_points(info: &[u8]) -> Vec<PathBuf> {
+pub(crate) fn parse_mount_points(info: &[u8]) -> Vec<PathBuf> {
     info.split(|&b| b == b'\n')
         .filter_map(|line| line.split(|&b| b == b' ').nth(4))
         .filter(|field| !field.is_empty())

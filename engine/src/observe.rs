@@ -98,6 +98,16 @@ impl RunState {
 /// Whether machine `name` runs: the recorded systemd-nspawn process if it
 /// is alive, else any systemd-nspawn process for this machine (foreign).
 pub fn run_state(paths: &Paths, name: &str, record: Option<&MachineRecord>) -> RunState {
+    run_state_with(paths, name, record, &launcher::NspawnProcesses::scan())
+}
+
+/// [`run_state`] with a snapshot of the host's systemd-nspawn processes.
+pub fn run_state_with(
+    paths: &Paths,
+    name: &str,
+    record: Option<&MachineRecord>,
+    procs: &launcher::NspawnProcesses,
+) -> RunState {
     if let Some(launch) = record
         .and_then(|r| r.launch.as_ref())
         .and_then(|launch| launcher::refresh(name, launch))
@@ -108,7 +118,7 @@ pub fn run_state(paths: &Paths, name: &str, record: Option<&MachineRecord>) -> R
             settings: launch.settings.clone(),
         };
     }
-    match launcher::find_nspawn(
+    match procs.find(
         name,
         &paths.machine_root(name),
         crate::paths::host_booted_with_systemd(),
@@ -123,6 +133,16 @@ pub fn run_state(paths: &Paths, name: &str, record: Option<&MachineRecord>) -> R
 
 /// Observes `machine` on `host`.
 pub fn observe(host: &HostFacts, machine: &Machine) -> Result<Observed, EngineError> {
+    observe_with(host, machine, &launcher::NspawnProcesses::scan())
+}
+
+/// Observes `machine` on `host`, with a snapshot of the host's
+/// systemd-nspawn processes taken once for many machines.
+pub fn observe_with(
+    host: &HostFacts,
+    machine: &Machine,
+    procs: &launcher::NspawnProcesses,
+) -> Result<Observed, EngineError> {
     let paths = &host.paths;
     let name = &machine.name;
     let record = StateStore::new(paths).load(name)?;
@@ -146,7 +166,7 @@ pub fn observe(host: &HostFacts, machine: &Machine) -> Result<Observed, EngineEr
         RootPresence::Directory => Some(read_facts(paths, machine)?),
         _ => None,
     };
-    let run = run_state(paths, name, record.as_ref());
+    let run = run_state_with(paths, name, record.as_ref(), procs);
     let settings_path = paths.settings_file(name);
     let settings = match fs::read_to_string(&settings_path) {
         Ok(text) => Some(text),

@@ -12,6 +12,8 @@ pub struct Paths {
     pub state_dir: PathBuf,
     /// Where `.nspawn` settings files go (`/etc/systemd/nspawn`).
     pub nspawn_dir: PathBuf,
+    /// The base cache (`/var/cache/berth`).
+    pub cache_dir: PathBuf,
 }
 
 impl Paths {

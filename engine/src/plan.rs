@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::action::Action;
 use crate::bootstrap::{self, Bootstrapper};
+use crate::cache::{BaseKey, Cache};
 use crate::error::EngineError;
 use crate::launcher::{self, HostFacts};
 use crate::observe::{Observed, RootPresence, RunState};
@@ -280,6 +281,18 @@ fn plan_bootstrap(
     host: &HostFacts,
     actions: &mut Vec<Action>,
 ) -> Result<(), String> {
+    let cache = Cache::new(&host.paths.cache_dir);
+    let key = BaseKey::of(machine, bootstrapper).map_err(|e| e.to_string())?;
+    if let Some(entry) = cache.get(&key) {
+        actions.push(Action::Clone {
+            distro: machine.distro.to_string(),
+            release: machine.release.clone(),
+            bootstrapper: bootstrapper.name().to_owned(),
+            base: entry.id,
+        });
+        return Ok(());
+    }
+    // Only a bootstrap that really runs needs the tool.
     if let Some(missing) = bootstrap::missing_requirement(bootstrapper).filter(|_| host.check_tools)
     {
         return Err(format!(
@@ -294,7 +307,7 @@ fn plan_bootstrap(
         release: machine.release.clone(),
         bootstrapper: bootstrapper.name().to_owned(),
         packages: machine.packages.clone(),
-        command: bootstrapper.command(machine, &host.paths.staging_root(&machine.name))?,
+        command: bootstrapper.command(machine, &cache.staging_root(&key))?,
     });
     Ok(())
 }
@@ -471,14 +484,8 @@ fn configure_existing(
         match &state {
             // Nothing to disable, or nothing enable/disable can change.
             UnitState::NotFound | UnitState::Disabled | UnitState::Other(_) => {}
-            UnitState::Masked => {
-                // Unmasking may reveal old enablement links: disable too.
-                actions.push(Action::UnmaskUnit { unit: unit.clone() });
-                actions.push(Action::DisableUnit {
-                    unit: unit.clone(),
-                    from: Some(state.as_str().to_owned()),
-                });
-            }
+            // Masked is stronger than disabled: it never starts either.
+            UnitState::Masked => {}
             UnitState::Enabled => actions.push(Action::DisableUnit {
                 unit: unit.clone(),
                 from: Some(state.as_str().to_owned()),
@@ -567,6 +574,7 @@ mod tests {
                 machines_dir: PathBuf::from("/m"),
                 state_dir: PathBuf::from("/s"),
                 nspawn_dir: PathBuf::from("/n"),
+                cache_dir: PathBuf::from("/nonexistent/berth-cache"),
             },
             booted_with_systemd: false,
             check_tools: false,
@@ -582,6 +590,7 @@ mod tests {
             created_at: 0,
             launch: None,
             bootstrap_packages: vec!["systemd".into(), "dbus".into()],
+            base: None,
             added_packages: Vec::new(),
         }
     }
@@ -639,6 +648,8 @@ mod tests {
         };
         let plan = plan_machine(&machine(), &observed, Some(&secret()), &host()).unwrap();
         assert_eq!(plan.change, ChangeKind::Create);
+        let key = BaseKey::of(&machine(), &crate::bootstrap::Debootstrap).unwrap();
+        let cache_staging = format!("/nonexistent/berth-cache/bases/.{}.staging/root", key.id());
         assert_eq!(
             names(&plan),
             [
@@ -663,7 +674,7 @@ mod tests {
                 "--include=systemd,dbus",
                 "--components=main",
                 "bookworm",
-                "/m/.web.berth-staging"
+                cache_staging.as_str()
             ]
         );
     }

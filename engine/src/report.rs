@@ -20,6 +20,13 @@ pub enum Event<'a> {
         /// The action.
         action: &'a Action,
     },
+    /// A command is about to run (the exact argv, e.g. the bootstrap tool's).
+    Command {
+        /// The machine.
+        machine: &'a str,
+        /// The command line.
+        argv: &'a [String],
+    },
     /// A free-form progress note (e.g. "waiting for boot").
     Note {
         /// The machine.

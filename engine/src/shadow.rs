@@ -2,10 +2,13 @@
 //! and field exactly as it was.
 
 /// The password field of root's line, if there is one.
+/// Lines are split exactly as [`with_root_hash`] splits them, and only a line
+/// starting `root:` is root's (a bare `root` line is not: found by fuzzing,
+/// it made berth append a root line on every apply and never converge).
 pub fn root_hash(shadow: &str) -> Option<&str> {
-    shadow.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next() == Some("root")).then(|| fields.next().unwrap_or(""))
+    shadow.split('\n').find_map(|line| {
+        line.strip_prefix("root:")
+            .map(|rest| rest.split(':').next().unwrap_or(""))
     })
 }
 
@@ -69,6 +72,19 @@ mod tests {
             "root:$6$salt$hash:20500:0:99999:7:::\ndaemon:*:20000:0:99999:7:::\n"
         );
         assert_eq!(root_hash(&out), Some("$6$salt$hash"));
+    }
+
+    #[test]
+    fn a_bare_root_line_is_not_roots_entry_and_a_rewrite_converges() {
+        // fuzz/artifacts/state_readers: `root` without a colon.
+        for text in ["root", "root\n", "root\r\nroot:*:1::::::\n", "x:y\nroot"] {
+            let updated = with_root_hash(text, "$6$s$h", 20_000);
+            assert_eq!(root_hash(&updated), Some("$6$s$h"), "{text:?}");
+            let again = with_root_hash(&updated, "$6$s$h", 20_000);
+            assert_eq!(again, updated, "{text:?}: a second write changed the file");
+        }
+        assert_eq!(root_hash("root"), None);
+        assert_eq!(root_hash("rootx:y"), None);
     }
 
     #[test]

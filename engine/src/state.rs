@@ -30,6 +30,9 @@ pub struct MachineRecord {
     /// The package set the root was bootstrapped with (berth never removes these).
     #[serde(default)]
     pub bootstrap_packages: Vec<String>,
+    /// The cache entry the root was cloned from.
+    #[serde(default)]
+    pub base: Option<String>,
     /// Packages berth installed after the bootstrap because the spec asked:
     /// the only ones it removes when they leave the spec.
     #[serde(default)]
@@ -92,6 +95,26 @@ impl StateStore {
             .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))
     }
 
+    /// Every record, in name order (unreadable ones are skipped).
+    pub fn all(&self) -> Result<Vec<MachineRecord>, EngineError> {
+        let dir = self.paths.records_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(EngineError::io(format!("reading {}", dir.display()), e)),
+        };
+        let mut out: Vec<MachineRecord> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let name = name.strip_suffix(".json")?.to_owned();
+                self.load(&name).ok().flatten()
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     /// Forgets `name`.
     pub fn remove(&self, name: &str) -> Result<(), EngineError> {
         let path = self.paths.record_file(name);
@@ -126,10 +149,34 @@ pub(crate) fn write_file_atomic(path: &Path, contents: &[u8]) -> io::Result<()> 
         file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
+        remove_stale_temps(dir, &file_name.to_string_lossy());
         fs::File::open(dir)?.sync_all()
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes `.NAME.tmp-PID` files of earlier writes of `name` in `dir`, left
+/// by a berth killed between writing one and renaming it. Writers hold the
+/// state lock, so any such file is stale. Best effort.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else {
+            continue;
+        };
+        if file
+            .strip_prefix(&prefix)
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }

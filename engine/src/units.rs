@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::confined::Root;
+use crate::confined::{FileKind, Root};
 use crate::error::EngineError;
 
 /// Directories systemd loads unit files from, in a root.
@@ -77,9 +77,148 @@ fn template_of(unit: &str) -> Option<String> {
     (!rest.starts_with('.')).then(|| format!("{prefix}@.{suffix}"))
 }
 
-/// The enablement of each of `units` (which must exist) in the root at `root_path`.
-/// One `systemctl --root` call for all of them.
+/// The enablement of `unit`, read natively from the root's unit files and
+/// links (no subprocess), the way `systemctl --root is-enabled` decides it
+/// for the states berth manages: `masked` (a link to /dev/null in
+/// /etc/systemd/system), `enabled` (a link to it, or to its template, in a
+/// `.wants`/`.requires`/`.upholds` dir of /etc/systemd/system, or an alias
+/// link), `static` (no `[Install]` section), `indirect` (only `Also=`),
+/// `disabled` otherwise; `not-found` without a unit file. Runtime states
+/// under /run are not persistent and so not reported.
+pub fn native_state(root: &Root, unit: &str) -> Result<UnitState, EngineError> {
+    let config = "/etc/systemd/system";
+    let template = template_of(unit);
+    let mut fragment = None;
+    'search: for dir in UNIT_DIRS {
+        for name in std::iter::once(unit).chain(template.as_deref()) {
+            let path = format!("{dir}/{name}");
+            // The first file of that name decides: a link to /dev/null (or
+            // an empty file) there is a mask, wherever it is (vendors mask
+            // units in /usr/lib/systemd/system too).
+            if let Some(target) = root.read_link(&path)?
+                && target == Path::new("/dev/null")
+            {
+                return Ok(if *dir == "/run/systemd/system" {
+                    UnitState::Other("masked-runtime".into())
+                } else {
+                    UnitState::Masked
+                });
+            }
+            if let Some(text) = read_unit_file(root, &path)? {
+                fragment = Some(text);
+                break 'search;
+            }
+        }
+    }
+    let Some(text) = fragment else {
+        return Ok(UnitState::NotFound);
+    };
+    let install = InstallSection::parse(&text);
+    let is_template = unit.contains("@.");
+    let wanted_names: Vec<String> = if is_template {
+        Vec::new()
+    } else {
+        vec![unit.to_owned()]
+    };
+    // Links in any .wants/.requires/.upholds directory of the config dir.
+    for dir in root.list_dir(config)?.unwrap_or_default() {
+        if ![".wants", ".requires", ".upholds"]
+            .iter()
+            .any(|s| dir.ends_with(s))
+        {
+            continue;
+        }
+        for link in root
+            .list_dir(&format!("{config}/{dir}"))?
+            .unwrap_or_default()
+        {
+            let matches = wanted_names.contains(&link)
+                || (is_template && template_of(&link).as_deref() == Some(unit));
+            if matches {
+                return Ok(UnitState::Enabled);
+            }
+        }
+    }
+    for alias in &install.alias {
+        if root.kind(&format!("{config}/{alias}"))? == Some(FileKind::Symlink) {
+            return Ok(UnitState::Enabled);
+        }
+    }
+    Ok(if install.is_empty() {
+        UnitState::Other("static".into())
+    } else if install.wanted_by.is_empty() && install.alias.is_empty() && !install.also.is_empty() {
+        UnitState::Other("indirect".into())
+    } else {
+        UnitState::Disabled
+    })
+}
+
+/// A unit file's contents, None if absent, a /dev/null link or empty (a mask).
+fn read_unit_file(root: &Root, path: &str) -> Result<Option<String>, EngineError> {
+    if let Some(target) = root.read_link(path)?
+        && target == Path::new("/dev/null")
+    {
+        return Ok(None);
+    }
+    match root.read_string(path) {
+        Ok(Some(text)) if !text.trim().is_empty() => Ok(Some(text)),
+        Ok(_) => Ok(None),
+        // A directory or a device where a unit file would be: not a unit.
+        Err(crate::confined::ConfinedError::NotAFile { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The `[Install]` section of a unit file.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct InstallSection {
+    wanted_by: Vec<String>,
+    alias: Vec<String>,
+    also: Vec<String>,
+}
+
+impl InstallSection {
+    fn parse(text: &str) -> Self {
+        let mut out = InstallSection::default();
+        let mut in_install = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_install = line == "[Install]";
+                continue;
+            }
+            if !in_install || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let list = match key.trim() {
+                "WantedBy" | "RequiredBy" | "UpheldBy" => &mut out.wanted_by,
+                "Alias" => &mut out.alias,
+                "Also" => &mut out.also,
+                _ => continue,
+            };
+            list.extend(value.split_whitespace().map(str::to_owned));
+        }
+        out
+    }
+
+    fn is_empty(&self) -> bool {
+        self.wanted_by.is_empty() && self.alias.is_empty() && self.also.is_empty()
+    }
+}
+
+/// The enablement of each of `units` (which must exist) in the root at
+/// `root_path`, read natively (see [`native_state`]).
 pub fn states(root_path: &Path, units: &[&str]) -> Result<Vec<UnitState>, EngineError> {
+    let root = Root::open(root_path)?;
+    units.iter().map(|u| native_state(&root, u)).collect()
+}
+
+/// The same as [`states`], asked of `systemctl --root is-enabled` (the
+/// reference the native reader is tested against).
+pub fn systemctl_states(root_path: &Path, units: &[&str]) -> Result<Vec<UnitState>, EngineError> {
     if units.is_empty() {
         return Ok(Vec::new());
     }
@@ -115,6 +254,7 @@ pub fn states(root_path: &Path, units: &[&str]) -> Result<Vec<UnitState>, Engine
 /// `systemctl --root=ROOT VERB UNIT`, one verb and one unit per call (so one
 /// missing unit never silently cancels the others).
 pub fn change(root_path: &Path, verb: &str, unit: &str) -> Result<(), EngineError> {
+    refuse_links_systemctl_would_follow(&Root::open(root_path)?)?;
     let output = systemctl(root_path)
         .args([verb, "--", unit])
         .output()
@@ -128,6 +268,38 @@ pub fn change(root_path: &Path, verb: &str, unit: &str) -> Result<(), EngineErro
             output: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         })
     }
+}
+
+/// `systemctl --root` resolves unit files inside the root, but creates and
+/// removes links by plain host paths: a symlinked `/etc`, `/etc/systemd`,
+/// `/etc/systemd/system` or `*.wants`/`*.requires`/`*.upholds`/`*.d` dir there
+/// would make it write outside the root (proved in tests/hostile.rs). Such a
+/// root is refused before systemctl runs.
+fn refuse_links_systemctl_would_follow(root: &Root) -> Result<(), EngineError> {
+    let refuse = |path: &str| EngineError::Command {
+        what: format!("systemctl --root={}", root.path().display()),
+        status: "not run".into(),
+        output: format!(
+            "{path} in the root is a symlink (or not a directory); systemctl would follow it \
+             outside the root, so berth refuses to change units here"
+        ),
+    };
+    for dir in ["/etc", "/etc/systemd", "/etc/systemd/system"] {
+        match root.kind(dir)? {
+            None | Some(crate::confined::FileKind::Dir) => {}
+            Some(_) => return Err(refuse(dir)),
+        }
+    }
+    for name in root.list_dir("/etc/systemd/system")?.unwrap_or_default() {
+        let path = format!("/etc/systemd/system/{name}");
+        let dir_like = [".wants", ".requires", ".upholds", ".d"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix));
+        if dir_like && root.kind(&path)? == Some(crate::confined::FileKind::Symlink) {
+            return Err(refuse(&path));
+        }
+    }
+    Ok(())
 }
 
 fn systemctl(root_path: &Path) -> Command {

@@ -40,6 +40,7 @@ impl Sandbox {
         fs::create_dir_all(dir.path().join("machines")).expect("machines dir");
         fs::create_dir_all(dir.path().join("state")).expect("state dir");
         fs::create_dir_all(dir.path().join("nspawn")).expect("nspawn dir");
+        fs::create_dir_all(dir.path().join("cache")).expect("cache dir");
         Sandbox { dir }
     }
 
@@ -56,6 +57,11 @@ impl Sandbox {
     /// The directory of `.nspawn` settings files.
     pub fn nspawn(&self) -> PathBuf {
         self.dir.path().join("nspawn")
+    }
+
+    /// The base cache of this sandbox (tests never share berth's cache by accident).
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
     }
 
     /// The root of machine `name`.
@@ -77,6 +83,7 @@ impl Sandbox {
             .env("BERTH_MACHINES_DIR", self.machines())
             .env("BERTH_STATE_DIR", self.state())
             .env("BERTH_NSPAWN_DIR", self.nspawn())
+            .env("BERTH_CACHE_DIR", self.cache())
             .env("NO_COLOR", "1")
             .current_dir(self.dir.path())
             .args(args)
@@ -88,7 +95,7 @@ impl Sandbox {
     /// Every file under the sandbox's machines and state dirs (to prove nothing was written).
     pub fn written_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        for top in [self.machines(), self.state(), self.nspawn()] {
+        for top in [self.machines(), self.state(), self.nspawn(), self.cache()] {
             walk(&top, &mut out);
         }
         out

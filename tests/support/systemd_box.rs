@@ -580,6 +580,15 @@ fn sanitize(name: &str) -> String {
 
 /// The cached box root, bootstrapped if missing or stamped differently, and
 /// a shared lock on the cache held by the caller while it copies from it.
+/// A private copy (reflink where possible) of the cached, bootstrapped
+/// Debian root in `dest`, for tests that need a real root without booting
+/// it (e.g. comparing berth's native readers with systemctl and dpkg-query).
+pub fn copy_of_cached_root(dest: &Path) {
+    let (cache, _lock) = cached_root();
+    copy_tree(&cache, dest);
+    let _ = fs::remove_file(dest.join(STAMP));
+}
+
 fn cached_root() -> (PathBuf, Flock<File>) {
     let cache = Path::new(CACHE_DIR);
     fs::create_dir_all(cache).unwrap_or_else(|e| panic!("creating {CACHE_DIR}: {e}"));

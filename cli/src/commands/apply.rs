@@ -28,16 +28,30 @@ struct ApplyReport<'a> {
 
 /// Plans under the state lock, shows the plan, asks, applies.
 pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
-    let spec = super::load(&args.spec)?;
-    let machines = super::select(&spec, &args.names)?;
-    let _lock = StateLock::acquire(&engine.host().paths, |holder| {
+    // `berth apply FILE`: a plan saved by `berth plan --out`, from its own spec.
+    let saved = crate::select::saved_plan_arg(&args.names)?;
+    let spec = match &saved {
+        Some((_, saved)) => super::load_path(&saved.spec)?,
+        None => super::load(&args.spec)?,
+    };
+    let machines = match &saved {
+        Some((_, saved)) => crate::select::exact(&spec, &saved.targets, &saved.spec)?,
+        None => super::select_excluding(&spec, &args.names, &args.exclude)?,
+    };
+    let timeout = args.lock_timeout.map(std::time::Duration::from_secs);
+    let _lock = StateLock::acquire_within(&engine.host().paths, timeout, |holder| {
         let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
         eprintln!("waiting for another berth{who} to release the state lock...");
     })?;
-    let plan = engine
-        .plan(machines.iter().copied())
-        .map_err(super::plan_errors)?;
-    if !args.json {
+    let plan = match &saved {
+        Some((path, saved)) => engine
+            .check_saved_plan(saved, &machines)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None => engine
+            .plan(machines.iter().copied())
+            .map_err(super::plan_errors)?,
+    };
+    if !args.json && !render::quiet() {
         render::plan(&plan);
     }
     if plan.is_empty() {
@@ -60,38 +74,35 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if !prompt::confirm("Apply these changes?", args.yes)? {
+    // A saved plan was reviewed when it was made: it runs without asking.
+    if !prompt::confirm("Apply these changes?", args.yes || saved.is_some())? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
 
-    let progress = Progress::new(args.json);
+    // Ctrl-C or SIGTERM from here on stops at the next safe point (exit 130).
+    berth_engine::interrupt::install()?;
+    let progress = Progress::new(args.json || render::quiet());
+    let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
+    let outcomes = apply_all(engine, &machines, &plan, jobs, &args.replace, &progress);
     let mut results = Vec::new();
     let mut failed = 0;
-    for (machine, machine_plan) in machines.iter().zip(&plan.machines) {
-        if machine_plan.actions.is_empty() {
-            results.push(MachineResult {
-                name: &machine_plan.name,
-                actions: &machine_plan.actions,
-                result: "unchanged",
-                error: None,
-            });
-            continue;
-        }
-        let allow_replace = args.replace.iter().any(|n| n == &machine.name);
-        let outcome = engine.apply_machine(machine, machine_plan, allow_replace, &progress);
-        let error = outcome.err().map(|e| e.to_string());
-        if let Some(e) = &error {
-            failed += 1;
-            progress.finish();
-            if !args.json {
-                render::error(&anyhow::anyhow!("{e}"));
+    for (machine_plan, outcome) in plan.machines.iter().zip(outcomes) {
+        let (result, error) = match outcome {
+            None => ("unchanged", None),
+            Some(Ok(())) => ("applied", None),
+            Some(Err(e)) => {
+                failed += 1;
+                ("failed", Some(e))
             }
+        };
+        if let (Some(e), false) = (&error, args.json) {
+            render::error(&anyhow::anyhow!("{e}"));
         }
         results.push(MachineResult {
             name: &machine_plan.name,
             actions: &machine_plan.actions,
-            result: if error.is_some() { "failed" } else { "applied" },
+            result,
             error,
         });
     }
@@ -103,7 +114,7 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
             machines: results,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    } else if !render::quiet() || failed > 0 {
         let applied = results.iter().filter(|r| r.result == "applied").count();
         anstream::eprintln!(
             "Apply {}: {applied} machine{} changed, {failed} failed.",
@@ -115,9 +126,64 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
             if applied == 1 { "" } else { "s" }
         );
     }
-    Ok(if failed == 0 {
+    Ok(if berth_engine::interrupt::requested() {
+        eprintln!("Apply interrupted: stopped at a safe point; run apply again to finish.");
+        ExitCode::from(130)
+    } else if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A sensible parallelism: the host's CPUs (bootstraps and boots are both
+/// I/O- and CPU-bound).
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Applies every machine with changes, up to `jobs` at a time. A failure
+/// in one never stops the others. Returns, per machine in plan order, None
+/// (nothing to do) or its outcome.
+fn apply_all(
+    engine: &Engine,
+    machines: &[&berth_schema::Machine],
+    plan: &berth_engine::Plan,
+    jobs: usize,
+    replace: &[String],
+    progress: &Progress,
+) -> Vec<Option<Result<(), String>>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let work: Vec<usize> = (0..plan.machines.len())
+        .filter(|&i| !plan.machines[i].actions.is_empty())
+        .collect();
+    let outcomes: Mutex<Vec<Option<Result<(), String>>>> =
+        Mutex::new(vec![None; plan.machines.len()]);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(work.len()) {
+            scope.spawn(|| {
+                while let Some(&i) = work.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let (machine, machine_plan) = (machines[i], &plan.machines[i]);
+                    let allow_replace = replace.iter().any(|n| n == &machine.name);
+                    let outcome = engine
+                        .apply_machine(machine, machine_plan, allow_replace, progress)
+                        .map_err(|e| e.to_string());
+                    progress.machine_done(
+                        &machine.name,
+                        &match &outcome {
+                            Ok(()) => format!("{}: applied", machine.name),
+                            Err(_) => format!("{}: failed", machine.name),
+                        },
+                    );
+                    if let Ok(mut outcomes) = outcomes.lock() {
+                        outcomes[i] = Some(outcome);
+                    }
+                }
+            });
+        }
+    });
+    outcomes.into_inner().unwrap_or_default()
 }

@@ -16,7 +16,8 @@ pub fn run(engine: &Engine, args: &DestroyArgs) -> Result<ExitCode> {
             bail!("{name:?} is not a valid machine name");
         }
     }
-    let _lock = StateLock::acquire(&engine.host().paths, |holder| {
+    let timeout = args.lock_timeout.map(std::time::Duration::from_secs);
+    let _lock = StateLock::acquire_within(&engine.host().paths, timeout, |holder| {
         let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
         eprintln!("waiting for another berth{who} to release the state lock...");
     })?;

@@ -1,8 +1,12 @@
 //! One module per subcommand; `run` dispatches.
 
 mod apply;
+mod cache;
+mod completions;
 mod console;
 mod destroy;
+mod import;
+mod man;
 mod plan;
 mod status;
 
@@ -20,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         machines_dir: cli.machines_dir,
         state_dir: cli.state_dir,
         nspawn_dir: cli.nspawn_dir,
+        cache_dir: cli.cache_dir,
     };
     match cli.command {
         Command::Validate(args) => {
@@ -39,6 +44,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Adopt(args) => adopt(&Engine::new(paths), &args),
         Command::Shell(args) => console::run(&Engine::new(paths), &args, Console::Shell),
         Command::Login(args) => console::run(&Engine::new(paths), &args, Console::Login),
+        Command::Cache(command) => cache::run(&Engine::new(paths), &command),
+        Command::Import(args) => import::run(&Engine::new(paths), &args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
         Command::Schema => {
             let schema = berth_schema::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);
@@ -67,21 +76,40 @@ fn adopt(engine: &Engine, args: &crate::cli::AdoptArgs) -> Result<ExitCode> {
 
 /// Loads and validates the spec.
 pub(crate) fn load(args: &SpecArgs) -> Result<Spec> {
-    berth_schema::load(&args.file).map_err(|e| anyhow!("{}", e.to_string().trim_end()))
+    load_path(&args.file)
 }
 
-/// The machines named on the command line (all when none).
+/// Loads and validates the spec at `path`.
+pub(crate) fn load_path(path: &std::path::Path) -> Result<Spec> {
+    crate::render::verbose(format_args!("reading the spec {}", path.display()));
+    berth_schema::load(path).map_err(|e| anyhow!("{}", e.to_string().trim_end()))
+}
+
+/// The machines named on the command line (all when none): names or glob
+/// patterns.
 pub(crate) fn select<'a>(
     spec: &'a Spec,
     names: &[String],
 ) -> Result<Vec<&'a berth_schema::Machine>> {
-    berth_engine::select(spec, names).map_err(|unknown| {
-        anyhow!(
-            "no machine named {} in the spec (machines: {})",
-            unknown.join(", "),
-            spec.machines.keys().cloned().collect::<Vec<_>>().join(", ")
-        )
-    })
+    select_excluding(spec, names, &[])
+}
+
+/// Like [`select`], leaving out machines matching `excludes`.
+pub(crate) fn select_excluding<'a>(
+    spec: &'a Spec,
+    names: &[String],
+    excludes: &[String],
+) -> Result<Vec<&'a berth_schema::Machine>> {
+    let machines = crate::select::select(spec, names, excludes)?;
+    crate::render::verbose(format_args!(
+        "machines: {}",
+        machines
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(machines)
 }
 
 /// One error out of the engine's plan errors.

@@ -10,13 +10,36 @@ use crate::render;
 
 /// Shows what apply would change. Takes no lock.
 pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
-    let spec = super::load(&args.spec)?;
-    let machines = super::select(&spec, &args.names)?;
-    let plan = engine.plan(machines).map_err(super::plan_errors)?;
+    // A saved plan is checked against the spec loaded from its absolute
+    // path: load it that way now, so both see the same resolved paths.
+    let spec = match &args.out {
+        Some(_) => super::load_path(&std::path::absolute(&args.spec.file)?)?,
+        None => super::load(&args.spec)?,
+    };
+    let machines = super::select_excluding(&spec, &args.names, &args.exclude)?;
+    let plan = match &args.out {
+        Some(out) => {
+            let (plan, saved) = engine
+                .plan_for_saving(&args.spec.file, machines)
+                .map_err(super::plan_errors)?;
+            berth_engine::saved_plan::write(out, &saved)?;
+            plan
+        }
+        None => engine.plan(machines).map_err(super::plan_errors)?,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
         render::plan(&plan);
+    }
+    if let Some(out) = args.out.as_ref().filter(|_| !render::quiet()) {
+        let shown = out.display().to_string();
+        let arg = if shown.contains('/') {
+            shown.clone()
+        } else {
+            format!("./{shown}")
+        };
+        anstream::eprintln!("Saved the plan to {shown}; run it with `berth apply {arg}`.");
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         ExitCode::from(2)

@@ -11,7 +11,7 @@ use crate::render;
 /// Shows each machine's state and launcher.
 pub fn run(engine: &Engine, args: &StatusArgs) -> Result<ExitCode> {
     let spec = super::load(&args.spec)?;
-    let machines = super::select(&spec, &args.names)?;
+    let machines = super::select_excluding(&spec, &args.names, &args.exclude)?;
     let statuses = machines
         .into_iter()
         .map(|m| engine.status(m))

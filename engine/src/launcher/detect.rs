@@ -16,48 +16,73 @@ pub struct Running {
     pub how: String,
 }
 
+/// Every systemd-nspawn process on the host with its arguments, read in one
+/// pass over `/proc` (taken once per plan, however many machines).
+#[derive(Debug, Clone, Default)]
+pub struct NspawnProcesses {
+    procs: Vec<(i32, Vec<String>)>,
+}
+
+impl NspawnProcesses {
+    /// Reads `/proc` now.
+    pub fn scan() -> Self {
+        let mut procs = Vec::new();
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return NspawnProcesses { procs };
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let is_nspawn = fs::read_link(format!("/proc/{pid}/exe"))
+                .map(|exe| exe.file_name().is_some_and(|n| n == NSPAWN))
+                .unwrap_or(false);
+            if !is_nspawn {
+                continue;
+            }
+            let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let args = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            procs.push((pid, args));
+        }
+        NspawnProcesses { procs }
+    }
+
+    /// The systemd-nspawn process booting machine `name` (root `root`), if any.
+    pub fn find(&self, name: &str, root: &Path, booted_with_systemd: bool) -> Option<Running> {
+        let root = root.to_string_lossy();
+        let (pid, _) = self
+            .procs
+            .iter()
+            .find(|(_, args)| runs_machine(args, name, &root) && has_boot(args))?;
+        let pid = *pid;
+        let how = if booted_with_systemd && super::unit::unit_main_pid(name) == Some(pid) {
+            format!(
+                "{} (started with machinectl or systemctl)",
+                super::unit::unit_name(name)
+            )
+        } else {
+            format!("a {NSPAWN} process (pid {pid})")
+        };
+        Some(Running { pid, how })
+    }
+}
+
 /// The systemd-nspawn process running machine `name` (root `root`), if any.
 pub fn find_nspawn(name: &str, root: &Path, booted_with_systemd: bool) -> Option<Running> {
-    let root = root.to_string_lossy();
-    let entries = fs::read_dir("/proc").ok()?;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let is_nspawn = fs::read_link(format!("/proc/{pid}/exe"))
-            .map(|exe| exe.file_name().is_some_and(|n| n == NSPAWN))
-            .unwrap_or(false);
-        if !is_nspawn {
-            continue;
-        }
-        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if runs_machine(&args, name, &root) && has_boot(&args) {
-            let how = if booted_with_systemd && super::unit::unit_main_pid(name) == Some(pid) {
-                format!(
-                    "{} (started with machinectl or systemctl)",
-                    super::unit::unit_name(name)
-                )
-            } else {
-                format!("a {NSPAWN} process (pid {pid})")
-            };
-            return Some(Running { pid, how });
-        }
-    }
-    None
+    NspawnProcesses::scan().find(name, root, booted_with_systemd)
 }
 
 /// Whether systemd-nspawn's arguments name this machine or its root.
-fn runs_machine(args: &[String], name: &str, root: &str) -> bool {
+pub(crate) fn runs_machine(args: &[String], name: &str, root: &str) -> bool {
     let mut it = args.iter().skip(1).peekable();
     while let Some(arg) = it.next() {
         let value = |flag_long: &str, flag_short: &str| -> Option<String> {

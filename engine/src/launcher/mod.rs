@@ -7,7 +7,7 @@
 //! machine runs is one read of `/proc`, the same for every launcher.
 
 mod cgroup;
-mod detect;
+pub(crate) mod detect;
 mod nspawn;
 mod unit;
 
@@ -22,7 +22,7 @@ use crate::paths::{self, Paths};
 use crate::process;
 use crate::state::LaunchRecord;
 
-pub use detect::{Running, find_nspawn};
+pub use detect::{NspawnProcesses, Running, find_nspawn};
 pub use nspawn::Nspawn;
 pub use unit::UnitLauncher;
 

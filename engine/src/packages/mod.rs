@@ -2,9 +2,9 @@
 //! from the root's package database (confined to the root), and the
 //! commands that install or remove packages, run inside the machine.
 
-mod apt;
-mod pacman;
-mod rpm;
+pub(crate) mod apt;
+pub(crate) mod pacman;
+pub(crate) mod rpm;
 
 use std::collections::BTreeSet;
 use std::path::Path;

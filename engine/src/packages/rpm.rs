@@ -236,7 +236,7 @@ fn query(copy: &Path, root: &Path, dir: &str) -> Result<BTreeSet<String>, Engine
 }
 
 /// The package names in `rpm -qa --qf '%{NAME}\n'` output.
-fn names_from_query(text: &str) -> BTreeSet<String> {
+pub(crate) fn names_from_query(text: &str) -> BTreeSet<String> {
     text.lines()
         .map(str::trim)
         .filter(|name| !name.is_empty() && *name != "gpg-pubkey")

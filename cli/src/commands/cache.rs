@@ -1,0 +1,54 @@
+//! `berth cache list|prune`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use berth_engine::Engine;
+
+use crate::cli::CacheCommand;
+
+/// Lists or prunes the base cache.
+pub fn run(engine: &Engine, command: &CacheCommand) -> Result<ExitCode> {
+    match command {
+        CacheCommand::List { json } => {
+            let entries = engine.cache_entries()?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if entries.is_empty() {
+                anstream::println!("The cache is empty.");
+            }
+            for (entry, users) in &entries {
+                let key = &entry.key;
+                anstream::println!(
+                    "{}  {} {} ({}) [{}]  used by: {}",
+                    entry.id,
+                    key.distro,
+                    key.release.as_deref().unwrap_or("-"),
+                    key.bootstrapper,
+                    key.packages.join(","),
+                    if users.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        users.join(", ")
+                    }
+                );
+            }
+        }
+        CacheCommand::Prune { all } => {
+            let _lock = berth_engine::StateLock::acquire(&engine.host().paths, |holder| {
+                let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                eprintln!("waiting for another berth{who} to release the state lock...");
+            })?;
+            let removed = engine.prune_cache(*all)?;
+            if removed.is_empty() {
+                anstream::println!("Nothing to prune.");
+            }
+            for id in removed {
+                anstream::println!("removed {id}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
