@@ -1,0 +1,535 @@
+//! Hostile machine roots and hostile spec paths. For every path berth reads
+//! or writes inside a root, a root where that path (or a parent) is a
+//! symlink to a host path, a relative `../..` link, a dangling link, a
+//! directory where a file is expected, or a FIFO: `adopt`, `plan` and
+//! `apply` either do the right thing inside the root or fail clearly, never
+//! hang, and no host file changes (canaries outside the root keep their
+//! content and mtime). Cheap fake roots: no bootstrap, nothing boots.
+//! Needs root (fails under CI=true without it).
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "corpus/fake_root.rs"]
+mod fake_root;
+mod support;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, SystemTime};
+
+use support::{Sandbox, describe, require_root};
+
+/// What a path is supposed to be.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Expect {
+    File,
+    Dir,
+}
+
+/// How the path is made hostile.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Attack {
+    /// A symlink to the canary, by its absolute host path.
+    AbsoluteLink,
+    /// A symlink climbing out with `../..` to the canary.
+    RelativeLink,
+    /// A symlink to nothing.
+    Dangling,
+    /// A directory where a file is expected.
+    Directory,
+    /// A FIFO (reading it would block forever).
+    Fifo,
+}
+
+/// Every path berth reads or writes in a Debian root, and what it should be.
+const PATHS: &[(&str, Expect)] = &[
+    ("etc/hostname", Expect::File),
+    ("etc/shadow", Expect::File),
+    ("etc/securetty", Expect::File),
+    ("etc/machine-id", Expect::File),
+    ("etc/os-release", Expect::File),
+    ("var/lib/dpkg/status", Expect::File),
+    ("usr/lib/systemd/system/foo.service", Expect::File),
+    ("etc/systemd/system/bar.service", Expect::File),
+    (
+        "etc/systemd/system/multi-user.target.wants/foo.service",
+        Expect::File,
+    ),
+    ("etc", Expect::Dir),
+    ("etc/systemd", Expect::Dir),
+    ("etc/systemd/system", Expect::Dir),
+    ("etc/systemd/system/multi-user.target.wants", Expect::Dir),
+    ("usr/lib/systemd/system", Expect::Dir),
+    ("usr", Expect::Dir),
+    ("var/lib/dpkg", Expect::Dir),
+];
+
+/// Files and a directory outside the root that must never change.
+struct Canaries {
+    dir: PathBuf,
+    before: Vec<(PathBuf, Vec<u8>, SystemTime)>,
+    listing: Vec<String>,
+}
+
+impl Canaries {
+    fn plant(sandbox: &Sandbox) -> Canaries {
+        let dir = sandbox.dir.path().join("host");
+        fs::create_dir_all(dir.join("dir")).unwrap();
+        fs::write(dir.join("file"), "canary file\n").unwrap();
+        fs::write(dir.join("dir/inner"), "canary inner\n").unwrap();
+        fs::write(
+            dir.join("dir/status"),
+            "Package: evil\nStatus: install ok installed\n\n",
+        )
+        .unwrap();
+        let mut canaries = Canaries {
+            dir,
+            before: Vec::new(),
+            listing: Vec::new(),
+        };
+        canaries.before = canaries.snapshot();
+        canaries.listing = canaries.list();
+        canaries
+    }
+
+    fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>, SystemTime)> {
+        ["file", "dir/inner", "dir/status", "dir", ""]
+            .iter()
+            .map(|rel| {
+                let path = self.dir.join(rel);
+                let meta = fs::symlink_metadata(&path).unwrap();
+                let content = if meta.is_file() {
+                    fs::read(&path).unwrap()
+                } else {
+                    Vec::new()
+                };
+                (path, content, meta.modified().unwrap())
+            })
+            .collect()
+    }
+
+    fn list(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.dir, &self.dir, &mut out);
+        out.sort();
+        out
+    }
+
+    /// Describes any change since planting.
+    fn changes(&self) -> Option<String> {
+        let now = self.snapshot();
+        if now != self.before {
+            return Some(format!(
+                "canaries changed:\n before {:?}\n after  {:?}",
+                self.before, now
+            ));
+        }
+        let listing = self.list();
+        (listing != self.listing).then(|| {
+            format!(
+                "files appeared outside the root: before {:?}, after {listing:?}",
+                self.listing
+            )
+        })
+    }
+}
+
+fn walk(top: &Path, dir: &Path, out: &mut Vec<String>) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            out.push(path.strip_prefix(top).unwrap().display().to_string());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(top, &path, out);
+            }
+        }
+    }
+}
+
+/// Leftover temp files berth's atomic writes would leave behind.
+fn temp_files(dir: &Path) -> Vec<String> {
+    let mut all = Vec::new();
+    walk(dir, dir, &mut all);
+    all.into_iter()
+        .filter(|p| p.contains(".berth-tmp-") || p.contains(".tmp-"))
+        .collect()
+}
+
+/// Plants `attack` at `rel` (replacing whatever the fake root had there).
+fn plant(root: &Path, rel: &str, expect: Expect, attack: Attack, canaries: &Path) {
+    let path = root.join(rel);
+    if let Ok(meta) = fs::symlink_metadata(&path) {
+        if meta.is_dir() {
+            fs::remove_dir_all(&path).unwrap();
+        } else {
+            fs::remove_file(&path).unwrap();
+        }
+    }
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let target = match expect {
+        Expect::File => "file",
+        Expect::Dir => "dir",
+    };
+    match attack {
+        Attack::AbsoluteLink => symlink(canaries.join(target), &path).unwrap(),
+        Attack::RelativeLink => {
+            // From the link's directory up past the root (machines/NAME) to
+            // the sandbox, then down to the canary: on the host this lands
+            // on the canary; inside the root it is clamped at `/`.
+            let depth = Path::new(rel).components().count() - 1 + 2;
+            let up = "../".repeat(depth);
+            symlink(format!("{up}host/{target}"), &path).unwrap();
+        }
+        Attack::Dangling => symlink("/nonexistent/berth-dangling", &path).unwrap(),
+        Attack::Directory => fs::create_dir(&path).unwrap(),
+        Attack::Fifo => {
+            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap()
+        }
+    }
+}
+
+/// `berth ARGS` with a deadline: a hang (a FIFO opened for reading) fails the test.
+fn berth(sandbox: &Sandbox, args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("berth")
+        .unwrap()
+        .env("BERTH_MACHINES_DIR", sandbox.machines())
+        .env("BERTH_STATE_DIR", sandbox.state())
+        .env("BERTH_NSPAWN_DIR", sandbox.nspawn())
+        .env("BERTH_CACHE_DIR", sandbox.dir.path().join("cache"))
+        .env("NO_COLOR", "1")
+        .current_dir(sandbox.dir.path())
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+/// The outcome must be success or a clear error: no panic, no signal, no hang.
+fn clear_outcome(what: &str, out: &Output, failures: &mut Vec<String>) -> Option<i32> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let Some(rc) = out.status.code() else {
+        failures.push(format!("{what}: killed (a hang?)\n{}", describe(out)));
+        return None;
+    };
+    if stderr.contains("panicked") {
+        failures.push(format!("{what}: panicked\n{}", describe(out)));
+    }
+    if rc == 1 && !stderr.contains("error") {
+        failures.push(format!(
+            "{what}: failed without an error message\n{}",
+            describe(out)
+        ));
+    }
+    if ![0, 1, 2].contains(&rc) {
+        failures.push(format!("{what}: unexpected exit {rc}\n{}", describe(out)));
+    }
+    Some(rc)
+}
+
+/// One hostile root: adopt, plan, apply, plan again.
+fn attack(rel: &str, expect: Expect, attack: Attack, failures: &mut Vec<String>) -> bool {
+    let what = format!("{rel} as {attack:?}");
+    let sandbox = Sandbox::new("hostile");
+    let canaries = Canaries::plant(&sandbox);
+    let root = sandbox.root("h");
+    fake_root::make(&root);
+    plant(&root, rel, expect, attack, &canaries.dir);
+    let spec = sandbox.spec(&fake_root::spec("h", &fake_root::hash_source()));
+    let spec = spec.to_str().unwrap();
+
+    let adopt = berth(&sandbox, &["adopt", "-f", spec, "h"]);
+    clear_outcome(&format!("{what}: adopt"), &adopt, failures);
+    let plan = berth(&sandbox, &["plan", "-f", spec, "--detailed-exitcode"]);
+    clear_outcome(&format!("{what}: plan"), &plan, failures);
+    if let Some(change) = canaries.changes() {
+        failures.push(format!("{what}: after plan: {change}"));
+    }
+    let apply = berth(&sandbox, &["apply", "--yes", "-f", spec]);
+    let rc = clear_outcome(&format!("{what}: apply"), &apply, failures);
+    if let Some(change) = canaries.changes() {
+        failures.push(format!(
+            "{what}: after apply: {change}\n{}",
+            describe(&apply)
+        ));
+    }
+    if rc == Some(0) {
+        // It did the right thing inside the root: a second plan is empty.
+        let again = berth(&sandbox, &["plan", "-f", spec, "--detailed-exitcode"]);
+        if again.status.code() != Some(0) {
+            failures.push(format!(
+                "{what}: apply succeeded but did not converge\n{}",
+                describe(&again)
+            ));
+        }
+    }
+    let leftovers = [temp_files(&root), temp_files(&sandbox.state())].concat();
+    if !leftovers.is_empty() {
+        failures.push(format!("{what}: temp files left: {leftovers:?}"));
+    }
+    rc == Some(0)
+}
+
+#[test]
+fn hostile_roots_never_change_host_files_and_fail_clearly() {
+    if !require_root("hostile_roots_never_change_host_files_and_fail_clearly") {
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    let mut applied = 0;
+    for &(rel, expect) in PATHS {
+        let attacks: &[Attack] = match expect {
+            Expect::File => &[
+                Attack::AbsoluteLink,
+                Attack::RelativeLink,
+                Attack::Dangling,
+                Attack::Directory,
+                Attack::Fifo,
+            ],
+            Expect::Dir => &[
+                Attack::AbsoluteLink,
+                Attack::RelativeLink,
+                Attack::Dangling,
+                Attack::Fifo,
+            ],
+        };
+        for &a in attacks {
+            applied += usize::from(attack(rel, expect, a, &mut failures));
+            cases += 1;
+        }
+    }
+    assert!(cases >= 60, "only {cases} cases");
+    // Not vacuous: many hostile roots are fixed inside the root (a dangling
+    // link replaced by a file, ...), the rest refused.
+    eprintln!("{applied} of {cases} hostile roots applied cleanly inside the root");
+    assert!(applied >= 10, "only {applied} of {cases} applies succeeded");
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} hostile roots went wrong:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// `systemctl --root` resolves unit files inside the root but creates links
+/// by plain host paths: a symlinked unit dir would make `enable` write on the
+/// host. berth refuses such a root before systemctl runs, names the link,
+/// and the host dir stays empty.
+#[test]
+fn enabling_units_never_writes_through_a_symlinked_unit_dir() {
+    if !require_root("enabling_units_never_writes_through_a_symlinked_unit_dir") {
+        return;
+    }
+    for rel in [
+        "etc/systemd/system",
+        "etc/systemd/system/multi-user.target.wants",
+    ] {
+        let sandbox = Sandbox::new("systemctl-escape");
+        let canaries = Canaries::plant(&sandbox);
+        let root = sandbox.root("h");
+        fake_root::make(&root);
+        let spec = sandbox.spec(&fake_root::spec("h", &fake_root::hash_source()));
+        let spec = spec.to_str().unwrap();
+        let adopt = berth(&sandbox, &["adopt", "-f", spec, "h"]);
+        assert_eq!(adopt.status.code(), Some(0), "{}", describe(&adopt));
+        plant(&root, rel, Expect::Dir, Attack::AbsoluteLink, &canaries.dir);
+        let apply = berth(&sandbox, &["apply", "--yes", "-f", spec]);
+        assert_eq!(apply.status.code(), Some(1), "{rel}: {}", describe(&apply));
+        let stderr = String::from_utf8_lossy(&apply.stderr);
+        assert!(
+            stderr.contains(&format!("/{rel} in the root is a symlink")),
+            "{rel}: {stderr}"
+        );
+        assert_eq!(canaries.changes(), None, "{rel}");
+        // The same root without the link is enabled inside the root.
+        fs::remove_file(root.join(rel)).unwrap();
+        let apply = berth(&sandbox, &["apply", "--yes", "-f", spec]);
+        assert_eq!(apply.status.code(), Some(0), "{rel}: {}", describe(&apply));
+        assert!(
+            fs::symlink_metadata(
+                root.join("etc/systemd/system/multi-user.target.wants/foo.service")
+            )
+            .unwrap()
+            .file_type()
+            .is_symlink()
+        );
+        assert_eq!(canaries.changes(), None, "{rel}");
+    }
+}
+
+/// Package databases behind links: pacman's local db and rpm's db dirs
+/// pointing at a host dir (holding a fake db) are not read: the plan still
+/// installs the package only the host db lists, and nothing on the host changes.
+#[test]
+fn package_databases_behind_links_are_not_read() {
+    if !require_root("package_databases_behind_links_are_not_read") {
+        return;
+    }
+    let sandbox = Sandbox::new("hostile-db");
+    let canaries = sandbox.dir.path().join("host-db");
+    fs::create_dir_all(canaries.join("evil-1-1")).unwrap();
+    fs::write(canaries.join("evil-1-1/desc"), "%NAME%\nevil\n\n").unwrap();
+    fs::write(canaries.join("rpmdb.sqlite"), "not really sqlite").unwrap();
+    let before = fs::metadata(canaries.join("evil-1-1/desc"))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    let arch = sandbox.root("a");
+    fs::create_dir_all(arch.join("etc")).unwrap();
+    fs::create_dir_all(arch.join("var/lib/pacman")).unwrap();
+    fs::write(arch.join("etc/os-release"), "ID=arch\n").unwrap();
+    symlink(&canaries, arch.join("var/lib/pacman/local")).unwrap();
+
+    let fedora = sandbox.root("f");
+    fs::create_dir_all(arch.join("etc")).unwrap();
+    fs::create_dir_all(fedora.join("etc")).unwrap();
+    fs::create_dir_all(fedora.join("usr/lib/sysimage")).unwrap();
+    fs::create_dir_all(fedora.join("var/lib")).unwrap();
+    fs::write(fedora.join("etc/os-release"), "ID=fedora\nVERSION_ID=40\n").unwrap();
+    symlink(&canaries, fedora.join("usr/lib/sysimage/rpm")).unwrap();
+    symlink("../../../../host-db", fedora.join("var/lib/rpm")).unwrap();
+    nix::unistd::mkfifo(
+        &fedora.join("root"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+
+    let spec = sandbox.spec(
+        "machines:\n  a:\n    distro: arch\n    packages: [evil]\n    launcher: nspawn\n    state: stopped\n  \
+         f:\n    distro: fedora\n    release: '40'\n    packages: [evil]\n    launcher: nspawn\n    state: stopped\n",
+    );
+    let spec = spec.to_str().unwrap();
+    for name in ["a", "f"] {
+        let out = berth(&sandbox, &["adopt", "-f", spec, name]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", describe(&out));
+    }
+    let out = berth(&sandbox, &["plan", "-f", spec, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for machine in plan["machines"].as_array().unwrap() {
+        let text = machine["actions"].to_string();
+        assert!(
+            text.contains("install-packages") && text.contains("evil"),
+            "{}: the host db was read: {text}",
+            machine["name"]
+        );
+    }
+    assert_eq!(
+        fs::metadata(canaries.join("evil-1-1/desc"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
+    assert_eq!(
+        fs::read_to_string(canaries.join("rpmdb.sqlite")).unwrap(),
+        "not really sqlite"
+    );
+}
+
+/// Spec paths that are not spec files: a directory without yaml, a FIFO,
+/// /dev/zero, a symlink to /dev/zero named *.yaml in a spec dir, a file over
+/// the 4 MiB limit: `validate` and `plan` refuse each at once, without
+/// panic, hang or write.
+#[test]
+fn hostile_spec_paths_are_refused_without_hang_or_write() {
+    let sandbox = Sandbox::new("hostile-spec");
+    let top = sandbox.dir.path().join("specs");
+    fs::create_dir_all(top.join("empty")).unwrap();
+    fs::create_dir_all(top.join("devdir")).unwrap();
+    symlink("/dev/zero", top.join("devdir/zero.yaml")).unwrap();
+    fs::create_dir_all(top.join("fifodir")).unwrap();
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o644);
+    nix::unistd::mkfifo(&top.join("fifodir/m.yaml"), mode).unwrap();
+    nix::unistd::mkfifo(&top.join("spec.fifo"), mode).unwrap();
+    // Over 4 MiB of otherwise valid YAML.
+    let mut huge = String::from("machines:\n");
+    let mut i = 0;
+    while huge.len() <= 4 * 1024 * 1024 + 1 {
+        huge.push_str(&format!(
+            "  m{i}:\n    distro: arch\n    launcher: nspawn\n"
+        ));
+        i += 1;
+    }
+    fs::write(top.join("huge.yaml"), &huge).unwrap();
+
+    let cases = [
+        (top.join("empty"), "no *.yaml files"),
+        (top.join("devdir"), "not a regular file"),
+        (top.join("fifodir"), "FIFO"),
+        (top.join("spec.fifo"), "FIFO"),
+        (PathBuf::from("/dev/zero"), "not a regular file"),
+        (top.join("huge.yaml"), "too large"),
+    ];
+    for (path, expected) in &cases {
+        for command in ["validate", "plan"] {
+            let started = std::time::Instant::now();
+            let out = berth(&sandbox, &[command, "-f", path.to_str().unwrap()]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{command} {}: {}",
+                path.display(),
+                describe(&out)
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert!(
+                stderr.contains(expected),
+                "{command} {}: expected {expected:?}: {stderr}",
+                path.display()
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{command} {}: slow",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        sandbox.written_files().is_empty(),
+        "files were written: {:?}",
+        sandbox.written_files()
+    );
+}
+
+/// A guest's /etc/shadow with a bare `root` line (no colon) before the real
+/// entry (found by fuzzing): apply sets root's hash once and converges,
+/// instead of appending a root line on every run.
+#[test]
+fn a_shadow_with_a_bare_root_line_converges() {
+    if !require_root("a_shadow_with_a_bare_root_line_converges") {
+        return;
+    }
+    let sandbox = Sandbox::new("bare-root");
+    let root = sandbox.root("h");
+    fake_root::make(&root);
+    fs::write(
+        root.join("etc/shadow"),
+        "root\ndaemon:*:19000:0:99999:7:::\n",
+    )
+    .unwrap();
+    let spec = sandbox.spec(&fake_root::spec("h", &fake_root::hash_source()));
+    let spec = spec.to_str().unwrap();
+    let out = berth(&sandbox, &["adopt", "-f", spec, "h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    for _ in 0..2 {
+        let out = berth(&sandbox, &["apply", "--yes", "-f", spec]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    }
+    let out = berth(&sandbox, &["plan", "-f", spec, "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let shadow = fs::read_to_string(root.join("etc/shadow")).unwrap();
+    assert_eq!(
+        shadow.lines().filter(|l| l.starts_with("root:")).count(),
+        1,
+        "{shadow}"
+    );
+    assert!(
+        shadow.starts_with("root\n"),
+        "the guest's own line was changed: {shadow}"
+    );
+}
