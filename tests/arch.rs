@@ -127,17 +127,6 @@ fn installed(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Hidden entries (staging directories) of the machines dir and the base cache.
-fn hidden_entries(sandbox: &Sandbox) -> Vec<String> {
-    [sandbox.machines(), sandbox.cache().join("bases")]
-        .iter()
-        .filter_map(|dir| fs::read_dir(dir).ok())
-        .flat_map(|entries| entries.flatten())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
-        .collect()
-}
-
 /// The bootstrap target in `cmd`: a staging dir of the sandbox's base cache
 /// (`CACHE/bases/.ID.staging/root`), where a bootstrap runs before the
 /// cache entry is renamed into place and the machine cloned from it.
@@ -187,7 +176,7 @@ fn arch_machine_lifecycle() {
     // 2. apply bootstraps and configures the root.
     let out = sandbox.berth(&["apply", "-f", spec_arg, "--yes"]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert!(hidden_entries(&sandbox).is_empty());
+    assert!(sandbox.staging_left().is_empty());
     assert_eq!(installed(&root), ["base"]);
     assert_eq!(
         fs::read_to_string(root.join("usr/share/berth/base")).unwrap(),
@@ -255,7 +244,7 @@ fn arch_machine_lifecycle() {
     let out = sandbox.berth(&["destroy", "--yes", "arch"]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert!(!root.exists());
-    assert!(hidden_entries(&sandbox).is_empty());
+    assert!(sandbox.staging_left().is_empty());
 }
 
 #[test]
@@ -278,9 +267,9 @@ fn a_missing_package_fails_the_bootstrap_and_leaves_no_staging_dir() {
         describe(&out)
     );
     assert!(
-        hidden_entries(&sandbox).is_empty(),
+        sandbox.staging_left().is_empty(),
         "{:?}",
-        hidden_entries(&sandbox)
+        sandbox.staging_left()
     );
     assert!(!sandbox.root("arch").exists());
     // Nothing pacstrap mounted is left behind.

@@ -41,16 +41,6 @@ fn dpkg_status(root: &Path, package: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn staging_left(sandbox: &Sandbox) -> Vec<String> {
-    [sandbox.machines(), sandbox.cache().join("bases")]
-        .iter()
-        .filter_map(|dir| fs::read_dir(dir).ok())
-        .flat_map(|entries| entries.flatten())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("berth-staging") || n.ends_with(".staging"))
-        .collect()
-}
-
 fn plan_rc(sandbox: &Sandbox, spec: &Path) -> (i32, String) {
     let out = sandbox.berth(&["plan", "-f", spec.to_str().unwrap(), "--detailed-exitcode"]);
     (code(&out), describe(&out))
@@ -166,7 +156,7 @@ fn mmdebstrap_boots_and_packages_follow_the_spec() {
 
     let out = sandbox.berth(&["destroy", "--yes", "deb"]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert!(staging_left(&sandbox).is_empty());
+    assert!(sandbox.staging_left().is_empty());
 }
 
 #[test]
@@ -192,9 +182,9 @@ fn failed_bootstraps_leave_no_staging_directory() {
             "{tool}: {err}"
         );
         assert!(
-            staging_left(&sandbox).is_empty(),
+            sandbox.staging_left().is_empty(),
             "{tool}: staging left: {:?}",
-            staging_left(&sandbox)
+            sandbox.staging_left()
         );
         assert!(!sandbox.root("bad").exists());
     }

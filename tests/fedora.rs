@@ -95,18 +95,6 @@ fn is_enabled(root: &Path, unit: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Entries of the machines dir and the base cache whose name marks a
-/// staging directory.
-fn staging_left(sandbox: &Sandbox) -> Vec<String> {
-    [sandbox.machines(), sandbox.cache().join("bases")]
-        .iter()
-        .filter_map(|dir| fs::read_dir(dir).ok())
-        .flat_map(|entries| entries.flatten())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".berth-staging") || n.ends_with(".staging"))
-        .collect()
-}
-
 #[test]
 fn fedora_machine_lifecycle() {
     if !require_root("fedora_machine_lifecycle") || !require_tools("fedora_machine_lifecycle") {
@@ -165,7 +153,7 @@ fn fedora_machine_lifecycle() {
         "fed-host\n"
     );
     assert_eq!(is_enabled(&root, "berth-demo.service"), "enabled");
-    assert!(staging_left(&sandbox).is_empty());
+    assert!(sandbox.staging_left().is_empty());
     let (rc, out) = plan(&sandbox, base);
     assert_eq!(rc, 0, "a fresh machine is not converged:\n{out}");
 
@@ -240,9 +228,9 @@ fn fedora_failures_leave_nothing_behind() {
     assert_eq!(rc, 1, "{out}");
     assert!(out.contains("no-such-package"), "{out}");
     assert!(
-        staging_left(&sandbox).is_empty(),
+        sandbox.staging_left().is_empty(),
         "{:?}",
-        staging_left(&sandbox)
+        sandbox.staging_left()
     );
     assert!(!sandbox.root("bad").exists());
     let status = sandbox.berth(&["status", "-f", bad, "--json", "bad"]);

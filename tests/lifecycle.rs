@@ -176,6 +176,25 @@ fn debian_machine_lifecycle() {
         "the machine was restarted or stopped: {st}"
     );
 
+    // berth shell hands over to the running machine (nsenter, no machined here).
+    let shell = assert_cmd::Command::cargo_bin("berth")
+        .unwrap()
+        .env("BERTH_MACHINES_DIR", sandbox.machines())
+        .env("BERTH_STATE_DIR", sandbox.state())
+        .env("BERTH_NSPAWN_DIR", sandbox.nspawn())
+        .env("BERTH_CACHE_DIR", sandbox.cache())
+        .args(["shell", "-f", more_arg, "lc"])
+        .write_stdin("cat /etc/hostname; echo pid1=$(cat /proc/1/comm)\n")
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&shell.stdout);
+    assert!(
+        said.contains("lc-host") && said.contains("pid1=systemd"),
+        "{}",
+        describe(&shell)
+    );
+
     // 7. state: stopped stops it.
     let stopped = sandbox.spec(&spec(", systemd-boot-check-no-failures", "stopped"));
     let stopped_arg = stopped.to_str().unwrap();

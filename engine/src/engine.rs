@@ -398,26 +398,9 @@ impl Engine {
         if store.load(name)?.is_some() {
             return Err(refuse("berth already manages it".into()));
         }
-        let root_path = paths.machine_root(name);
-        let meta = fs::symlink_metadata(&root_path)
-            .map_err(|e| EngineError::io(format!("inspecting {}", root_path.display()), e))?;
-        if !meta.is_dir() {
-            return Err(refuse(format!(
-                "{} is not a directory (a symlink or a file)",
-                root_path.display()
-            )));
-        }
-        let root = crate::confined::Root::open(&root_path)?;
-        let os_release = match root.read_string("/etc/os-release")? {
-            Some(text) => text,
-            None => root.read_string("/usr/lib/os-release")?.unwrap_or_default(),
-        };
-        let field = |key: &str| {
-            os_release.lines().find_map(|l| {
-                l.strip_prefix(&format!("{key}="))
-                    .map(|v| v.trim().trim_matches('"').to_owned())
-            })
-        };
+        let root = crate::existing::open(paths, name)?;
+        let os_release = crate::existing::OsRelease::read(&root)?;
+        let field = |key: &str| os_release.field(key);
         let id = field("ID").unwrap_or_default();
         if id != machine.distro.as_str() {
             return Err(refuse(format!(

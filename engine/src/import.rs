@@ -560,26 +560,9 @@ pub fn import(host: &HostFacts, name: &str) -> Result<String, EngineError> {
         return Err(refuse(format!("{name:?} is not a valid machine name")));
     }
     let paths = &host.paths;
-    let root_path = paths.machine_root(name);
-    let meta = fs::symlink_metadata(&root_path)
-        .map_err(|e| EngineError::io(format!("inspecting {}", root_path.display()), e))?;
-    if !meta.is_dir() {
-        return Err(refuse(format!(
-            "{} is not a directory (a symlink or a file)",
-            root_path.display()
-        )));
-    }
-    let root = Root::open(&root_path)?;
-    let os_release = match root.read_string("/etc/os-release")? {
-        Some(text) => text,
-        None => root.read_string("/usr/lib/os-release")?.unwrap_or_default(),
-    };
-    let field = |key: &str| {
-        os_release.lines().find_map(|l| {
-            l.strip_prefix(&format!("{key}="))
-                .map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
-        })
-    };
+    let root = crate::existing::open(paths, name)?;
+    let os_release = crate::existing::OsRelease::read(&root)?;
+    let field = |key: &str| os_release.field(key);
     let id = field("ID").unwrap_or_default();
     let release = match id.as_str() {
         "debian" | "ubuntu" => field("VERSION_CODENAME").filter(|v| !v.is_empty()),
@@ -656,7 +639,7 @@ pub fn import(host: &HostFacts, name: &str) -> Result<String, EngineError> {
     }
 
     // Units.
-    let (enable, disable, mask) = unit_changes(&root, &root_path)?;
+    let (enable, disable, mask) = unit_changes(&root, root.path())?;
     if !(enable.is_empty() && disable.is_empty() && mask.is_empty()) {
         let _ = writeln!(
             y,

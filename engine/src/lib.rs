@@ -15,6 +15,7 @@ pub mod cache;
 pub mod confined;
 mod engine;
 pub mod error;
+pub mod existing;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guest;

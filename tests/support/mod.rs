@@ -92,6 +92,18 @@ impl Sandbox {
             .expect("running berth")
     }
 
+    /// Hidden entries (staging directories of bootstraps) left in the
+    /// machines dir and the base cache.
+    pub fn staging_left(&self) -> Vec<String> {
+        [self.machines(), self.cache().join("bases")]
+            .iter()
+            .filter_map(|dir| fs::read_dir(dir).ok())
+            .flat_map(|entries| entries.flatten())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect()
+    }
+
     /// Every file under the sandbox's machines and state dirs (to prove nothing was written).
     pub fn written_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();

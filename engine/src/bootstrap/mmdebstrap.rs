@@ -24,47 +24,19 @@ impl Bootstrapper for Mmdebstrap {
     }
 
     fn command(&self, machine: &Machine, target: &Path) -> Result<Vec<String>, String> {
-        let options = &machine.bootstrap_options;
-        let mut cmd = vec![
-            "mmdebstrap".to_owned(),
-            "--mode=root".to_owned(),
-            format!(
-                "--variant={}",
-                options.variant.as_deref().unwrap_or("minbase")
-            ),
-        ];
-        if !machine.packages.is_empty() {
-            cmd.push(format!("--include={}", machine.packages.join(",")));
-        }
-        cmd.push(format!(
-            "--components={}",
-            super::components(machine).join(",")
-        ));
-        if options.host_cache {
-            // mmdebstrap's documented way to share apt's archive cache with the host.
-            cmd.push(
-                "--setup-hook=mkdir -p /var/cache/apt/archives \"$1\"/var/cache/apt/archives"
-                    .to_owned(),
-            );
-            cmd.push(
-                "--setup-hook=sync-in /var/cache/apt/archives /var/cache/apt/archives".to_owned(),
-            );
-            cmd.push(
-                "--customize-hook=sync-out /var/cache/apt/archives /var/cache/apt/archives"
-                    .to_owned(),
-            );
-        }
-        let release = machine
-            .release
-            .clone()
-            .ok_or_else(|| "release: mmdebstrap needs a release".to_owned())?;
-        cmd.push(release);
-        cmd.push(target.display().to_string());
-        // Without a mirror, mmdebstrap's own default (never a hard-coded host).
-        if let Some(mirror) = &machine.mirror {
-            cmd.push(mirror.clone());
-        }
-        Ok(cmd)
+        // With host_cache: mmdebstrap's documented way to share apt's
+        // archive cache with the host.
+        super::debian_command(
+            "mmdebstrap",
+            &["--mode=root"],
+            &[
+                "--setup-hook=mkdir -p /var/cache/apt/archives \"$1\"/var/cache/apt/archives",
+                "--setup-hook=sync-in /var/cache/apt/archives /var/cache/apt/archives",
+                "--customize-hook=sync-out /var/cache/apt/archives /var/cache/apt/archives",
+            ],
+            machine,
+            target,
+        )
     }
 
     fn package_manager(&self) -> &'static dyn PackageManager {

@@ -113,6 +113,47 @@ fn default_kind(machine: &Machine) -> BootstrapperKind {
     }
 }
 
+/// The command line debootstrap and mmdebstrap share:
+/// `TOOL OPTIONS... --variant=V [--include=PKGS] --components=C [CACHE...] RELEASE TARGET [MIRROR]`.
+/// Validation guarantees release and mirror cannot be read as options (the
+/// tools take no `--`); without a mirror the tool's own default is used,
+/// never a hard-coded host.
+pub(crate) fn debian_command(
+    tool: &str,
+    options: &[&str],
+    host_cache: &[&str],
+    machine: &Machine,
+    target: &Path,
+) -> Result<Vec<String>, String> {
+    let mut cmd = vec![tool.to_owned()];
+    cmd.extend(options.iter().map(|o| (*o).to_owned()));
+    cmd.push(format!(
+        "--variant={}",
+        machine
+            .bootstrap_options
+            .variant
+            .as_deref()
+            .unwrap_or("minbase")
+    ));
+    if !machine.packages.is_empty() {
+        cmd.push(format!("--include={}", machine.packages.join(",")));
+    }
+    cmd.push(format!("--components={}", components(machine).join(",")));
+    if machine.bootstrap_options.host_cache {
+        cmd.extend(host_cache.iter().map(|o| (*o).to_owned()));
+    }
+    let release = machine
+        .release
+        .clone()
+        .ok_or_else(|| format!("release: {tool} needs a release"))?;
+    cmd.push(release);
+    cmd.push(target.display().to_string());
+    if let Some(mirror) = &machine.mirror {
+        cmd.push(mirror.clone());
+    }
+    Ok(cmd)
+}
+
 /// The components for a Debian-family bootstrap: the spec's, else `main`
 /// (Debian) or `main,universe` (Ubuntu).
 pub(crate) fn components(machine: &Machine) -> Vec<String> {
@@ -122,5 +163,96 @@ pub(crate) fn components(machine: &Machine) -> Vec<String> {
     match machine.distro {
         Distro::Ubuntu => vec!["main".into(), "universe".into()],
         _ => vec!["main".into()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use berth_schema::{DesiredState, Launcher, Source, Units};
+
+    use super::*;
+
+    fn ubuntu(mirror: Option<&str>) -> Machine {
+        Machine {
+            name: "u".into(),
+            source: Source::default(),
+            distro: Distro::Ubuntu,
+            release: Some("noble".into()),
+            mirror: mirror.map(str::to_owned),
+            packages: vec!["systemd".into(), "dbus".into()],
+            hostname: "u".into(),
+            units: Units::default(),
+            root_password: None,
+            securetty: Vec::new(),
+            launcher: Launcher::Nspawn,
+            state: DesiredState::Stopped,
+            bootstrapper: None,
+            bootstrap_options: Default::default(),
+            pacman_conf: None,
+            repos: Vec::new(),
+            autostart: None,
+            network: Default::default(),
+            binds: Vec::new(),
+            private_users: None,
+            capabilities: Vec::new(),
+            drop_capabilities: Vec::new(),
+            environment: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ubuntu_needs_universe_and_without_a_mirror_uses_debootstrap() {
+        let machine = ubuntu(None);
+        let tool = for_machine(&machine).unwrap();
+        assert_eq!(tool.name(), "debootstrap");
+        assert_eq!(
+            tool.command(&machine, &PathBuf::from("/t")).unwrap(),
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=systemd,dbus",
+                "--components=main,universe",
+                "noble",
+                "/t"
+            ]
+        );
+    }
+
+    #[test]
+    fn ubuntu_with_a_mirror_and_mmdebstrap_passes_the_mirror() {
+        let mut machine = ubuntu(Some("http://archive.example/ubuntu"));
+        machine.bootstrapper = Some(BootstrapperKind::Mmdebstrap);
+        machine.bootstrap_options.host_cache = true;
+        let cmd = for_machine(&machine)
+            .unwrap()
+            .command(&machine, &PathBuf::from("/t"))
+            .unwrap();
+        assert_eq!(
+            cmd[..5],
+            [
+                "mmdebstrap",
+                "--mode=root",
+                "--variant=minbase",
+                "--include=systemd,dbus",
+                "--components=main,universe"
+            ]
+        );
+        assert!(
+            cmd.iter().any(|a| a.starts_with("--setup-hook=sync-in")),
+            "{cmd:?}"
+        );
+        assert_eq!(
+            cmd[cmd.len() - 3..],
+            ["noble", "/t", "http://archive.example/ubuntu"]
+        );
+    }
+
+    #[test]
+    fn a_bootstrapper_must_fit_the_distro() {
+        let mut machine = ubuntu(None);
+        machine.bootstrapper = Some(BootstrapperKind::Pacstrap);
+        assert!(for_machine(&machine).is_err());
     }
 }
