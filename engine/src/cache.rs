@@ -334,3 +334,34 @@ fn supports_reflink(path: &Path) -> bool {
         })
         .unwrap_or(false)
 }
+
+impl crate::engine::Engine {
+    /// The cached bases, each with the managed machines made from it.
+    pub fn cache_entries(&self) -> Result<Vec<(crate::cache::Entry, Vec<String>)>, EngineError> {
+        let records = crate::state::StateStore::new(&self.host.paths).all()?;
+        let cache = crate::cache::Cache::new(&self.host.paths.cache_dir);
+        Ok(cache
+            .list()?
+            .into_iter()
+            .map(|entry| {
+                let users = records
+                    .iter()
+                    .filter(|r| r.base.as_deref() == Some(entry.id.as_str()))
+                    .map(|r| r.name.clone())
+                    .collect();
+                (entry, users)
+            })
+            .collect())
+    }
+
+    /// Removes cached bases no managed machine was made from (every one
+    /// with `all`); returns the ids removed.
+    pub fn prune_cache(&self, all: bool) -> Result<Vec<String>, EngineError> {
+        let records = crate::state::StateStore::new(&self.host.paths).all()?;
+        crate::cache::Cache::new(&self.host.paths.cache_dir).prune(|entry| {
+            !all && records
+                .iter()
+                .any(|r| r.base.as_deref() == Some(entry.id.as_str()))
+        })
+    }
+}

@@ -9,10 +9,13 @@
 //! [`report::Reporter`].
 
 pub mod action;
+mod adopt;
 pub(crate) mod apply;
 pub mod bootstrap;
 pub mod cache;
 pub mod confined;
+mod console;
+mod destroy;
 mod engine;
 pub mod error;
 pub mod existing;
@@ -38,13 +41,16 @@ pub mod securetty;
 pub mod settings;
 pub mod shadow;
 pub mod state;
+mod status;
 pub mod units;
 
 pub use action::{Action, Effect};
 pub use confined::{ConfinedError, FileKind, Root};
-pub use engine::{Console, Engine, MachineStatus, select};
+pub use console::Console;
+pub use engine::{Engine, select};
 pub use error::EngineError;
 pub use lock::StateLock;
 pub use paths::Paths;
 pub use plan::{ChangeKind, MachinePlan, Plan};
 pub use report::{Event, Reporter, Silent};
+pub use status::MachineStatus;
