@@ -176,6 +176,7 @@ fn coloured(sandbox: &Sandbox, env: &[(&str, &str)], args: &[&str]) -> String {
         .env("BERTH_MACHINES_DIR", sandbox.machines())
         .env("BERTH_STATE_DIR", sandbox.state())
         .env("BERTH_NSPAWN_DIR", sandbox.nspawn())
+        .env("BERTH_CACHE_DIR", sandbox.cache())
         .current_dir(sandbox.dir.path())
         .args(args);
     for (k, v) in env {
