@@ -175,3 +175,110 @@ fn a_failure_in_one_machine_does_not_stop_the_others() {
     assert!(sandbox.root("good").join("etc/hostname").exists());
     assert!(!sandbox.root("broken").exists());
 }
+
+/// A loop-mounted btrfs filesystem, unmounted (lazily if busy) on drop.
+struct LoopBtrfs {
+    dir: tempfile::TempDir,
+}
+
+impl LoopBtrfs {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-test-btrfs-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let image = dir.path().join("img");
+        let run = |cmd: &mut std::process::Command| {
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(std::process::Command::new("truncate")
+            .args(["-s", "3G"])
+            .arg(&image));
+        run(std::process::Command::new("mkfs.btrfs")
+            .arg("-q")
+            .arg(&image));
+        fs::create_dir(dir.path().join("mnt")).unwrap();
+        run(std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(dir.path().join("mnt")));
+        LoopBtrfs { dir }
+    }
+
+    fn mnt(&self) -> std::path::PathBuf {
+        self.dir.path().join("mnt")
+    }
+}
+
+impl Drop for LoopBtrfs {
+    fn drop(&mut self) {
+        let mnt = self.mnt();
+        let out = std::process::Command::new("umount").arg(&mnt).output();
+        if !out.is_ok_and(|o| o.status.success()) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&mnt)
+                .output();
+        }
+    }
+}
+
+#[test]
+fn on_btrfs_the_base_is_a_subvolume_and_machines_are_snapshots_of_it() {
+    if !require_root("on_btrfs_the_base_is_a_subvolume_and_machines_are_snapshots_of_it") {
+        return;
+    }
+    let sandbox = Sandbox::new("btrfs");
+    let fs_ = LoopBtrfs::new();
+    let machines = fs_.mnt().join("machines");
+    let cache = fs_.mnt().join("cache");
+    let path = sandbox.spec(&spec(&["snap-1", "snap-2"]));
+    let berth = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("berth")
+            .unwrap()
+            .env("BERTH_MACHINES_DIR", &machines)
+            .env("BERTH_STATE_DIR", sandbox.state())
+            .env("BERTH_NSPAWN_DIR", sandbox.nspawn())
+            .env("BERTH_CACHE_DIR", &cache)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = berth(&["apply", "--yes", "-f", path.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let list = std::process::Command::new("btrfs")
+        .args(["subvolume", "list"])
+        .arg(fs_.mnt())
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    for expected in ["path machines/snap-1", "path machines/snap-2", "/root"] {
+        assert!(
+            list.contains(expected),
+            "{expected} is not a subvolume:\n{list}"
+        );
+    }
+    let ids: Vec<String> = ["snap-1", "snap-2"]
+        .iter()
+        .map(|n| fs::read_to_string(machines.join(n).join("etc/machine-id")).unwrap())
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    let out = berth(&["destroy", "--yes", "snap-1", "snap-2"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let out = berth(&["cache", "prune", "--all"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let list = std::process::Command::new("btrfs")
+        .args(["subvolume", "list"])
+        .arg(fs_.mnt())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&list.stdout).trim().is_empty(),
+        "subvolumes left behind"
+    );
+}

@@ -355,7 +355,8 @@ impl Engine {
                 package: missing.package.to_owned(),
             });
         }
-        if bootstrapper.needs_existing_target() {
+        // (On btrfs the target already exists: an empty subvolume.)
+        if bootstrapper.needs_existing_target() && fs::symlink_metadata(target).is_err() {
             fs::DirBuilder::new()
                 .mode(0o755)
                 .create(target)

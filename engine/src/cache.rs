@@ -166,11 +166,15 @@ impl Cache {
         let staging = self.dir.join(format!(".{id}.staging"));
         debug_assert_eq!(staging.join("root"), self.staging_root(key));
         if fs::symlink_metadata(&staging).is_ok() {
-            crate::apply::discard_staging(&staging)?;
+            discard_entry_dir(&staging)?;
         }
         fs::create_dir(&staging)
             .map_err(|e| EngineError::io(format!("creating {}", staging.display()), e))?;
         let result = (|| {
+            // On btrfs the base is a subvolume, so machines are snapshots of it.
+            if snapshots_possible(&self.dir) {
+                btrfs(&["subvolume", "create"], &[&staging.join("root")])?;
+            }
             make(&staging.join("root"))?;
             let created_at = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -189,13 +193,13 @@ impl Cache {
             let final_dir = self.dir.join(&id);
             if fs::symlink_metadata(&final_dir).is_ok() {
                 // An incomplete entry (no entry.json): replace it.
-                crate::apply::discard_staging(&final_dir)?;
+                discard_entry_dir(&final_dir)?;
             }
             fs::rename(&staging, &final_dir)
                 .map_err(|e| EngineError::io(format!("moving {} into place", staging.display()), e))
         })();
         if let Err(e) = result {
-            let _ = crate::apply::discard_staging(&staging);
+            let _ = discard_entry_dir(&staging);
             return Err(e);
         }
         self.get(key).ok_or_else(|| {
@@ -240,7 +244,7 @@ impl Cache {
                 continue;
             }
             let _lock = self.lock(&entry.id)?;
-            crate::apply::discard_staging(&self.dir.join(&entry.id))?;
+            discard_entry_dir(&self.dir.join(&entry.id))?;
             let _ = fs::remove_file(self.dir.join(format!("{}.lock", entry.id)));
             removed.push(entry.id);
         }
@@ -253,7 +257,7 @@ impl Cache {
                 {
                     // Only when nobody is making it right now.
                     if let Ok(Some(_lock)) = self.try_lock(id) {
-                        crate::apply::discard_staging(&dirent.path())?;
+                        discard_entry_dir(&dirent.path())?;
                         removed.push(format!("{id} (incomplete)"));
                     }
                 }
@@ -291,16 +295,29 @@ impl Cache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CloneMethod {
+    /// A btrfs snapshot of the base's subvolume.
+    Snapshot,
     /// Copy-on-write extents (FICLONE), where the filesystem supports it.
     Reflink,
     /// A plain copy.
     Copy,
 }
 
-/// Clones `from` to `to` (which must not exist): `cp -a --reflink=auto`,
-/// which shares extents (FICLONE) where the filesystem supports it and
-/// copies otherwise, keeping owners, modes, links, times and xattrs.
+/// Clones `from` to `to` (which must not exist): a btrfs snapshot when
+/// `from` is a subvolume on the same btrfs filesystem as `to`'s parent;
+/// else `cp -a --reflink=auto`, which shares extents (FICLONE) where the
+/// filesystem supports it and copies otherwise, keeping owners, modes,
+/// links, times and xattrs.
 pub fn clone_tree(from: &Path, to: &Path) -> Result<CloneMethod, EngineError> {
+    if let Some(parent) = to.parent()
+        && is_subvolume(from)
+        && on_btrfs(parent)
+        && crate::host::which("btrfs").is_some()
+        // Another btrfs filesystem than the base's: fall back to a copy.
+        && btrfs(&["subvolume", "snapshot"], &[from, to]).is_ok()
+    {
+        return Ok(CloneMethod::Snapshot);
+    }
     let output = Command::new("cp")
         .args(["-a", "--reflink=auto", "--no-target-directory", "--"])
         .arg(from)
@@ -322,15 +339,69 @@ pub fn clone_tree(from: &Path, to: &Path) -> Result<CloneMethod, EngineError> {
     })
 }
 
+const BTRFS_MAGIC: i64 = 0x9123_683E;
+
+/// Whether bases under `dir` can be subvolumes (btrfs, with btrfs-progs).
+fn snapshots_possible(dir: &Path) -> bool {
+    on_btrfs(dir) && crate::host::which("btrfs").is_some()
+}
+
+/// Whether `path` is a btrfs subvolume (its root directory has inode 256).
+pub fn is_subvolume(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    on_btrfs(path) && fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && m.ino() == 256)
+}
+
+/// Whether `path` is on btrfs.
+fn on_btrfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == BTRFS_MAGIC)
+}
+
+/// Runs `btrfs ARGS PATHS...`.
+fn btrfs(args: &[&str], paths: &[&Path]) -> Result<(), EngineError> {
+    let output = Command::new("btrfs")
+        .args(args)
+        .args(paths)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| EngineError::io("running btrfs", e))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(EngineError::Command {
+            what: format!(
+                "btrfs {} {}",
+                args.join(" "),
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            status: output.status.to_string(),
+            output: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// Removes a cache entry (or its staging) dir: its `root` first, which may
+/// be a subvolume (removal never crosses into another subvolume).
+fn discard_entry_dir(dir: &Path) -> Result<(), EngineError> {
+    let root = dir.join("root");
+    if fs::symlink_metadata(&root).is_ok() {
+        crate::apply::discard_staging(&root)?;
+    }
+    crate::apply::discard_staging(dir)
+}
+
 /// Whether the filesystem at `path` shares extents on copy (btrfs, xfs, bcachefs).
 fn supports_reflink(path: &Path) -> bool {
-    const BTRFS: i64 = 0x9123_683E;
     const XFS: i64 = 0x5846_5342;
     const BCACHEFS: i64 = 0xCA45_1A4E;
     nix::sys::statfs::statfs(path)
         .map(|s| {
             let t = s.filesystem_type().0;
-            t == BTRFS || t == XFS || t == BCACHEFS
+            t == BTRFS_MAGIC || t == XFS || t == BCACHEFS
         })
         .unwrap_or(false)
 }
