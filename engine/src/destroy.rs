@@ -51,6 +51,11 @@ impl Engine {
             });
             self.stop(name)?;
         }
+        // A guest whose systemd-nspawn was killed outlives it in the
+        // machine's cgroup: it must not keep running on a removed root.
+        if !self.host.booted_with_systemd && launcher::cgroup::kill_all(name) > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
         if meta.is_ok() {
             let inside = mounts::mounts_under(&root)
                 .map_err(|e| EngineError::io("reading /proc/self/mountinfo", e))?;
@@ -83,6 +88,7 @@ impl Engine {
             fs::remove_file(&settings)
                 .map_err(|e| EngineError::io(format!("removing {}", settings.display()), e))?;
         }
+        launcher::cgroup::remove(name);
         store.remove(name)?;
         for log in [
             paths.console_log(name),

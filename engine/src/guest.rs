@@ -49,11 +49,26 @@ pub fn run(
                 // A stub init as PID 1, the command as PID 2: signals and
                 // zombies behave as on a real system.
                 .arg("--as-pid2");
-            if !host.booted_with_systemd {
-                cmd.args(["--register=no", "--keep-unit"]);
-            }
             for (k, v) in env {
                 cmd.arg(format!("--setenv={k}={v}"));
+            }
+            if !host.booted_with_systemd {
+                cmd.args(["--register=no", "--keep-unit"]);
+                // Like the launcher: a cgroup of its own, not the caller's
+                // split into supervisor/payload.
+                let cgroup = format!("{name}.run");
+                let procs =
+                    crate::launcher::cgroup::procs_files(&crate::launcher::cgroup::create(&cgroup));
+                // SAFETY: the cgroup join is open/write/close only: async-signal-safe.
+                unsafe {
+                    std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                        crate::launcher::cgroup::join(&procs)
+                    });
+                }
+                cmd.arg("--").args(argv);
+                let result = logged(host, name, argv, cmd, "in machine");
+                crate::launcher::cgroup::remove(&cgroup);
+                return result;
             }
             cmd.arg("--").args(argv);
             cmd

@@ -142,9 +142,39 @@ impl Drop for Sandbox {
                 if let Some(pid) = record["launch"]["pid"].as_i64() {
                     stop_pid(pid as i32, record["launch"]["start_time"].as_u64());
                 }
+                if let Some(name) = record["name"].as_str() {
+                    remove_machine_cgroups(name);
+                }
             }
         }
     }
+}
+
+/// Removes the (empty) cgroups the nspawn launcher made for machine `name`
+/// on a host without systemd, once its machine is gone.
+fn remove_machine_cgroups(name: &str) {
+    for hierarchy in [
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup/systemd",
+        "/sys/fs/cgroup",
+    ] {
+        let dir = Path::new(hierarchy).join(format!("berth-{name}"));
+        remove_empty_dirs(&dir, 0);
+    }
+}
+
+fn remove_empty_dirs(dir: &Path, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&entry.path(), depth + 1);
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
 }
 
 /// SIGTERM, then SIGKILL, a process we started, checked by its start time.

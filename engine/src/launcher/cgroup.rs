@@ -49,6 +49,50 @@ pub fn join(procs: &[CString]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Kills every process left in the machine's cgroups (the guest of a
+/// systemd-nspawn that was itself killed outlives it, reparented to PID 1).
+/// Returns how many processes were found.
+pub fn kill_all(name: &str) -> usize {
+    let mut found = 0;
+    for parent in parents() {
+        let dir = parent.join(format!("berth-{name}"));
+        let pids = pids_below(&dir, 0);
+        found += pids.len();
+        if pids.is_empty() {
+            continue;
+        }
+        // cgroup v2 kills a whole tree atomically; else SIGKILL each pid.
+        if fs::write(dir.join("cgroup.kill"), "1").is_err() {
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+    found
+}
+
+/// The pids in `dir` and its descendants.
+fn pids_below(dir: &Path, depth: usize) -> Vec<i32> {
+    let mut pids: Vec<i32> = fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    if depth < 16
+        && let Ok(entries) = fs::read_dir(dir)
+    {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pids.extend(pids_below(&entry.path(), depth + 1));
+            }
+        }
+    }
+    pids
+}
+
 /// Removes the machine's cgroups once nothing runs in them (best effort:
 /// nspawn's own `payload`/`supervisor` children first).
 pub fn remove(name: &str) {

@@ -6,7 +6,7 @@
 //! machine; berth records that process (pid and start time), so whether a
 //! machine runs is one read of `/proc`, the same for every launcher.
 
-mod cgroup;
+pub(crate) mod cgroup;
 pub(crate) mod detect;
 mod nspawn;
 mod unit;

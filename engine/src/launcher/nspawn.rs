@@ -77,10 +77,15 @@ impl MachineLauncher for Nspawn {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
-        // Without a service manager, give the machine its own cgroup (see cgroup.rs).
+        // Without a service manager, give the machine its own cgroup (see
+        // cgroup.rs). Processes still in it belong to a guest whose
+        // systemd-nspawn was killed: two inits must never share a root.
         let procs = if host.booted_with_systemd {
             Vec::new()
         } else {
+            if super::cgroup::kill_all(name) > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
             super::cgroup::procs_files(&super::cgroup::create(name))
         };
         // SAFETY: setsid and the cgroup join (open/write/close) are
@@ -110,8 +115,10 @@ impl MachineLauncher for Nspawn {
         Ok(())
     }
 
-    fn kill(&self, _name: &str, launch: &LaunchRecord) -> Result<(), EngineError> {
+    fn kill(&self, name: &str, launch: &LaunchRecord) -> Result<(), EngineError> {
         let _ = kill(Pid::from_raw(launch.pid), Signal::SIGKILL);
+        // The guest would outlive its killed supervisor: kill its cgroup too.
+        super::cgroup::kill_all(name);
         Ok(())
     }
 
