@@ -22,22 +22,9 @@ use support::{Sandbox, code, describe, require_root};
 
 const HASH: &str = "$6$berthsalt$0qRJluiQdW/xyOsvNsop/hQkAUC16BfDuTQ.ksG1rN/QrLg4mtrYciRYIknq2GOIQBi.pIdIW.KP/d6yXWbI31"; // openssl passwd -6 -salt berthsalt r00tpw
 
-/// Whether the Arch tools are installed; without them the test fails under
-/// CI=true and is skipped with a note otherwise.
+/// Whether the tools these tests drive are installed (see [`support::require_tools`]).
 fn require_tools(test: &str) -> bool {
-    let missing = pacman_repo::missing_tools();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{test} needs {} (run scripts/install-deps)",
-        missing.join(", ")
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}, and CI=true: refusing to skip");
-    }
-    eprintln!("skipping {msg}");
-    false
+    support::require_tools(test, &pacman_repo::TOOLS)
 }
 
 /// A sandbox with `pacman.conf` (pointing at the test repository) beside

@@ -20,22 +20,9 @@ use std::process::Command;
 
 use support::{Sandbox, code, describe, require_root};
 
-/// Whether the Fedora tools are installed; without them the test fails
-/// under CI=true and is skipped with a note otherwise.
+/// Whether the tools these tests drive are installed (see [`support::require_tools`]).
 fn require_tools(test: &str) -> bool {
-    let missing = rpm_repo::missing_tools();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "{test} needs {} (run scripts/install-deps)",
-        missing.join(", ")
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}, and CI=true: refusing to skip");
-    }
-    eprintln!("skipping {msg}");
-    false
+    support::require_tools(test, &rpm_repo::TOOLS)
 }
 
 /// A spec with one Fedora machine per `(name, packages)`.

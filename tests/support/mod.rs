@@ -24,6 +24,39 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// Whether every `(program, Debian package)` of `tools` is on PATH. Without
+/// them the test is skipped with a note, except under CI=true, where it fails.
+pub fn require_tools(test: &str, tools: &[(&str, &str)]) -> bool {
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|(program, _)| !on_path(program))
+        .map(|(program, package)| format!("{program} (Debian package {package})"))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "{test} needs {} (run scripts/install-deps)",
+        missing.join(", ")
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg}, and CI=true: refusing to skip");
+    }
+    eprintln!("skipping {msg}");
+    false
+}
+
+/// Whether an executable `program` is on PATH.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
 /// A test's own machines dir, state dir and spec files.
 pub struct Sandbox {
     /// The sandbox's top directory (removed on drop).

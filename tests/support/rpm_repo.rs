@@ -37,24 +37,6 @@ pub const TOOLS: [(&str, &str); 5] = [
     ("systemctl", "systemd"),
 ];
 
-/// The tools of [`TOOLS`] missing from PATH, as `program (package)`.
-pub fn missing_tools() -> Vec<String> {
-    TOOLS
-        .iter()
-        .filter(|(program, _)| !on_path(program))
-        .map(|(program, package)| format!("{program} (Debian package {package})"))
-        .collect()
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            fs::metadata(dir.join(program))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
-}
-
 /// The fixtures directory holding one `.spec` per package.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/fedora")

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use berth_engine::{Engine, StateLock};
+use berth_engine::Engine;
 use serde::Serialize;
 
 use crate::cli::ApplyArgs;
@@ -38,11 +38,10 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         Some((_, saved)) => crate::select::exact(&spec, &saved.targets, &saved.spec)?,
         None => super::select_excluding(&spec, &args.names, &args.exclude)?,
     };
-    let timeout = args.lock_timeout.map(std::time::Duration::from_secs);
-    let _lock = StateLock::acquire_within(&engine.host().paths, timeout, |holder| {
-        let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        eprintln!("waiting for another berth{who} to release the state lock...");
-    })?;
+    let _lock = super::lock_state(
+        engine,
+        args.lock_timeout.map(std::time::Duration::from_secs),
+    )?;
     let plan = match &saved {
         Some((path, saved)) => engine
             .check_saved_plan(saved, &machines)

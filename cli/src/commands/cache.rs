@@ -37,10 +37,7 @@ pub fn run(engine: &Engine, command: &CacheCommand) -> Result<ExitCode> {
             }
         }
         CacheCommand::Prune { all } => {
-            let _lock = berth_engine::StateLock::acquire(&engine.host().paths, |holder| {
-                let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
-                eprintln!("waiting for another berth{who} to release the state lock...");
-            })?;
+            let _lock = super::lock_state(engine, None)?;
             let removed = engine.prune_cache(*all)?;
             if removed.is_empty() {
                 anstream::println!("Nothing to prune.");

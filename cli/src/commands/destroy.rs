@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use berth_engine::{Engine, StateLock};
+use berth_engine::Engine;
 
 use crate::cli::DestroyArgs;
 use crate::progress::Progress;
@@ -16,11 +16,10 @@ pub fn run(engine: &Engine, args: &DestroyArgs) -> Result<ExitCode> {
             bail!("{name:?} is not a valid machine name");
         }
     }
-    let timeout = args.lock_timeout.map(std::time::Duration::from_secs);
-    let _lock = StateLock::acquire_within(&engine.host().paths, timeout, |holder| {
-        let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        eprintln!("waiting for another berth{who} to release the state lock...");
-    })?;
+    let _lock = super::lock_state(
+        engine,
+        args.lock_timeout.map(std::time::Duration::from_secs),
+    )?;
     anstream::println!("berth will stop and remove: {}", args.names.join(", "));
     if !prompt::confirm("Destroy these machines and their roots?", args.yes)? {
         eprintln!("Destroy cancelled; nothing was changed.");

@@ -56,14 +56,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Takes the state lock (waiting at most `timeout`, None: forever), saying
+/// on stderr whom it waits for.
+pub(crate) fn lock_state(
+    engine: &Engine,
+    timeout: Option<std::time::Duration>,
+) -> Result<berth_engine::StateLock> {
+    Ok(berth_engine::StateLock::acquire_within(
+        &engine.host().paths,
+        timeout,
+        |holder| {
+            let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            eprintln!("waiting for another berth{who} to release the state lock...");
+        },
+    )?)
+}
+
 /// `berth adopt`: records existing roots as managed, under the state lock.
 fn adopt(engine: &Engine, args: &crate::cli::AdoptArgs) -> Result<ExitCode> {
     let spec = load(&args.spec)?;
     let machines = select(&spec, &args.names)?;
-    let _lock = berth_engine::StateLock::acquire(&engine.host().paths, |holder| {
-        let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        eprintln!("waiting for another berth{who} to release the state lock...");
-    })?;
+    let _lock = lock_state(engine, None)?;
     for machine in machines {
         engine.adopt(machine)?;
         anstream::println!(
