@@ -6,10 +6,10 @@
 use berth_schema::{Machine, Spec};
 
 use crate::error::EngineError;
-use crate::launcher::{self, HostFacts};
+use crate::drivers::launcher::{self, HostFacts};
 use crate::observe;
-use crate::paths::Paths;
-use crate::plan::{self, MachinePlan, Plan};
+use crate::host::paths::Paths;
+use crate::planner::{self, MachinePlan, Plan};
 use crate::secret::{self, Secret};
 
 /// Observes, plans and applies machines on this host.
@@ -96,7 +96,7 @@ impl Engine {
             None => None,
         };
         let observed = observe::observe_with(&self.host, machine, procs)?;
-        let mut plan = plan::plan_machine(machine, &observed, secret.as_ref(), &self.host)?;
+        let mut plan = planner::plan_machine(machine, &observed, secret.as_ref(), &self.host)?;
         plan.warnings.extend(warnings);
         Ok((plan, secret, observed))
     }

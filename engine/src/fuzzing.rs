@@ -14,34 +14,34 @@ pub fn state_readers(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let text = text.as_ref();
 
-    let _ = crate::packages::apt::installed_from_status(text);
-    if let Some(name) = crate::packages::pacman::name_from_desc(text) {
+    let _ = crate::drivers::packages::apt::installed_from_status(text);
+    if let Some(name) = crate::drivers::packages::pacman::name_from_desc(text) {
         assert!(!name.is_empty(), "an empty pacman package name");
     }
-    let _ = crate::packages::rpm::names_from_query(text);
+    let _ = crate::drivers::packages::rpm::names_from_query(text);
 
-    let _ = crate::shadow::root_hash(text);
+    let _ = crate::drivers::shadow::root_hash(text);
     let hash = "$6$salt$hash";
-    let updated = crate::shadow::with_root_hash(text, hash, 20_000);
+    let updated = crate::drivers::shadow::with_root_hash(text, hash, 20_000);
     assert_eq!(
-        crate::shadow::root_hash(&updated),
+        crate::drivers::shadow::root_hash(&updated),
         Some(hash),
         "with_root_hash did not set root's hash"
     );
 
-    let _ = crate::securetty::entries(text);
+    let _ = crate::drivers::securetty::entries(text);
     let wanted = vec!["pts/0".to_owned(), "pts/1".to_owned()];
-    let add = crate::securetty::missing(Some(text), &wanted);
-    let with = crate::securetty::with_entries(Some(text), &add);
+    let add = crate::drivers::securetty::missing(Some(text), &wanted);
+    let with = crate::drivers::securetty::with_entries(Some(text), &add);
     assert!(
-        crate::securetty::missing(Some(&with), &wanted).is_empty(),
+        crate::drivers::securetty::missing(Some(&with), &wanted).is_empty(),
         "with_entries left an entry missing"
     );
 
-    let _ = crate::mounts::parse_mount_points(data);
+    let _ = crate::confined::mounts::parse_mount_points(data);
 
     let args: Vec<String> = text.split('\0').map(str::to_owned).collect();
-    let _ = crate::launcher::detect::runs_machine(&args, "web", "/var/lib/machines/web");
+    let _ = crate::drivers::launcher::detect::runs_machine(&args, "web", "/var/lib/machines/web");
 }
 
 /// Loads `data` as a spec; for a valid one, renders what berth derives from
@@ -52,9 +52,9 @@ pub fn load_spec(data: &[u8]) {
     };
     if let Ok(spec) = berth_schema::load_str(text, Path::new("fuzz.yaml")) {
         for machine in spec.machines.values() {
-            let _ = crate::settings::render(machine);
-            let _ = crate::settings::command_line(machine);
-            let _ = crate::settings::fingerprint(machine);
+            let _ = crate::drivers::settings::render(machine);
+            let _ = crate::drivers::settings::command_line(machine);
+            let _ = crate::drivers::settings::fingerprint(machine);
         }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
-use crate::action::Action;
+use crate::model::action::Action;
 use crate::error::EngineError;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);

@@ -1,56 +1,55 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
-//! berth's engine: observe machines on disk, plan typed actions, apply them.
+//! berth's engine: observe machines on disk, plan typed actions, execute them.
 //!
-//! The flow is `observe -> plan -> apply`: [`observe::observe`] reads the
-//! real state of a machine (its root, berth's record, whether it runs),
-//! [`plan::plan_machine`] compares it with the spec and returns a
-//! [`plan::MachinePlan`] of [`action::Action`]s, and [`Engine::apply_machine`]
-//! executes it. The engine never prints; progress goes to a
-//! [`report::Reporter`].
+//! Three stages with data between them (see the README's "How it works"):
+//!
+//! - [`observe`] reads the real state of a machine through a [`Host`]: its
+//!   root, berth's record, whether and how it runs, the resolved
+//!   bootstrapper and launcher, the base cache, missing tools. The result is
+//!   an [`Observed`](model::observed::Observed) value.
+//! - [`planner`] is a pure function `plan(&Machine, &Observed) -> MachinePlan`:
+//!   it touches no file, PATH, environment or clock, and every [`Action`]
+//!   carries its whole payload (the bootstrap argv, each file's content,
+//!   unit verbs, a typed launcher, package-manager commands).
+//! - [`execute`] runs the approved actions as they are, after checking that
+//!   what was observed has not changed since (`plan is stale: ...`).
+//!
+//! Everything berth does to a host goes through the [`Host`] trait:
+//! [`LocalHost`](host::LocalHost) in production; a fake in the unit tests.
+//! The engine never prints; progress goes to a [`Reporter`].
+//!
+//! Layout: [`model`] (the data), [`observe`], [`planner`], [`execute`],
+//! [`host`] (the seam), [`drivers`] (bootstrappers, launchers, package
+//! managers, units, settings, the base cache), [`ops`] (status, destroy,
+//! adopt, import, console, saved plans), [`confined`] (file operations that
+//! never leave a machine root).
 
-pub mod action;
-mod adopt;
-pub(crate) mod apply;
-pub mod bootstrap;
-pub mod cache;
 pub mod confined;
-mod console;
-mod destroy;
+pub mod drivers;
 mod engine;
 pub mod error;
-pub mod existing;
+pub mod execute;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod guest;
 pub mod host;
-pub mod import;
 pub mod interrupt;
-pub mod launcher;
-pub mod lock;
-pub mod mounts;
+pub mod model;
 pub mod observe;
-pub mod packages;
-pub mod paths;
-pub mod plan;
-mod process;
-pub mod remove;
+pub mod ops;
+pub mod planner;
 pub mod report;
-pub mod saved_plan;
 pub mod secret;
-pub mod securetty;
-pub mod settings;
-pub mod shadow;
-pub mod state;
-mod status;
-pub mod units;
 
-pub use action::{Action, Effect};
-pub use confined::{ConfinedError, FileKind, Root};
-pub use console::Console;
+// The paths the CLI and the tests use.
+pub use confined::{ConfinedError, FileKind, Root, mounts, remove};
+pub use drivers::{bootstrap, cache, launcher, packages, units};
 pub use engine::{Engine, select};
 pub use error::EngineError;
-pub use lock::StateLock;
-pub use paths::Paths;
-pub use plan::{ChangeKind, MachinePlan, Plan};
+pub use host::lock::StateLock;
+pub use host::paths::Paths;
+pub use model::action::{Action, Effect};
+pub use ops::console::Console;
+pub use ops::status::MachineStatus;
+pub use ops::{import, saved_plan};
+pub use planner::{ChangeKind, MachinePlan, Plan};
 pub use report::{Event, Reporter, Silent};
-pub use status::MachineStatus;

@@ -9,14 +9,14 @@ use std::io;
 use berth_schema::Machine;
 use indexmap::IndexMap;
 
-use crate::bootstrap;
+use crate::drivers::bootstrap;
 use crate::confined::Root;
 use crate::error::EngineError;
-use crate::launcher::{self, HostFacts};
-use crate::paths::Paths;
-use crate::shadow;
-use crate::state::{MachineRecord, StateStore};
-use crate::units::{self, UnitState};
+use crate::drivers::launcher::{self, HostFacts};
+use crate::host::paths::Paths;
+use crate::drivers::shadow;
+use crate::host::state::{MachineRecord, StateStore};
+use crate::drivers::units::{self, UnitState};
 
 /// What berth found for one machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +121,7 @@ pub fn run_state_with(
     match procs.find(
         name,
         &paths.machine_root(name),
-        crate::paths::host_booted_with_systemd(),
+        crate::host::paths::host_booted_with_systemd(),
     ) {
         Some(found) => RunState::Foreign {
             pid: found.pid,

@@ -1,7 +1,7 @@
 //! Progress events. The engine never prints: it reports events to a
 //! [`Reporter`] that the front end renders (a terminal, CI logs, JSON).
 
-use crate::action::Action;
+use crate::model::action::Action;
 
 /// Something that happened during apply or destroy.
 #[derive(Debug, Clone, Copy)]

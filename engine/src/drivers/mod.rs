@@ -1,0 +1,15 @@
+//! Drivers: the tools berth drives and the formats it owns, one module each.
+//! Bootstrappers, launchers, package managers, units, the `.nspawn`
+//! settings file, the base cache, securetty, shadow, and running commands
+//! inside a machine.
+
+pub mod bootstrap;
+pub mod cache;
+pub mod guest;
+pub mod launcher;
+pub mod packages;
+pub mod securetty;
+pub mod settings;
+pub mod shadow;
+pub(crate) mod staging;
+pub mod units;

@@ -1,0 +1,5 @@
+//! The data that flows between berth's stages: what was observed, the typed
+//! actions a plan is made of, and the plan itself. Nothing here touches the
+//! host.
+
+pub mod action;

@@ -1,0 +1,102 @@
+//! `berth destroy`: stop and remove a machine berth manages, and nothing else.
+
+use std::fs;
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::drivers::launcher;
+use crate::confined::mounts;
+use crate::confined::remove;
+use crate::report::{Event, Reporter};
+use crate::host::state::StateStore;
+
+impl Engine {
+    /// Stops and removes a machine berth manages. Refuses machines berth did
+    /// not create, a machine dir that is a symlink, and a root with anything
+    /// mounted inside; never crosses into another filesystem.
+    pub fn destroy(&self, name: &str, reporter: &dyn Reporter) -> Result<bool, EngineError> {
+        let paths = &self.host.paths;
+        let refuse = |message: String| EngineError::Refused {
+            machine: name.to_owned(),
+            message,
+        };
+        let store = StateStore::new(paths);
+        let root = paths.machine_root(name);
+        let record = store.load(name)?;
+        let meta = fs::symlink_metadata(&root);
+        if record.is_none() {
+            return match meta {
+                Ok(_) => Err(refuse(format!(
+                    "{} was not created by berth (no record in {}); berth never removes a machine it does not manage",
+                    root.display(),
+                    paths.records_dir().display()
+                ))),
+                Err(_) => Ok(false),
+            };
+        }
+        if let Ok(meta) = &meta
+            && meta.file_type().is_symlink()
+        {
+            return Err(refuse(format!("{} is a symlink", root.display())));
+        }
+        if record
+            .as_ref()
+            .and_then(|r| r.launch.as_ref())
+            .and_then(|launch| launcher::refresh(name, launch))
+            .is_some()
+        {
+            reporter.report(Event::Note {
+                machine: name,
+                message: "stopping",
+            });
+            self.stop(name)?;
+        }
+        // A guest whose systemd-nspawn was killed outlives it in the
+        // machine's cgroup: it must not keep running on a removed root.
+        if !self.host.booted_with_systemd && launcher::cgroup::kill_all(name) > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        if meta.is_ok() {
+            let inside = mounts::mounts_under(&root)
+                .map_err(|e| EngineError::io("reading /proc/self/mountinfo", e))?;
+            if !inside.is_empty() {
+                let list: Vec<String> = inside.iter().map(|p| p.display().to_string()).collect();
+                return Err(refuse(format!(
+                    "something is mounted inside the root: {}; unmount it first",
+                    list.join(", ")
+                )));
+            }
+            reporter.report(Event::Note {
+                machine: name,
+                message: "removing the root",
+            });
+            remove::remove_tree(&root)
+                .map_err(|e| EngineError::State(format!("removing {}: {e}", root.display())))?;
+        }
+        // Boot integration and the settings file berth wrote go with the machine.
+        if self.host.booted_with_systemd
+            && launcher::launcher_for(berth_schema::Launcher::NspawnUnit)
+                .autostart(name)?
+                .unwrap_or(false)
+        {
+            launcher::launcher_for(berth_schema::Launcher::NspawnUnit)
+                .set_autostart(name, false)?;
+        }
+        let settings = paths.settings_file(name);
+        if fs::read_to_string(&settings).is_ok_and(|text| text.starts_with(crate::drivers::settings::HEADER))
+        {
+            fs::remove_file(&settings)
+                .map_err(|e| EngineError::io(format!("removing {}", settings.display()), e))?;
+        }
+        launcher::cgroup::remove(name);
+        store.remove(name)?;
+        for log in [
+            paths.console_log(name),
+            paths.bootstrap_log(name),
+            paths.machine_log(name),
+        ] {
+            let _ = fs::remove_file(log);
+        }
+        Ok(true)
+    }
+}

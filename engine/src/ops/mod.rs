@@ -1,0 +1,10 @@
+//! Operations beside plan and apply: status, destroy, adopt, import,
+//! shell/login, saved plans, and opening roots berth did not make.
+
+pub(crate) mod adopt;
+pub(crate) mod console;
+pub(crate) mod destroy;
+pub mod existing;
+pub mod import;
+pub mod saved_plan;
+pub(crate) mod status;

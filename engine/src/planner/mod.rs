@@ -1,0 +1,800 @@
+//! The planner: `plan(&Machine, &Observed) -> MachinePlan`, a pure function
+//! of the spec and what was observed, unit-tested on in-memory states.
+
+use berth_schema::{DesiredState, Launcher, Machine, RootPassword};
+use serde::Serialize;
+
+use crate::model::action::Action;
+use crate::drivers::bootstrap::{self, Bootstrapper};
+use crate::drivers::cache::{BaseKey, Cache};
+use crate::error::EngineError;
+use crate::drivers::launcher::{self, HostFacts};
+use crate::observe::{Observed, RootPresence, RunState};
+use crate::secret::Secret;
+use crate::drivers::securetty;
+use crate::drivers::settings;
+use crate::host::state::MachineRecord;
+use crate::drivers::units::{self, UnitState};
+
+/// Everything berth would do, machine by machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// The total number of actions.
+    pub changes: usize,
+    /// One entry per targeted machine, in spec order.
+    pub machines: Vec<MachinePlan>,
+}
+
+impl Plan {
+    /// A plan from per-machine plans.
+    pub fn new(machines: Vec<MachinePlan>) -> Self {
+        Plan {
+            changes: machines.iter().map(|m| m.actions.len()).sum(),
+            machines,
+        }
+    }
+
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes == 0
+    }
+}
+
+/// What berth would do to one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MachinePlan {
+    /// The machine name.
+    pub name: String,
+    /// `create` (no root yet), `update` or `none`.
+    pub change: ChangeKind,
+    /// The concrete launcher (after resolving `auto`).
+    pub launcher: String,
+    /// The actions, in the order apply runs them.
+    pub actions: Vec<Action>,
+    /// Things the user should know that are not errors.
+    pub warnings: Vec<String>,
+}
+
+/// The overall change to a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// The machine will be created.
+    Create,
+    /// The machine will be changed in place.
+    Update,
+    /// The root will be destroyed and bootstrapped again.
+    Replace,
+    /// Nothing to do.
+    None,
+}
+
+/// Plans one machine. `secret` is the resolved root password when the spec
+/// manages it.
+pub fn plan_machine(
+    machine: &Machine,
+    observed: &Observed,
+    secret: Option<&Secret>,
+    host: &HostFacts,
+) -> Result<MachinePlan, EngineError> {
+    let name = &machine.name;
+    let err = |message: String| EngineError::Plan {
+        machine: name.clone(),
+        message,
+    };
+    let launcher = launcher::resolve(machine.launcher, host).map_err(&err)?;
+    let bootstrapper = bootstrap::for_machine(machine).map_err(&err)?;
+    let mut warnings = Vec::new();
+    if !machine.securetty.is_empty() && machine.distro == berth_schema::Distro::Debian {
+        warnings.push(
+            "Debian no longer honours /etc/securetty (pam_securetty is not in its PAM stack); \
+             berth writes the entries, but they do not restrict root logins"
+                .to_owned(),
+        );
+    }
+
+    let mut actions = Vec::new();
+    let target = describe_root(
+        machine.distro.as_str(),
+        machine.release.as_deref(),
+        bootstrapper.name(),
+    );
+    let change = match (&observed.root, &observed.facts) {
+        (RootPresence::Invalid(why), _) => return Err(err(why.clone())),
+        (RootPresence::Directory, _) if observed.record.is_none() => {
+            return Err(err(format!(
+                "a root exists at {}/{name} but berth does not manage it; \
+                 move it away, or choose another machine name",
+                host.paths.machines_dir.display()
+            )));
+        }
+        (RootPresence::Directory, Some(facts)) => match &observed.record {
+            Some(record) if needs_replacement(machine, record) => {
+                actions.push(Action::Replace {
+                    from: describe_root(
+                        &record.distro,
+                        record.release.as_deref(),
+                        &record.bootstrapper,
+                    ),
+                    to: target,
+                });
+                plan_bootstrap(machine, &*bootstrapper, host, &mut actions).map_err(&err)?;
+                configure_fresh(machine, secret, &mut actions);
+                ChangeKind::Replace
+            }
+            record => {
+                let packages = PackageChanges::new(
+                    machine,
+                    record.as_ref(),
+                    facts,
+                    bootstrapper.package_manager().name(),
+                    &mut warnings,
+                );
+                configure_existing(machine, facts, secret, packages, &mut actions).map_err(&err)?;
+                ChangeKind::Update
+            }
+        },
+        (RootPresence::Absent, _) | (RootPresence::Directory, None) => {
+            plan_bootstrap(machine, &*bootstrapper, host, &mut actions).map_err(&err)?;
+            configure_fresh(machine, secret, &mut actions);
+            ChangeKind::Create
+        }
+    };
+
+    let settings_path = host.paths.settings_file(name).display().to_string();
+    plan_settings(machine, observed, launcher, settings_path, &mut actions).map_err(&err)?;
+    plan_run_state(machine, observed, launcher, &mut actions, &mut warnings);
+    let change = if actions.is_empty() {
+        ChangeKind::None
+    } else {
+        change
+    };
+    Ok(MachinePlan {
+        name: name.clone(),
+        change,
+        launcher: launcher.as_str().to_owned(),
+        actions,
+        warnings,
+    })
+}
+
+/// The `.nspawn` file and boot integration.
+fn plan_settings(
+    machine: &Machine,
+    observed: &Observed,
+    launcher: Launcher,
+    path: String,
+    actions: &mut Vec<Action>,
+) -> Result<(), String> {
+    let wanted = settings::render(machine);
+    if observed.settings.as_deref() != Some(wanted.as_str()) {
+        actions.push(Action::WriteSettings {
+            path,
+            before: observed.settings.clone(),
+            after: wanted,
+        });
+    }
+    if let Some(autostart) = machine.autostart {
+        if launcher == Launcher::Nspawn {
+            if autostart {
+                return Err(
+                    "autostart: true needs boot integration, which the nspawn launcher has not; \
+                     use launcher: machinectl or nspawn-unit"
+                        .to_owned(),
+                );
+            }
+        } else if observed.autostart != Some(autostart) {
+            actions.push(Action::SetAutostart {
+                enabled: autostart,
+                launcher: launcher.as_str().to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Start, stop or restart, always through the launcher that started the
+/// machine; a machine started outside berth is reported, not fought.
+fn plan_run_state(
+    machine: &Machine,
+    observed: &Observed,
+    launcher: Launcher,
+    actions: &mut Vec<Action>,
+    warnings: &mut Vec<String>,
+) {
+    let wanted = launcher.as_str().to_owned();
+    let replacing = actions.iter().any(|a| matches!(a, Action::Replace { .. }));
+    match (&observed.run, machine.state) {
+        (RunState::Foreign { how, .. }, state) => {
+            warnings.push(format!(
+                "the machine runs, started outside berth ({how}); berth does not fight it: \
+                 stop it the way it was started, then apply{}",
+                if state == DesiredState::Stopped {
+                    " (the spec wants it stopped)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        (RunState::Stopped, DesiredState::Running) => {
+            actions.push(Action::Start { launcher: wanted })
+        }
+        (RunState::Stopped, DesiredState::Stopped) => {}
+        (
+            RunState::Running {
+                launcher: running, ..
+            },
+            DesiredState::Stopped,
+        ) => {
+            // A replacement stops the machine itself.
+            if !replacing {
+                actions.push(Action::Stop {
+                    launcher: running.clone(),
+                });
+            }
+        }
+        (
+            RunState::Running {
+                launcher: running,
+                settings: started_with,
+                ..
+            },
+            DesiredState::Running,
+        ) => {
+            if replacing {
+                actions.push(Action::Start { launcher: wanted });
+            } else if *running != wanted {
+                actions.push(Action::Stop {
+                    launcher: running.clone(),
+                });
+                actions.push(Action::Start { launcher: wanted });
+            } else if started_with.as_deref() != Some(settings::fingerprint(machine).as_str()) {
+                actions.push(Action::Restart { launcher: wanted });
+            }
+        }
+    }
+}
+
+/// `debian bookworm (debootstrap)`.
+fn describe_root(distro: &str, release: Option<&str>, bootstrapper: &str) -> String {
+    match release {
+        Some(release) => format!("{distro} {release} ({bootstrapper})"),
+        None => format!("{distro} ({bootstrapper})"),
+    }
+}
+
+/// Whether the root must be rebuilt: another distro or release, or another
+/// bootstrapper the spec names explicitly (a changed host default never
+/// replaces a root).
+fn needs_replacement(machine: &Machine, record: &MachineRecord) -> bool {
+    record.distro != machine.distro.as_str()
+        || record.release != machine.release
+        || machine
+            .bootstrapper
+            .is_some_and(|b| b.as_str() != record.bootstrapper)
+}
+
+/// The bootstrap action, after checking that the tool is installed.
+fn plan_bootstrap(
+    machine: &Machine,
+    bootstrapper: &dyn Bootstrapper,
+    host: &HostFacts,
+    actions: &mut Vec<Action>,
+) -> Result<(), String> {
+    let cache = Cache::new(&host.paths.cache_dir);
+    let key = BaseKey::of(machine, bootstrapper).map_err(|e| e.to_string())?;
+    if let Some(entry) = cache.get(&key) {
+        actions.push(Action::Clone {
+            distro: machine.distro.to_string(),
+            release: machine.release.clone(),
+            bootstrapper: bootstrapper.name().to_owned(),
+            base: entry.id,
+        });
+        return Ok(());
+    }
+    // Only a bootstrap that really runs needs the tool.
+    if let Some(missing) = bootstrap::missing_requirement(bootstrapper).filter(|_| host.check_tools)
+    {
+        return Err(format!(
+            "bootstrapper {}: {} is not installed (install the Debian package `{}`)",
+            bootstrapper.name(),
+            missing.program,
+            missing.package
+        ));
+    }
+    actions.push(Action::Bootstrap {
+        distro: machine.distro.to_string(),
+        release: machine.release.clone(),
+        bootstrapper: bootstrapper.name().to_owned(),
+        packages: machine.packages.clone(),
+        command: bootstrapper.command(machine, &cache.staging_root(&key))?,
+    });
+    Ok(())
+}
+
+/// Package drift of an existing root.
+struct PackageChanges {
+    install: Vec<String>,
+    remove: Vec<String>,
+    via: String,
+}
+
+impl PackageChanges {
+    /// Spec packages not installed are installed; packages berth added that
+    /// left the spec are removed; nothing else is ever removed.
+    fn new(
+        machine: &Machine,
+        record: Option<&MachineRecord>,
+        facts: &crate::observe::RootFacts,
+        via: &str,
+        warnings: &mut Vec<String>,
+    ) -> Self {
+        let Some(installed) = &facts.packages else {
+            return PackageChanges {
+                install: Vec::new(),
+                remove: Vec::new(),
+                via: via.to_owned(),
+            };
+        };
+        let install = machine
+            .packages
+            .iter()
+            .filter(|p| !installed.contains(*p))
+            .cloned()
+            .collect();
+        let (added, base): (&[String], &[String]) = match record {
+            Some(r) => (&r.added_packages, &r.bootstrap_packages),
+            None => (&[], &[]),
+        };
+        let remove = added
+            .iter()
+            .filter(|p| !machine.packages.contains(p) && installed.contains(*p))
+            .cloned()
+            .collect();
+        for p in base {
+            if !machine.packages.contains(p) && installed.contains(p) {
+                warnings.push(format!(
+                    "package {p} left the spec but was part of the bootstrap: berth never removes base packages"
+                ));
+            }
+        }
+        PackageChanges {
+            install,
+            remove,
+            via: via.to_owned(),
+        }
+    }
+}
+
+fn password_source(source: &RootPassword) -> &'static str {
+    match source {
+        RootPassword::Hash(_) => "hash",
+        RootPassword::Env(_) => "env",
+        RootPassword::File(_) => "file",
+    }
+}
+
+/// Everything the spec configures, for a root that does not exist yet.
+fn configure_fresh(machine: &Machine, secret: Option<&Secret>, actions: &mut Vec<Action>) {
+    actions.push(Action::SetHostname {
+        from: None,
+        to: machine.hostname.clone(),
+    });
+    for unit in &machine.units.enable {
+        actions.push(Action::EnableUnit {
+            unit: unit.clone(),
+            from: None,
+        });
+    }
+    for unit in &machine.units.disable {
+        actions.push(Action::DisableUnit {
+            unit: unit.clone(),
+            from: None,
+        });
+    }
+    for unit in &machine.units.mask {
+        actions.push(Action::MaskUnit {
+            unit: unit.clone(),
+            from: None,
+        });
+    }
+    if let (Some(source), Some(_)) = (&machine.root_password, secret) {
+        actions.push(Action::SetRootPassword {
+            source: password_source(source).to_owned(),
+            sensitive: true,
+        });
+    }
+    if !machine.securetty.is_empty() {
+        let add: Vec<&str> = machine.securetty.iter().map(String::as_str).collect();
+        actions.push(Action::AddSecuretty {
+            entries: machine.securetty.clone(),
+            before: None,
+            after: securetty::with_entries(None, &add),
+        });
+    }
+}
+
+/// The differences between the spec and an existing root.
+fn configure_existing(
+    machine: &Machine,
+    facts: &crate::observe::RootFacts,
+    secret: Option<&Secret>,
+    packages: PackageChanges,
+    actions: &mut Vec<Action>,
+) -> Result<(), String> {
+    // Packages first: a unit the spec enables may come with a new package.
+    let installing = !packages.install.is_empty();
+    if installing {
+        actions.push(Action::InstallPackages {
+            packages: packages.install,
+            via: packages.via.clone(),
+        });
+    }
+    if !packages.remove.is_empty() {
+        actions.push(Action::RemovePackages {
+            packages: packages.remove,
+            via: packages.via,
+        });
+    }
+    if facts.hostname.as_deref() != Some(machine.hostname.as_str()) {
+        actions.push(Action::SetHostname {
+            from: facts.hostname.clone(),
+            to: machine.hostname.clone(),
+        });
+    }
+    let state_of = |unit: &str| {
+        facts
+            .units
+            .get(unit)
+            .cloned()
+            .unwrap_or(UnitState::NotFound)
+    };
+    for unit in &machine.units.enable {
+        let state = state_of(unit);
+        match &state {
+            // It may come with a package being installed; apply checks again.
+            UnitState::NotFound if installing => actions.push(Action::EnableUnit {
+                unit: unit.clone(),
+                from: None,
+            }),
+            UnitState::NotFound => {
+                return Err(format!(
+                    "units.enable: unit {unit} does not exist in the machine's root; {}",
+                    units::package_hint(unit)
+                ));
+            }
+            UnitState::Enabled => {}
+            // static/indirect/generated/alias units cannot be enabled further.
+            UnitState::Other(_) => {}
+            UnitState::Masked => {
+                actions.push(Action::UnmaskUnit { unit: unit.clone() });
+                actions.push(Action::EnableUnit {
+                    unit: unit.clone(),
+                    from: Some(state.as_str().to_owned()),
+                });
+            }
+            UnitState::Disabled => actions.push(Action::EnableUnit {
+                unit: unit.clone(),
+                from: Some(state.as_str().to_owned()),
+            }),
+        }
+    }
+    for unit in &machine.units.disable {
+        let state = state_of(unit);
+        match &state {
+            // Nothing to disable, or nothing enable/disable can change.
+            UnitState::NotFound | UnitState::Disabled | UnitState::Other(_) => {}
+            // Masked is stronger than disabled: it never starts either.
+            UnitState::Masked => {}
+            UnitState::Enabled => actions.push(Action::DisableUnit {
+                unit: unit.clone(),
+                from: Some(state.as_str().to_owned()),
+            }),
+        }
+    }
+    for unit in &machine.units.mask {
+        let state = state_of(unit);
+        if state != UnitState::Masked {
+            actions.push(Action::MaskUnit {
+                unit: unit.clone(),
+                from: Some(state.as_str().to_owned()),
+            });
+        }
+    }
+    if let (Some(source), Some(secret)) = (&machine.root_password, secret) {
+        let satisfied = facts
+            .root_hash
+            .as_deref()
+            .is_some_and(|stored| secret.satisfied_by(stored));
+        if !satisfied {
+            actions.push(Action::SetRootPassword {
+                source: password_source(source).to_owned(),
+                sensitive: true,
+            });
+        }
+    }
+    let add = securetty::missing(facts.securetty.as_deref(), &machine.securetty);
+    if !add.is_empty() {
+        actions.push(Action::AddSecuretty {
+            entries: add.iter().map(|s| (*s).to_owned()).collect(),
+            before: facts.securetty.clone(),
+            after: securetty::with_entries(facts.securetty.as_deref(), &add),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use berth_schema::{Distro, Launcher, Source, Units};
+    use indexmap::IndexMap;
+
+    use super::*;
+    use crate::observe::{RootFacts, RunState};
+    use crate::host::paths::Paths;
+    use crate::host::state::{LaunchRecord, MachineRecord};
+
+    fn machine() -> Machine {
+        Machine {
+            name: "web".into(),
+            source: Source::default(),
+            distro: Distro::Debian,
+            release: Some("bookworm".into()),
+            mirror: None,
+            packages: vec!["systemd".into(), "dbus".into()],
+            hostname: "web".into(),
+            units: Units {
+                enable: vec!["systemd-networkd.service".into()],
+                disable: vec!["fstrim.timer".into()],
+                mask: vec!["apt-daily.timer".into()],
+            },
+            root_password: Some(RootPassword::Hash("$6$s$h".into())),
+            securetty: vec!["pts/0".into()],
+            launcher: Launcher::Nspawn,
+            state: DesiredState::Running,
+            bootstrapper: Some(berth_schema::BootstrapperKind::Debootstrap),
+            bootstrap_options: Default::default(),
+            pacman_conf: None,
+            repos: Vec::new(),
+            autostart: None,
+            network: Default::default(),
+            binds: Vec::new(),
+            private_users: None,
+            capabilities: Vec::new(),
+            drop_capabilities: Vec::new(),
+            environment: Vec::new(),
+        }
+    }
+
+    fn host() -> HostFacts {
+        HostFacts {
+            paths: Paths {
+                machines_dir: PathBuf::from("/m"),
+                state_dir: PathBuf::from("/s"),
+                nspawn_dir: PathBuf::from("/n"),
+                cache_dir: PathBuf::from("/nonexistent/berth-cache"),
+            },
+            booted_with_systemd: false,
+            check_tools: false,
+        }
+    }
+
+    fn record() -> MachineRecord {
+        MachineRecord {
+            name: "web".into(),
+            distro: "debian".into(),
+            release: Some("bookworm".into()),
+            bootstrapper: "debootstrap".into(),
+            created_at: 0,
+            launch: None,
+            bootstrap_packages: vec!["systemd".into(), "dbus".into()],
+            base: None,
+            added_packages: Vec::new(),
+        }
+    }
+
+    fn converged() -> Observed {
+        let mut units = IndexMap::new();
+        units.insert("systemd-networkd.service".into(), UnitState::Enabled);
+        units.insert("fstrim.timer".into(), UnitState::Disabled);
+        units.insert("apt-daily.timer".into(), UnitState::Masked);
+        Observed {
+            name: "web".into(),
+            root: RootPresence::Directory,
+            record: Some(MachineRecord {
+                launch: Some(LaunchRecord {
+                    launcher: "nspawn".into(),
+                    pid: 1,
+                    start_time: 1,
+                    settings: Some(settings::fingerprint(&machine())),
+                }),
+                ..record()
+            }),
+            facts: Some(RootFacts {
+                hostname: Some("web".into()),
+                units,
+                root_hash: Some("$6$s$h".into()),
+                securetty: Some("console\npts/0\n".into()),
+                packages: Some(["systemd", "dbus"].map(String::from).into()),
+            }),
+            run: RunState::Running {
+                launcher: "nspawn".into(),
+                pid: 1,
+                settings: Some(settings::fingerprint(&machine())),
+            },
+            settings: Some(settings::render(&machine())),
+            autostart: None,
+        }
+    }
+
+    fn secret() -> Secret {
+        Secret::Hash("$6$s$h".into())
+    }
+
+    fn names(plan: &MachinePlan) -> Vec<&'static str> {
+        plan.actions.iter().map(Action::name).collect()
+    }
+
+    #[test]
+    fn absent_root_is_bootstrapped_configured_and_started() {
+        let observed = Observed {
+            root: RootPresence::Absent,
+            record: None,
+            facts: None,
+            run: RunState::Stopped,
+            ..converged()
+        };
+        let plan = plan_machine(&machine(), &observed, Some(&secret()), &host()).unwrap();
+        assert_eq!(plan.change, ChangeKind::Create);
+        let key = BaseKey::of(&machine(), &crate::drivers::bootstrap::Debootstrap).unwrap();
+        let cache_staging = format!("/nonexistent/berth-cache/bases/.{}.staging/root", key.id());
+        assert_eq!(
+            names(&plan),
+            [
+                "bootstrap",
+                "set-hostname",
+                "enable-unit",
+                "disable-unit",
+                "mask-unit",
+                "set-root-password",
+                "add-securetty",
+                "start"
+            ]
+        );
+        let Action::Bootstrap { command, .. } = &plan.actions[0] else {
+            panic!("not a bootstrap")
+        };
+        assert_eq!(
+            command,
+            &[
+                "debootstrap",
+                "--variant=minbase",
+                "--include=systemd,dbus",
+                "--components=main",
+                "bookworm",
+                cache_staging.as_str()
+            ]
+        );
+    }
+
+    #[test]
+    fn converged_machine_plans_nothing() {
+        let plan = plan_machine(&machine(), &converged(), Some(&secret()), &host()).unwrap();
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert_eq!(plan.change, ChangeKind::None);
+    }
+
+    #[test]
+    fn drift_in_each_managed_thing_is_planned() {
+        let mut observed = converged();
+        let facts = observed.facts.as_mut().unwrap();
+        facts.hostname = Some("edited".into());
+        facts
+            .units
+            .insert("systemd-networkd.service".into(), UnitState::Masked);
+        facts
+            .units
+            .insert("fstrim.timer".into(), UnitState::Enabled);
+        facts
+            .units
+            .insert("apt-daily.timer".into(), UnitState::Enabled);
+        facts.root_hash = Some("$6$other$x".into());
+        facts.securetty = Some("console\n".into());
+        observed.run = RunState::Stopped;
+        let plan = plan_machine(&machine(), &observed, Some(&secret()), &host()).unwrap();
+        assert_eq!(
+            names(&plan),
+            [
+                "set-hostname",
+                "unmask-unit",
+                "enable-unit",
+                "disable-unit",
+                "mask-unit",
+                "set-root-password",
+                "add-securetty",
+                "start"
+            ]
+        );
+        let (path, old, new) = plan.actions[6].file_change().unwrap();
+        assert_eq!(
+            (path.as_str(), old.as_str(), new.as_str()),
+            ("/etc/securetty", "console\n", "console\npts/0\n")
+        );
+    }
+
+    #[test]
+    fn missing_unit_to_enable_is_a_plan_error_naming_it_and_its_package() {
+        let mut m = machine();
+        m.units.enable.push("systemd-resolved.service".into());
+        let err = plan_machine(&m, &converged(), Some(&secret()), &host()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("systemd-resolved.service"), "{text}");
+        assert!(text.contains("`systemd-resolved`"), "{text}");
+    }
+
+    #[test]
+    fn missing_unit_to_disable_is_already_satisfied() {
+        let mut m = machine();
+        m.units.disable.push("nosuch.service".into());
+        let plan = plan_machine(&m, &converged(), Some(&secret()), &host()).unwrap();
+        assert!(plan.actions.is_empty());
+    }
+
+    #[test]
+    fn stopped_state_stops_through_the_recorded_launcher() {
+        let mut m = machine();
+        m.state = DesiredState::Stopped;
+        let plan = plan_machine(&m, &converged(), Some(&secret()), &host()).unwrap();
+        assert_eq!(
+            plan.actions,
+            [Action::Stop {
+                launcher: "nspawn".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn unmanaged_root_and_symlinked_root_are_refused() {
+        let unmanaged = Observed {
+            record: None,
+            ..converged()
+        };
+        let err = plan_machine(&machine(), &unmanaged, Some(&secret()), &host()).unwrap_err();
+        assert!(err.to_string().contains("does not manage"), "{err}");
+        let link = Observed {
+            root: RootPresence::Invalid("/m/web is a symlink".into()),
+            ..converged()
+        };
+        assert!(plan_machine(&machine(), &link, Some(&secret()), &host()).is_err());
+    }
+
+    #[test]
+    fn plain_secret_drift_is_verification_not_comparison() {
+        let mut m = machine();
+        m.root_password = Some(RootPassword::Env("PW".into()));
+        let plain = Secret::Plain("r00tpw".into());
+        let mut observed = converged();
+        observed.facts.as_mut().unwrap().root_hash = Some(plain.to_hash().unwrap());
+        let plan = plan_machine(&m, &observed, Some(&plain), &host()).unwrap();
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        let other = Secret::Plain("changed".into());
+        let plan = plan_machine(&m, &observed, Some(&other), &host()).unwrap();
+        assert_eq!(names(&plan), ["set-root-password"]);
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(!json.contains("changed") && !json.contains("$6$"), "{json}");
+    }
+
+    #[test]
+    fn other_distros_and_launchers_are_refused_clearly_for_now() {
+        let mut m = machine();
+        m.distro = Distro::Arch;
+        let err = plan_machine(&m, &converged(), None, &host()).unwrap_err();
+        assert!(err.to_string().contains("arch"), "{err}");
+        let mut m = machine();
+        m.launcher = Launcher::Machinectl;
+        let err = plan_machine(&m, &converged(), None, &host()).unwrap_err();
+        assert!(err.to_string().contains("machinectl"), "{err}");
+    }
+}
