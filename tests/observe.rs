@@ -40,6 +40,16 @@ fn all_units(root: &Path) -> Vec<String> {
     names.into_iter().collect()
 }
 
+/// This host (berth's directories are not used by these readers).
+fn local_host() -> berth_engine::host::LocalHost {
+    berth_engine::host::LocalHost::new(berth_engine::Paths {
+        machines_dir: "/nonexistent/machines".into(),
+        state_dir: "/nonexistent/state".into(),
+        nspawn_dir: "/nonexistent/nspawn".into(),
+        cache_dir: "/nonexistent/cache".into(),
+    })
+}
+
 /// Compares native and systemctl states for every unit; returns how many were compared.
 fn compare_all(root: &Path) -> usize {
     let units = all_units(root);
@@ -48,7 +58,7 @@ fn compare_all(root: &Path) -> usize {
     let mut compared = 0;
     let mut mismatches = Vec::new();
     for (unit, native) in units.iter().zip(native) {
-        let reference = units::systemctl_states(root, &[unit.as_str()])
+        let reference = units::systemctl_states(&local_host(), root, &[unit.as_str()])
             .unwrap()
             .remove(0);
         // States berth does not manage are compared only as "not one of ours".
@@ -121,7 +131,9 @@ fn native_readers_agree_with_systemctl_and_dpkg_query() {
     compare_all(&root);
 
     // dpkg's status file against dpkg-query.
-    let native = Apt.installed(&Root::open(&root).unwrap()).unwrap();
+    let native = Apt
+        .installed(&local_host(), &Root::open(&root).unwrap())
+        .unwrap();
     let out = Command::new("dpkg-query")
         .arg(format!(
             "--admindir={}",

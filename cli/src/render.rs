@@ -89,7 +89,7 @@ pub fn plan_text(plan: &Plan) -> String {
         .machines
         .iter()
         .flat_map(|m| &m.warnings)
-        .any(|w| w.contains("started outside berth"));
+        .any(|w| w.is_foreign());
     if plan.is_empty() && foreign {
         let _ = writeln!(
             out,
@@ -155,31 +155,7 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
 
 /// The commands an action runs, for `--verbose` (bootstraps show theirs always).
 fn commands_of(action: &Action) -> Vec<String> {
-    use berth_engine::packages::{Apt, Dnf, PackageManager, Pacman};
-    let manager = |via: &str| -> Option<&'static dyn PackageManager> {
-        match via {
-            "apt-get" => Some(&Apt),
-            "pacman" => Some(&Pacman),
-            "dnf" => Some(&Dnf),
-            _ => None,
-        }
-    };
-    let join = |commands: Vec<Vec<String>>| commands.into_iter().map(|c| c.join(" ")).collect();
-    match action {
-        Action::InstallPackages { packages, via } => manager(via)
-            .map(|m| join(m.install(packages)))
-            .unwrap_or_default(),
-        Action::RemovePackages { packages, via } => manager(via)
-            .map(|m| join(m.remove(packages)))
-            .unwrap_or_default(),
-        Action::EnableUnit { unit, .. } => vec![format!("systemctl --root=ROOT enable -- {unit}")],
-        Action::DisableUnit { unit, .. } => {
-            vec![format!("systemctl --root=ROOT disable -- {unit}")]
-        }
-        Action::MaskUnit { unit, .. } => vec![format!("systemctl --root=ROOT mask -- {unit}")],
-        Action::UnmaskUnit { unit } => vec![format!("systemctl --root=ROOT unmask -- {unit}")],
-        _ => Vec::new(),
-    }
+    action.commands()
 }
 
 fn diff_text(path: &str, old: &str, new: &str, out: &mut String) {

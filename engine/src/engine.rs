@@ -1,39 +1,54 @@
 //! The engine's front door: the [`Engine`] and planning. Its other jobs
-//! live beside it: apply (`apply.rs`), status (`status.rs`), destroy
-//! (`destroy.rs`), adopt (`adopt.rs`), shell/login (`console.rs`), and the
-//! base cache (`cache.rs`).
+//! live in their own modules: executing plans (`execute`), status, destroy,
+//! adopt, shell/login, saved plans and the base cache (`ops`).
+
+use std::sync::Arc;
 
 use berth_schema::{Machine, Spec};
 
+use crate::drivers::launcher::NspawnProcesses;
 use crate::error::EngineError;
-use crate::drivers::launcher::{self, HostFacts};
-use crate::observe;
 use crate::host::paths::Paths;
+use crate::host::{Host, HostFacts, LocalHost};
+use crate::model::observed::Observed;
+use crate::observe;
 use crate::planner::{self, MachinePlan, Plan};
 use crate::secret::{self, Secret};
 
-/// Observes, plans and applies machines on this host.
+/// Observes, plans and applies machines on one host.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    pub(crate) host: HostFacts,
+    pub(crate) host: Arc<dyn Host>,
 }
 
 impl Engine {
     /// An engine working in `paths` on this host.
     pub fn new(paths: Paths) -> Self {
         Engine {
-            host: HostFacts::detect(paths),
+            host: Arc::new(LocalHost::new(paths)),
         }
     }
 
-    /// An engine with explicit host facts (tests).
-    pub fn with_host(host: HostFacts) -> Self {
+    /// An engine on this host with explicit facts (tests).
+    pub fn with_facts(facts: HostFacts) -> Self {
+        Engine {
+            host: Arc::new(LocalHost::with_facts(facts)),
+        }
+    }
+
+    /// An engine on any host (the unit tests' fake one).
+    pub fn on(host: Arc<dyn Host>) -> Self {
         Engine { host }
     }
 
     /// The host facts in use.
-    pub fn host(&self) -> &HostFacts {
-        &self.host
+    pub fn facts(&self) -> &HostFacts {
+        self.host.facts()
+    }
+
+    /// The host the engine works on.
+    pub fn host(&self) -> &dyn Host {
+        &*self.host
     }
 
     /// Plans every machine of `spec` that `select` accepts. All machines are
@@ -44,7 +59,7 @@ impl Engine {
     ) -> Result<Plan, Vec<EngineError>> {
         let mut plans = Vec::new();
         let mut errors = Vec::new();
-        let procs = launcher::NspawnProcesses::scan();
+        let procs = NspawnProcesses::scan(self.host());
         for machine in machines {
             match self.plan_full(machine, &procs) {
                 Ok((plan, _, _)) => plans.push(plan),
@@ -58,47 +73,43 @@ impl Engine {
         }
     }
 
-    /// Plans one machine, returning the resolved secret for apply.
-    pub(crate) fn plan_with_secret(
-        &self,
-        machine: &Machine,
-    ) -> Result<(MachinePlan, Option<Secret>), EngineError> {
-        self.plan_full(machine, &launcher::NspawnProcesses::scan())
-            .map(|(plan, secret, _)| (plan, secret))
-    }
-
     /// Plans one machine, returning the resolved secret and what was
     /// observed (saved plans fingerprint it).
     pub(crate) fn plan_observed(
         &self,
         machine: &Machine,
-    ) -> Result<(MachinePlan, Option<Secret>, observe::Observed), EngineError> {
-        self.plan_full(machine, &launcher::NspawnProcesses::scan())
+    ) -> Result<(MachinePlan, Option<Secret>, Observed), EngineError> {
+        self.plan_full(machine, &NspawnProcesses::scan(self.host()))
     }
 
-    /// Plans one machine against a snapshot of the host's nspawn processes
-    /// (taken once when planning many machines).
+    /// Observes and plans one machine against a snapshot of the host's
+    /// nspawn processes (taken once when planning many machines).
     fn plan_full(
         &self,
         machine: &Machine,
-        procs: &launcher::NspawnProcesses,
-    ) -> Result<(MachinePlan, Option<Secret>, observe::Observed), EngineError> {
-        let mut warnings = Vec::new();
-        let secret = match &machine.root_password {
-            Some(source) => {
-                let resolved = secret::resolve(source).map_err(|message| EngineError::Secret {
-                    machine: machine.name.clone(),
-                    message,
-                })?;
-                warnings.extend(resolved.warnings);
-                Some(resolved.secret)
-            }
-            None => None,
-        };
-        let observed = observe::observe_with(&self.host, machine, procs)?;
-        let mut plan = planner::plan_machine(machine, &observed, secret.as_ref(), &self.host)?;
+        procs: &NspawnProcesses,
+    ) -> Result<(MachinePlan, Option<Secret>, Observed), EngineError> {
+        let (secret, warnings) = resolve_secret(machine)?;
+        let observed = observe::observe_with(self.host(), machine, procs)?;
+        let mut plan = planner::plan_machine(machine, &observed, secret.as_ref())?;
         plan.warnings.extend(warnings);
         Ok((plan, secret, observed))
+    }
+}
+
+/// The machine's root password, read from its source now (never stored).
+pub(crate) fn resolve_secret(
+    machine: &Machine,
+) -> Result<(Option<Secret>, Vec<crate::model::warning::Warning>), EngineError> {
+    match &machine.root_password {
+        Some(source) => {
+            let resolved = secret::resolve(source).map_err(|message| EngineError::Secret {
+                machine: machine.name.clone(),
+                message,
+            })?;
+            Ok((Some(resolved.secret), resolved.warnings))
+        }
+        None => Ok((None, Vec::new())),
     }
 }
 

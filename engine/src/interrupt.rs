@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
-use crate::model::action::Action;
 use crate::error::EngineError;
+use crate::model::action::Action;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 

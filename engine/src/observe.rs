@@ -1,128 +1,50 @@
-//! Reading the real state of a machine: its root on disk, berth's record,
-//! and whether it runs. Observation never writes and never follows a link
-//! out of the root.
+//! Observation, the first stage: read the real state of a machine through
+//! the [`Host`]: its root on disk, berth's record, whether and how it runs,
+//! and everything the planner needs to know about the host (the resolved
+//! launcher and bootstrapper, the base cache, missing tools). Observation
+//! never writes and never follows a link out of the root.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 
 use berth_schema::Machine;
 use indexmap::IndexMap;
 
-use crate::drivers::bootstrap;
-use crate::confined::Root;
-use crate::error::EngineError;
-use crate::drivers::launcher::{self, HostFacts};
-use crate::host::paths::Paths;
+use crate::drivers::bootstrap::{self, Bootstrapper};
+use crate::drivers::cache::{BaseKey, Cache};
+use crate::drivers::launcher::{self, NspawnProcesses};
+use crate::drivers::packages::PackageManager;
 use crate::drivers::shadow;
-use crate::host::state::{MachineRecord, StateStore};
 use crate::drivers::units::{self, UnitState};
-
-/// What berth found for one machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    /// The machine name.
-    pub name: String,
-    /// Whether and how its root exists.
-    pub root: RootPresence,
-    /// berth's record, if berth manages it.
-    pub record: Option<MachineRecord>,
-    /// The configuration found inside the root (when the root is a directory).
-    pub facts: Option<RootFacts>,
-    /// Whether it runs, and under which launcher.
-    pub run: RunState,
-    /// The current `.nspawn` settings file, if any.
-    pub settings: Option<String>,
-    /// Whether it starts at host boot, under the launcher the spec names
-    /// (None: that launcher has no boot integration, or the spec does not ask).
-    pub autostart: Option<bool>,
-}
-
-/// The machine directory as found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RootPresence {
-    /// Nothing there.
-    Absent,
-    /// A directory.
-    Directory,
-    /// Something else (a symlink, a file): berth will not touch it.
-    Invalid(String),
-}
-
-/// Configuration read from inside a root.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RootFacts {
-    /// The hostname in `/etc/hostname` (first line, trimmed), if the file exists.
-    pub hostname: Option<String>,
-    /// The state of each unit the spec names.
-    pub units: IndexMap<String, UnitState>,
-    /// root's password field in `/etc/shadow` (never rendered), if there is one.
-    pub root_hash: Option<String>,
-    /// The contents of `/etc/securetty`, if it exists.
-    pub securetty: Option<String>,
-    /// The installed packages, read from the root's package database
-    /// (None when berth has no package manager for this root).
-    pub packages: Option<BTreeSet<String>>,
-}
-
-/// Whether a machine runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunState {
-    /// Running, started by berth with this launcher.
-    Running {
-        /// The launcher.
-        launcher: String,
-        /// The supervising process.
-        pid: i32,
-        /// The settings fingerprint it was started with.
-        settings: Option<String>,
-    },
-    /// Running, but not started by berth (e.g. `machinectl start` by hand).
-    Foreign {
-        /// The supervising process.
-        pid: i32,
-        /// How it was started, as far as can be told.
-        how: String,
-    },
-    /// Not running.
-    Stopped,
-}
-
-impl RunState {
-    /// Whether the machine runs, whoever started it.
-    pub fn is_running(&self) -> bool {
-        !matches!(self, RunState::Stopped)
-    }
-}
+use crate::error::EngineError;
+use crate::host::Host;
+use crate::host::state::MachineRecord;
+pub use crate::model::observed::{BaseObservation, Observed, RootFacts, RootPresence, RunState};
 
 /// Whether machine `name` runs: the recorded systemd-nspawn process if it
 /// is alive, else any systemd-nspawn process for this machine (foreign).
-pub fn run_state(paths: &Paths, name: &str, record: Option<&MachineRecord>) -> RunState {
-    run_state_with(paths, name, record, &launcher::NspawnProcesses::scan())
+pub fn run_state(host: &dyn Host, name: &str, record: Option<&MachineRecord>) -> RunState {
+    run_state_with(host, name, record, &NspawnProcesses::scan(host))
 }
 
 /// [`run_state`] with a snapshot of the host's systemd-nspawn processes.
 pub fn run_state_with(
-    paths: &Paths,
+    host: &dyn Host,
     name: &str,
     record: Option<&MachineRecord>,
-    procs: &launcher::NspawnProcesses,
+    procs: &NspawnProcesses,
 ) -> RunState {
     if let Some(launch) = record
         .and_then(|r| r.launch.as_ref())
-        .and_then(|launch| launcher::refresh(name, launch))
+        .and_then(|launch| launcher::refresh(host, name, launch))
     {
         return RunState::Running {
-            launcher: launch.launcher.clone(),
+            launcher: launch.launcher,
             pid: launch.pid,
             settings: launch.settings.clone(),
         };
     }
-    match procs.find(
-        name,
-        &paths.machine_root(name),
-        crate::host::paths::host_booted_with_systemd(),
-    ) {
+    match procs.find(host, name, &host.paths().machine_root(name)) {
         Some(found) => RunState::Foreign {
             pid: found.pid,
             how: found.how,
@@ -132,20 +54,20 @@ pub fn run_state_with(
 }
 
 /// Observes `machine` on `host`.
-pub fn observe(host: &HostFacts, machine: &Machine) -> Result<Observed, EngineError> {
-    observe_with(host, machine, &launcher::NspawnProcesses::scan())
+pub fn observe(host: &dyn Host, machine: &Machine) -> Result<Observed, EngineError> {
+    observe_with(host, machine, &NspawnProcesses::scan(host))
 }
 
 /// Observes `machine` on `host`, with a snapshot of the host's
 /// systemd-nspawn processes taken once for many machines.
 pub fn observe_with(
-    host: &HostFacts,
+    host: &dyn Host,
     machine: &Machine,
-    procs: &launcher::NspawnProcesses,
+    procs: &NspawnProcesses,
 ) -> Result<Observed, EngineError> {
-    let paths = &host.paths;
+    let paths = host.paths();
     let name = &machine.name;
-    let record = StateStore::new(paths).load(name)?;
+    let record = host.state().load(name)?;
     let root_path = paths.machine_root(name);
     let root = match fs::symlink_metadata(&root_path) {
         Ok(meta) if meta.is_dir() => RootPresence::Directory,
@@ -162,11 +84,21 @@ pub fn observe_with(
             ));
         }
     };
-    let facts = match root {
-        RootPresence::Directory => Some(read_facts(paths, machine)?),
-        _ => None,
+    // The spec's bootstrapper, or the distro's default on this host.
+    let bootstrapper = bootstrap::for_machine(host, machine);
+    let manager = bootstrapper.as_ref().ok().map(|b| b.package_manager());
+    let (facts, guest_package_manager) = match root {
+        RootPresence::Directory => {
+            let facts = read_facts(host, machine, manager)?;
+            let has_manager = match manager {
+                Some(m) => host.open_root(&root_path)?.exists(m.guest_program())?,
+                None => false,
+            };
+            (Some(facts), has_manager)
+        }
+        _ => (None, false),
     };
-    let run = run_state_with(paths, name, record.as_ref(), procs);
+    let run = run_state_with(host, name, record.as_ref(), procs);
     let settings_path = paths.settings_file(name);
     let settings = match fs::read_to_string(&settings_path) {
         Ok(text) => Some(text),
@@ -178,9 +110,14 @@ pub fn observe_with(
             ));
         }
     };
-    let autostart = match (machine.autostart, launcher::resolve(machine.launcher, host)) {
-        (Some(_), Ok(kind)) => launcher::launcher_for(kind).autostart(name)?,
+    let launcher = launcher::resolve(machine.launcher, host.facts());
+    let autostart = match (machine.autostart, &launcher) {
+        (Some(_), Ok(kind)) => launcher::launcher_for(*kind).autostart(host, name)?,
         _ => None,
+    };
+    let base = match &bootstrapper {
+        Ok(b) => Ok(observe_base(host, machine, &**b)?),
+        Err(e) => Err(e.clone()),
     };
     Ok(Observed {
         name: name.clone(),
@@ -190,12 +127,46 @@ pub fn observe_with(
         run,
         settings,
         autostart,
+        launcher,
+        base,
+        guest_package_manager,
+        settings_path,
+        machines_dir: paths.machines_dir.clone(),
     })
 }
 
-fn read_facts(paths: &Paths, machine: &Machine) -> Result<RootFacts, EngineError> {
-    let root_path = paths.machine_root(&machine.name);
-    let root = Root::open(&root_path)?;
+/// The base a new root would come from: cached or to bootstrap, the exact
+/// command, and whether the tool is installed.
+fn observe_base(
+    host: &dyn Host,
+    machine: &Machine,
+    bootstrapper: &dyn Bootstrapper,
+) -> Result<BaseObservation, EngineError> {
+    let cache = Cache::new(&host.paths().cache_dir);
+    let key = BaseKey::of(machine, bootstrapper)?;
+    let cached = cache.get(&key).map(|entry| entry.id);
+    let missing_tool = if host.facts().check_tools {
+        bootstrap::missing_requirement(host, bootstrapper)
+            .map(|r| (r.program.to_owned(), r.package.to_owned()))
+    } else {
+        None
+    };
+    Ok(BaseObservation {
+        bootstrapper: bootstrapper.kind(),
+        key: key.id(),
+        cached,
+        command: bootstrapper.command(host, machine, &cache.staging_root(&key)),
+        missing_tool,
+    })
+}
+
+fn read_facts(
+    host: &dyn Host,
+    machine: &Machine,
+    manager: Option<&dyn PackageManager>,
+) -> Result<RootFacts, EngineError> {
+    let root_path = host.paths().machine_root(&machine.name);
+    let root = host.open_root(&root_path)?;
     let hostname = root
         .read_string("/etc/hostname")?
         .map(|text| text.lines().next().unwrap_or("").trim().to_owned());
@@ -203,9 +174,9 @@ fn read_facts(paths: &Paths, machine: &Machine) -> Result<RootFacts, EngineError
         .read_string("/etc/shadow")?
         .and_then(|text| shadow::root_hash(&text).map(str::to_owned));
     let securetty = root.read_string("/etc/securetty")?;
-    let packages = match bootstrap::for_machine(machine) {
-        Ok(bootstrapper) => Some(bootstrapper.package_manager().installed(&root)?),
-        Err(_) => None,
+    let packages = match manager {
+        Some(manager) => Some(manager.installed(host, &root)?),
+        None => None,
     };
 
     let wanted: Vec<&str> = machine

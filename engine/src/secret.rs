@@ -2,6 +2,7 @@
 //! write, without the plaintext ever reaching output, logs, state or a
 //! command line.
 
+use crate::model::warning::Warning;
 use std::fmt;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -32,7 +33,7 @@ pub struct Resolved {
     /// The secret.
     pub secret: Secret,
     /// Things the user should know (e.g. a secret file readable by others).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// Reads the password source. Errors never contain the secret.
@@ -59,10 +60,9 @@ pub fn resolve(source: &RootPassword) -> Result<Resolved, String> {
             }
             let mut warnings = Vec::new();
             if meta.permissions().mode() & 0o044 != 0 {
-                warnings.push(format!(
-                    "root_password file {} is readable by group or others (chmod 600 it)",
-                    path.display()
-                ));
+                warnings.push(Warning::SecretFileReadable {
+                    path: path.display().to_string(),
+                });
             }
             let text = fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -74,7 +74,7 @@ pub fn resolve(source: &RootPassword) -> Result<Resolved, String> {
     }
 }
 
-fn plain(value: String, what: &str, warnings: Vec<String>) -> Result<Resolved, String> {
+fn plain(value: String, what: &str, warnings: Vec<Warning>) -> Result<Resolved, String> {
     if value.is_empty() {
         return Err(format!("{what} is empty"));
     }

@@ -63,7 +63,7 @@ pub(crate) fn lock_state(
     timeout: Option<std::time::Duration>,
 ) -> Result<berth_engine::StateLock> {
     Ok(berth_engine::StateLock::acquire_within(
-        &engine.host().paths,
+        engine.host().paths(),
         timeout,
         |holder| {
             let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();

@@ -11,7 +11,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use berth_schema::Machine;
 use nix::fcntl::{Flock, FlockArg};
@@ -20,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::drivers::bootstrap::{self, Bootstrapper};
 use crate::error::EngineError;
+use crate::host::{Cmd, Host};
 
 /// Bumped when the way entries are made changes, so old entries are not reused.
 const FORMAT: u32 = 1;
@@ -153,6 +153,7 @@ impl Cache {
     /// callers for the same key wait for one `make`.
     pub fn get_or_make(
         &self,
+        host: &dyn Host,
         key: &BaseKey,
         make: impl FnOnce(&Path) -> Result<(), EngineError>,
     ) -> Result<Entry, EngineError> {
@@ -172,8 +173,8 @@ impl Cache {
             .map_err(|e| EngineError::io(format!("creating {}", staging.display()), e))?;
         let result = (|| {
             // On btrfs the base is a subvolume, so machines are snapshots of it.
-            if snapshots_possible(&self.dir) {
-                btrfs(&["subvolume", "create"], &[&staging.join("root")])?;
+            if snapshots_possible(host, &self.dir) {
+                btrfs(host, &["subvolume", "create"], &[&staging.join("root")])?;
             }
             make(&staging.join("root"))?;
             let created_at = std::time::SystemTime::now()
@@ -308,28 +309,30 @@ pub enum CloneMethod {
 /// else `cp -a --reflink=auto`, which shares extents (FICLONE) where the
 /// filesystem supports it and copies otherwise, keeping owners, modes,
 /// links, times and xattrs.
-pub fn clone_tree(from: &Path, to: &Path) -> Result<CloneMethod, EngineError> {
+pub fn clone_tree(host: &dyn Host, from: &Path, to: &Path) -> Result<CloneMethod, EngineError> {
     if let Some(parent) = to.parent()
         && is_subvolume(from)
         && on_btrfs(parent)
-        && crate::host::which("btrfs").is_some()
+        && host.which("btrfs").is_some()
         // Another btrfs filesystem than the base's: fall back to a copy.
-        && btrfs(&["subvolume", "snapshot"], &[from, to]).is_ok()
+        && btrfs(host, &["subvolume", "snapshot"], &[from, to]).is_ok()
     {
         return Ok(CloneMethod::Snapshot);
     }
-    let output = Command::new("cp")
-        .args(["-a", "--reflink=auto", "--no-target-directory", "--"])
-        .arg(from)
-        .arg(to)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| EngineError::io("running cp", e))?;
-    if !output.status.success() {
+    let output = host.run(&Cmd::new([
+        "cp".to_owned(),
+        "-a".into(),
+        "--reflink=auto".into(),
+        "--no-target-directory".into(),
+        "--".into(),
+        from.display().to_string(),
+        to.display().to_string(),
+    ]))?;
+    if !output.success() {
         return Err(EngineError::Command {
             what: format!("cp -a --reflink=auto {} {}", from.display(), to.display()),
-            status: output.status.to_string(),
-            output: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            output: output.stderr_text(),
+            status: output.status,
         });
     }
     Ok(if supports_reflink(to) {
@@ -342,8 +345,8 @@ pub fn clone_tree(from: &Path, to: &Path) -> Result<CloneMethod, EngineError> {
 const BTRFS_MAGIC: i64 = 0x9123_683E;
 
 /// Whether bases under `dir` can be subvolumes (btrfs, with btrfs-progs).
-fn snapshots_possible(dir: &Path) -> bool {
-    on_btrfs(dir) && crate::host::which("btrfs").is_some()
+fn snapshots_possible(host: &dyn Host, dir: &Path) -> bool {
+    on_btrfs(dir) && host.which("btrfs").is_some()
 }
 
 /// Whether `path` is a btrfs subvolume (its root directory has inode 256).
@@ -358,14 +361,12 @@ fn on_btrfs(path: &Path) -> bool {
 }
 
 /// Runs `btrfs ARGS PATHS...`.
-fn btrfs(args: &[&str], paths: &[&Path]) -> Result<(), EngineError> {
-    let output = Command::new("btrfs")
-        .args(args)
-        .args(paths)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| EngineError::io("running btrfs", e))?;
-    if output.status.success() {
+fn btrfs(host: &dyn Host, args: &[&str], paths: &[&Path]) -> Result<(), EngineError> {
+    let mut argv = vec!["btrfs".to_owned()];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    argv.extend(paths.iter().map(|p| p.display().to_string()));
+    let output = host.run(&Cmd::new(argv))?;
+    if output.success() {
         Ok(())
     } else {
         Err(EngineError::Command {
@@ -378,8 +379,8 @@ fn btrfs(args: &[&str], paths: &[&Path]) -> Result<(), EngineError> {
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
-            status: output.status.to_string(),
-            output: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            output: output.stderr_text(),
+            status: output.status,
         })
     }
 }
@@ -404,35 +405,4 @@ fn supports_reflink(path: &Path) -> bool {
             t == BTRFS_MAGIC || t == XFS || t == BCACHEFS
         })
         .unwrap_or(false)
-}
-
-impl crate::engine::Engine {
-    /// The cached bases, each with the managed machines made from it.
-    pub fn cache_entries(&self) -> Result<Vec<(crate::drivers::cache::Entry, Vec<String>)>, EngineError> {
-        let records = crate::host::state::StateStore::new(&self.host.paths).all()?;
-        let cache = crate::drivers::cache::Cache::new(&self.host.paths.cache_dir);
-        Ok(cache
-            .list()?
-            .into_iter()
-            .map(|entry| {
-                let users = records
-                    .iter()
-                    .filter(|r| r.base.as_deref() == Some(entry.id.as_str()))
-                    .map(|r| r.name.clone())
-                    .collect();
-                (entry, users)
-            })
-            .collect())
-    }
-
-    /// Removes cached bases no managed machine was made from (every one
-    /// with `all`); returns the ids removed.
-    pub fn prune_cache(&self, all: bool) -> Result<Vec<String>, EngineError> {
-        let records = crate::host::state::StateStore::new(&self.host.paths).all()?;
-        crate::drivers::cache::Cache::new(&self.host.paths.cache_dir).prune(|entry| {
-            !all && records
-                .iter()
-                .any(|r| r.base.as_deref() == Some(entry.id.as_str()))
-        })
-    }
 }

@@ -4,107 +4,109 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::process::{Command, Stdio};
 
 use crate::error::EngineError;
-use crate::host;
-use crate::drivers::launcher::HostFacts;
+use crate::host::{Cmd, Host, log_tail};
 
 /// PATH inside the guest.
 const GUEST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Runs `argv` in machine `name` (in the running guest whose init is
-/// `leader`, or in its stopped root), its output appended to `log`.
-/// The environment is exactly `env` plus PATH: nothing of berth's leaks in.
-pub fn run(
-    host: &HostFacts,
+/// The command that runs `argv` in machine `name`: in the running guest
+/// whose init is `leader`, or in its stopped root. The environment inside
+/// is exactly `env` plus PATH: nothing of berth's leaks in.
+pub fn command(
+    host: &dyn Host,
     name: &str,
     leader: Option<i32>,
     argv: &[String],
-    env: &[(&str, &str)],
-) -> Result<(), EngineError> {
-    let cmd = match leader {
+    env: &[(String, String)],
+) -> Cmd {
+    match leader {
         Some(leader) => {
-            let mut cmd = Command::new("nsenter");
-            cmd.arg(format!("--target={leader}"))
-                .args(["--all", "--root", "--wd", "--"])
-                .arg("env")
-                .arg("-i")
-                .arg(format!("PATH={GUEST_PATH}"));
-            for (k, v) in env {
-                cmd.arg(format!("{k}={v}"));
-            }
-            cmd.args(argv);
-            cmd
+            let mut full = vec![
+                "nsenter".to_owned(),
+                format!("--target={leader}"),
+                "--all".into(),
+                "--root".into(),
+                "--wd".into(),
+                "--".into(),
+                "env".into(),
+                "-i".into(),
+                format!("PATH={GUEST_PATH}"),
+            ];
+            full.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+            full.extend(argv.iter().cloned());
+            Cmd::new(full)
         }
         None => {
-            let mut cmd = Command::new("systemd-nspawn");
-            cmd.arg("--quiet")
-                .arg(format!(
-                    "--directory={}",
-                    host.paths.machine_root(name).display()
-                ))
-                .arg(format!("--machine={name}"))
-                .arg("--pipe")
+            let mut full = vec![
+                "systemd-nspawn".to_owned(),
+                "--quiet".into(),
+                format!("--directory={}", host.paths().machine_root(name).display()),
+                format!("--machine={name}"),
+                "--pipe".into(),
                 // A stub init as PID 1, the command as PID 2: signals and
                 // zombies behave as on a real system.
-                .arg("--as-pid2");
-            for (k, v) in env {
-                cmd.arg(format!("--setenv={k}={v}"));
-            }
-            if !host.booted_with_systemd {
-                cmd.args(["--register=no", "--keep-unit"]);
+                "--as-pid2".into(),
+            ];
+            full.extend(env.iter().map(|(k, v)| format!("--setenv={k}={v}")));
+            let mut cmd = if host.booted_with_systemd() {
+                full.push("--".into());
+                full.extend(argv.iter().cloned());
+                Cmd::new(full)
+            } else {
+                full.extend(["--register=no".into(), "--keep-unit".into(), "--".into()]);
+                full.extend(argv.iter().cloned());
                 // Like the launcher: a cgroup of its own, not the caller's
                 // split into supervisor/payload.
-                let cgroup = format!("{name}.run");
-                let procs =
-                    crate::drivers::launcher::cgroup::procs_files(&crate::drivers::launcher::cgroup::create(&cgroup));
-                // SAFETY: the cgroup join is open/write/close only: async-signal-safe.
-                unsafe {
-                    std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                        crate::drivers::launcher::cgroup::join(&procs)
-                    });
-                }
-                cmd.arg("--").args(argv);
-                let result = logged(host, name, argv, cmd, "in machine");
-                crate::drivers::launcher::cgroup::remove(&cgroup);
-                return result;
-            }
-            cmd.arg("--").args(argv);
+                Cmd::new(full).in_cgroup(format!("{name}.run"))
+            };
+            cmd.env.clear();
             cmd
         }
-    };
-    logged(host, name, argv, cmd, "in machine")
+    }
+}
+
+/// Runs `argv` in machine `name` (see [`command`]), its output appended to
+/// the machine's log.
+pub fn run(
+    host: &dyn Host,
+    name: &str,
+    leader: Option<i32>,
+    argv: &[String],
+    env: &[(String, String)],
+) -> Result<(), EngineError> {
+    let cmd = command(host, name, leader, argv, env);
+    let cgroup = cmd.cgroup.clone();
+    let result = logged(host, name, argv, cmd, "in machine");
+    if let Some(cgroup) = cgroup {
+        host.remove_cgroup(&cgroup);
+    }
+    result
 }
 
 /// Runs `argv` on the host (a package manager working on the machine's
 /// root from outside), with only `env` and the host's PATH.
 pub fn run_on_host(
-    host: &HostFacts,
+    host: &dyn Host,
     name: &str,
     argv: &[String],
-    env: &[(&str, &str)],
+    env: &[(String, String)],
 ) -> Result<(), EngineError> {
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let cmd = Cmd::new(argv.to_vec()).envs(env.iter().cloned());
     logged(host, name, argv, cmd, "on the host, for machine")
 }
 
 /// Runs `cmd` with its output appended to the machine's log; on failure the
 /// error carries the log's tail.
 fn logged(
-    host: &HostFacts,
+    host: &dyn Host,
     name: &str,
     argv: &[String],
-    mut cmd: Command,
+    cmd: Cmd,
     place: &str,
 ) -> Result<(), EngineError> {
-    let log_path = host.paths.machine_log(name);
+    let log_path = host.paths().machine_log(name);
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
@@ -115,22 +117,15 @@ fn logged(
         .open(&log_path)
         .map_err(|e| EngineError::io(format!("opening {}", log_path.display()), e))?;
     let _ = writeln!(log, "$ {}", argv.join(" "));
-    let log2 = log
-        .try_clone()
-        .map_err(|e| EngineError::io("duplicating the log file", e))?;
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .status()
-        .map_err(|e| EngineError::io(format!("running {}", argv.join(" ")), e))?;
-    if status.success() {
+    drop(log);
+    let out = host.run(&cmd.append_to(log_path.clone()))?;
+    if out.success() {
         Ok(())
     } else {
         Err(EngineError::Command {
             what: format!("{} ({place} {name})", argv.join(" ")),
-            status: status.to_string(),
-            output: host::log_tail(&log_path, 20),
+            status: out.status,
+            output: log_tail(&log_path, 20),
         })
     }
 }

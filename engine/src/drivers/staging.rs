@@ -48,4 +48,3 @@ pub(crate) fn discard_staging(staging: &std::path::Path) -> Result<(), EngineErr
         ))
     })
 }
-

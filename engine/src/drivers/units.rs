@@ -2,10 +2,10 @@
 //! confined to the root) and its enablement as `systemctl --root` reports it.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::confined::{FileKind, Root};
 use crate::error::EngineError;
+use crate::host::{Cmd, Host};
 
 /// Directories systemd loads unit files from, in a root.
 const UNIT_DIRS: &[&str] = &[
@@ -218,16 +218,15 @@ pub fn states(root_path: &Path, units: &[&str]) -> Result<Vec<UnitState>, Engine
 
 /// The same as [`states`], asked of `systemctl --root is-enabled` (the
 /// reference the native reader is tested against).
-pub fn systemctl_states(root_path: &Path, units: &[&str]) -> Result<Vec<UnitState>, EngineError> {
+pub fn systemctl_states(
+    host: &dyn Host,
+    root_path: &Path,
+    units: &[&str],
+) -> Result<Vec<UnitState>, EngineError> {
     if units.is_empty() {
         return Ok(Vec::new());
     }
-    let output = systemctl(root_path)
-        .arg("is-enabled")
-        .arg("--")
-        .args(units)
-        .output()
-        .map_err(|e| EngineError::io("running systemctl is-enabled", e))?;
+    let output = host.run(&systemctl(root_path, ["is-enabled", "--"], units))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
     if lines.len() == units.len() {
@@ -237,11 +236,8 @@ pub fn systemctl_states(root_path: &Path, units: &[&str]) -> Result<Vec<UnitStat
     units
         .iter()
         .map(|unit| {
-            let output = systemctl(root_path)
-                .args(["is-enabled", "--", unit])
-                .output()
-                .map_err(|e| EngineError::io("running systemctl is-enabled", e))?;
-            let word = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            let output = host.run(&systemctl(root_path, ["is-enabled", "--"], &[*unit]))?;
+            let word = output.stdout_text();
             Ok(if word.is_empty() {
                 UnitState::NotFound
             } else {
@@ -253,19 +249,21 @@ pub fn systemctl_states(root_path: &Path, units: &[&str]) -> Result<Vec<UnitStat
 
 /// `systemctl --root=ROOT VERB UNIT`, one verb and one unit per call (so one
 /// missing unit never silently cancels the others).
-pub fn change(root_path: &Path, verb: &str, unit: &str) -> Result<(), EngineError> {
-    refuse_links_systemctl_would_follow(&Root::open(root_path)?)?;
-    let output = systemctl(root_path)
-        .args([verb, "--", unit])
-        .output()
-        .map_err(|e| EngineError::io(format!("running systemctl {verb} {unit}"), e))?;
-    if output.status.success() {
+pub fn change(
+    host: &dyn Host,
+    root_path: &Path,
+    verb: &str,
+    unit: &str,
+) -> Result<(), EngineError> {
+    refuse_links_systemctl_would_follow(&host.open_root(root_path)?)?;
+    let output = host.run(&systemctl(root_path, [verb, "--"], &[unit]))?;
+    if output.success() {
         Ok(())
     } else {
         Err(EngineError::Command {
             what: format!("systemctl --root={} {verb} {unit}", root_path.display()),
-            status: output.status.to_string(),
-            output: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            output: output.stderr_text(),
+            status: output.status,
         })
     }
 }
@@ -302,13 +300,16 @@ fn refuse_links_systemctl_would_follow(root: &Root) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn systemctl(root_path: &Path) -> Command {
-    let mut cmd = Command::new("systemctl");
-    cmd.arg(format!("--root={}", root_path.display()))
-        .arg("--no-pager")
-        .env("SYSTEMD_LOG_COLOR", "0")
-        .env_remove("SYSTEMD_OFFLINE");
-    cmd
+/// `systemctl --root=ROOT --no-pager ARGS... UNITS...`, with colour off.
+fn systemctl<'a>(root_path: &Path, args: [&str; 2], units: &[&str]) -> Cmd {
+    let mut argv = vec![
+        "systemctl".to_owned(),
+        format!("--root={}", root_path.display()),
+        "--no-pager".to_owned(),
+    ];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    argv.extend(units.iter().map(|u| (*u).to_owned()));
+    Cmd::new(argv).env("SYSTEMD_LOG_COLOR", "0")
 }
 
 /// A hint naming the package that ships `unit`, for "unit not found" errors.

@@ -6,6 +6,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
+use berth_schema::{BootstrapperKind, Launcher};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
@@ -21,7 +22,7 @@ pub struct MachineRecord {
     /// The release it was bootstrapped from.
     pub release: Option<String>,
     /// The bootstrapper that made the root (`debootstrap`, ...).
-    pub bootstrapper: String,
+    pub bootstrapper: BootstrapperKind,
     /// Seconds since the epoch when berth created it.
     pub created_at: u64,
     /// How it was last started by berth, while berth believes it runs.
@@ -42,8 +43,8 @@ pub struct MachineRecord {
 /// How berth started a machine, so it is always controlled the same way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchRecord {
-    /// The launcher that started it (`nspawn`, ...).
-    pub launcher: String,
+    /// The launcher that started it (`nspawn`, ...; never `auto`).
+    pub launcher: Launcher,
     /// The process id of the supervising process (systemd-nspawn for the nspawn launcher).
     pub pid: i32,
     /// That process's start time in clock ticks since boot (`/proc/PID/stat` field 22),

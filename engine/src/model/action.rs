@@ -1,6 +1,7 @@
 //! The typed steps a plan is made of. Each action describes itself (for the
 //! human plan and `--json`); executing it is `apply`'s job.
 
+use berth_schema::{BootstrapperKind, Launcher};
 use serde::Serialize;
 
 /// One change to one machine.
@@ -14,7 +15,7 @@ pub enum Action {
         /// The release.
         release: Option<String>,
         /// The tool (`debootstrap`, ...).
-        bootstrapper: String,
+        bootstrapper: BootstrapperKind,
         /// The package set passed to the tool.
         packages: Vec<String>,
         /// The exact command line that will run.
@@ -27,7 +28,7 @@ pub enum Action {
         /// The release.
         release: Option<String>,
         /// The bootstrapper that made the base.
-        bootstrapper: String,
+        bootstrapper: BootstrapperKind,
         /// The cache entry id.
         base: String,
     },
@@ -44,6 +45,16 @@ pub enum Action {
         packages: Vec<String>,
         /// The package manager (`apt-get`, ...).
         via: String,
+        /// The commands that run, in order.
+        #[serde(skip)]
+        commands: Vec<Vec<String>>,
+        /// Their environment (inside the guest, or on the host).
+        #[serde(skip)]
+        env: Vec<(String, String)>,
+        /// Whether they run in the guest (its own package manager) or on the
+        /// host against the root (a root without one).
+        #[serde(skip)]
+        in_guest: bool,
     },
     /// Remove packages berth installed that left the spec.
     RemovePackages {
@@ -51,6 +62,15 @@ pub enum Action {
         packages: Vec<String>,
         /// The package manager.
         via: String,
+        /// The commands that run, in order.
+        #[serde(skip)]
+        commands: Vec<Vec<String>>,
+        /// Their environment.
+        #[serde(skip)]
+        env: Vec<(String, String)>,
+        /// Whether they run in the guest or on the host.
+        #[serde(skip)]
+        in_guest: bool,
     },
     /// Write `/etc/hostname`.
     SetHostname {
@@ -119,22 +139,22 @@ pub enum Action {
         /// Start at boot or not.
         enabled: bool,
         /// The launcher whose boot integration is used.
-        launcher: String,
+        launcher: Launcher,
     },
     /// Restart the running machine so new settings take effect.
     Restart {
         /// The launcher that runs it.
-        launcher: String,
+        launcher: Launcher,
     },
     /// Start the machine.
     Start {
         /// The launcher that starts it.
-        launcher: String,
+        launcher: Launcher,
     },
     /// Stop the machine.
     Stop {
         /// The launcher that started it.
-        launcher: String,
+        launcher: Launcher,
     },
 }
 
@@ -236,10 +256,10 @@ impl Action {
             Action::Replace { from, to } => {
                 format!("replace {from} with {to} (destroys the root)")
             }
-            Action::InstallPackages { packages, via } => {
+            Action::InstallPackages { packages, via, .. } => {
                 format!("install {} with {via}", packages.join(", "))
             }
-            Action::RemovePackages { packages, via } => {
+            Action::RemovePackages { packages, via, .. } => {
                 format!("remove {} with {via}", packages.join(", "))
             }
             Action::SetHostname {
@@ -308,6 +328,23 @@ impl Action {
         }
     }
 
+    /// The commands the action runs, as a user would type them (for
+    /// `--verbose`; the bootstrap's is always shown). Unit changes name the
+    /// root `ROOT`.
+    pub fn commands(&self) -> Vec<String> {
+        let unit = |verb: &str, unit: &str| vec![format!("systemctl --root=ROOT {verb} -- {unit}")];
+        match self {
+            Action::InstallPackages { commands, .. } | Action::RemovePackages { commands, .. } => {
+                commands.iter().map(|c| c.join(" ")).collect()
+            }
+            Action::EnableUnit { unit: u, .. } => unit("enable", u),
+            Action::DisableUnit { unit: u, .. } => unit("disable", u),
+            Action::MaskUnit { unit: u, .. } => unit("mask", u),
+            Action::UnmaskUnit { unit: u } => unit("unmask", u),
+            _ => Vec::new(),
+        }
+    }
+
     /// What the action acts on, ignoring the observed "before" values: two
     /// plans of the same machine agree when their actions' keys agree.
     pub fn key(&self) -> String {
@@ -322,9 +359,9 @@ impl Action {
             }
             Action::Start { launcher }
             | Action::Stop { launcher }
-            | Action::Restart { launcher } => format!("{} {launcher}", self.name()),
+            | Action::Restart { launcher } => format!("{} {}", self.name(), launcher.as_str()),
             Action::SetAutostart { enabled, launcher } => {
-                format!("{} {enabled} {launcher}", self.name())
+                format!("{} {enabled} {}", self.name(), launcher.as_str())
             }
             // Whether the root is bootstrapped or cloned depends on the
             // cache at that moment (another machine may just have filled it).

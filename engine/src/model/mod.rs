@@ -3,3 +3,6 @@
 //! host.
 
 pub mod action;
+pub mod observed;
+pub mod plan;
+pub mod warning;

@@ -4,7 +4,6 @@ use berth_schema::Machine;
 
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::host::state::StateStore;
 
 impl Engine {
     /// Takes an existing root (made by hand, as in the article) under
@@ -17,8 +16,8 @@ impl Engine {
             machine: name.clone(),
             message,
         };
-        let paths = &self.host.paths;
-        let store = StateStore::new(paths);
+        let paths = &self.host.paths();
+        let store = self.host.state();
         if store.load(name)?.is_some() {
             return Err(refuse("berth already manages it".into()));
         }
@@ -47,11 +46,15 @@ impl Engine {
             }
         }
         let bootstrapper =
-            crate::drivers::bootstrap::for_machine(machine).map_err(|message| EngineError::Plan {
-                machine: name.clone(),
-                message,
+            crate::drivers::bootstrap::for_machine(self.host(), machine).map_err(|message| {
+                EngineError::Plan {
+                    machine: name.clone(),
+                    message,
+                }
             })?;
-        let installed = bootstrapper.package_manager().installed(&root)?;
+        let installed = bootstrapper
+            .package_manager()
+            .installed(self.host(), &root)?;
         let created_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -60,7 +63,7 @@ impl Engine {
             name: name.clone(),
             distro: machine.distro.to_string(),
             release: machine.release.clone(),
-            bootstrapper: bootstrapper.name().to_owned(),
+            bootstrapper: bootstrapper.kind(),
             created_at,
             launch: None,
             bootstrap_packages: machine
@@ -74,7 +77,7 @@ impl Engine {
         })?;
         // A hand-written .nspawn file that says what the spec says becomes
         // berth's own, so the first plan has nothing to rewrite.
-        crate::ops::import::adopt_settings(&self.host, machine)?;
+        crate::ops::import::adopt_settings(self.host(), machine)?;
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ impl Engine {
         machine: &Machine,
         console: Console,
     ) -> Result<Vec<String>, EngineError> {
-        let observed = observe::observe(&self.host, machine)?;
+        let observed = observe::observe(self.host(), machine)?;
         let not_running = || EngineError::Launch {
             machine: machine.name.clone(),
             message: "is not running (berth apply starts it)".into(),
@@ -39,12 +39,13 @@ impl Engine {
             RunState::Running { launcher, pid, .. } => (Some(launcher.as_str()), *pid),
             RunState::Foreign { pid, .. } => (None, *pid),
         };
-        let machined = self.host.booted_with_systemd
+        let machined = self.host.booted_with_systemd()
             && launcher != Some(berth_schema::Launcher::Nspawn.as_str());
         if machined {
             return Ok(vec!["machinectl".into(), verb.into(), machine.name.clone()]);
         }
-        let leader = crate::host::process::namespace_init_child(pid).ok_or_else(not_running)?;
+        let leader =
+            crate::host::process::namespace_init_child(self.host(), pid).ok_or_else(not_running)?;
         let mut argv: Vec<String> = [
             "nsenter".to_owned(),
             format!("--target={leader}"),

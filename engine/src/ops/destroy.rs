@@ -2,25 +2,24 @@
 
 use std::fs;
 
-use crate::engine::Engine;
-use crate::error::EngineError;
-use crate::drivers::launcher;
 use crate::confined::mounts;
 use crate::confined::remove;
+use crate::drivers::launcher;
+use crate::engine::Engine;
+use crate::error::EngineError;
 use crate::report::{Event, Reporter};
-use crate::host::state::StateStore;
 
 impl Engine {
     /// Stops and removes a machine berth manages. Refuses machines berth did
     /// not create, a machine dir that is a symlink, and a root with anything
     /// mounted inside; never crosses into another filesystem.
     pub fn destroy(&self, name: &str, reporter: &dyn Reporter) -> Result<bool, EngineError> {
-        let paths = &self.host.paths;
+        let paths = &self.host.paths();
         let refuse = |message: String| EngineError::Refused {
             machine: name.to_owned(),
             message,
         };
-        let store = StateStore::new(paths);
+        let store = self.host.state();
         let root = paths.machine_root(name);
         let record = store.load(name)?;
         let meta = fs::symlink_metadata(&root);
@@ -42,7 +41,7 @@ impl Engine {
         if record
             .as_ref()
             .and_then(|r| r.launch.as_ref())
-            .and_then(|launch| launcher::refresh(name, launch))
+            .and_then(|launch| launcher::refresh(self.host(), name, launch))
             .is_some()
         {
             reporter.report(Event::Note {
@@ -53,7 +52,7 @@ impl Engine {
         }
         // A guest whose systemd-nspawn was killed outlives it in the
         // machine's cgroup: it must not keep running on a removed root.
-        if !self.host.booted_with_systemd && launcher::cgroup::kill_all(name) > 0 {
+        if !self.host.booted_with_systemd() && self.host.kill_cgroup(name) > 0 {
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
         if meta.is_ok() {
@@ -74,21 +73,25 @@ impl Engine {
                 .map_err(|e| EngineError::State(format!("removing {}: {e}", root.display())))?;
         }
         // Boot integration and the settings file berth wrote go with the machine.
-        if self.host.booted_with_systemd
+        if self.host.booted_with_systemd()
             && launcher::launcher_for(berth_schema::Launcher::NspawnUnit)
-                .autostart(name)?
+                .autostart(self.host(), name)?
                 .unwrap_or(false)
         {
-            launcher::launcher_for(berth_schema::Launcher::NspawnUnit)
-                .set_autostart(name, false)?;
+            launcher::launcher_for(berth_schema::Launcher::NspawnUnit).set_autostart(
+                self.host(),
+                name,
+                false,
+            )?;
         }
         let settings = paths.settings_file(name);
-        if fs::read_to_string(&settings).is_ok_and(|text| text.starts_with(crate::drivers::settings::HEADER))
+        if fs::read_to_string(&settings)
+            .is_ok_and(|text| text.starts_with(crate::drivers::settings::HEADER))
         {
             fs::remove_file(&settings)
                 .map_err(|e| EngineError::io(format!("removing {}", settings.display()), e))?;
         }
-        launcher::cgroup::remove(name);
+        self.host.remove_cgroup(name);
         store.remove(name)?;
         for log in [
             paths.console_log(name),

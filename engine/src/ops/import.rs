@@ -18,12 +18,12 @@ use std::io;
 use berth_schema::{Machine, NetworkMode, PrivateUsers};
 
 use crate::confined::{FileKind, Root};
-use crate::error::EngineError;
-use crate::drivers::launcher::HostFacts;
-use crate::observe;
 use crate::drivers::settings;
 use crate::drivers::shadow;
 use crate::drivers::units::{self, UnitState};
+use crate::error::EngineError;
+use crate::host::Host;
+use crate::observe;
 
 /// Directories systemd loads unit files from, in a root.
 const UNIT_DIRS: &[&str] = &[
@@ -354,8 +354,8 @@ fn with_fields(machine: &Machine, fields: &SettingsFields) -> Machine {
 /// the file berth writes, so the first plan has nothing to rewrite. A file
 /// with anything the spec cannot say is left alone (plan then shows the
 /// rewrite). Ports are compared as written.
-pub(crate) fn adopt_settings(host: &HostFacts, machine: &Machine) -> Result<bool, EngineError> {
-    let path = host.paths.settings_file(&machine.name);
+pub(crate) fn adopt_settings(host: &dyn Host, machine: &Machine) -> Result<bool, EngineError> {
+    let path = host.paths().settings_file(&machine.name);
     let existing = match fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -369,7 +369,7 @@ pub(crate) fn adopt_settings(host: &HostFacts, machine: &Machine) -> Result<bool
     {
         return Ok(false);
     }
-    let fields = settings_fields(existing.as_deref(), host.booted_with_systemd);
+    let fields = settings_fields(existing.as_deref(), host.booted_with_systemd());
     if !fields.unknown.is_empty() {
         return Ok(false);
     }
@@ -551,7 +551,7 @@ fn unit_changes(root: &Root, root_path: &std::path::Path) -> Result<UnitChanges,
 /// and its `.nspawn` file: a YAML block to put under `machines:` (indented
 /// by two spaces, starting with `  NAME:`), with comments where something
 /// could not be expressed.
-pub fn import(host: &HostFacts, name: &str) -> Result<String, EngineError> {
+pub fn import(host: &dyn Host, name: &str) -> Result<String, EngineError> {
     let refuse = |message: String| EngineError::Refused {
         machine: name.to_owned(),
         message,
@@ -559,7 +559,7 @@ pub fn import(host: &HostFacts, name: &str) -> Result<String, EngineError> {
     if !berth_schema::is_valid_machine_name(name) {
         return Err(refuse(format!("{name:?} is not a valid machine name")));
     }
-    let paths = &host.paths;
+    let paths = &host.paths();
     let root = crate::ops::existing::open(paths, name)?;
     let os_release = crate::ops::existing::OsRelease::read(&root)?;
     let field = |key: &str| os_release.field(key);
@@ -715,11 +715,11 @@ pub fn import(host: &HostFacts, name: &str) -> Result<String, EngineError> {
             ));
         }
     };
-    let fields = settings_fields(settings_text.as_deref(), host.booted_with_systemd);
+    let fields = settings_fields(settings_text.as_deref(), host.booted_with_systemd());
     write_settings(&mut y, &fields, settings_text.is_some());
 
     // Running state.
-    let run = observe::run_state(paths, name, None);
+    let run = observe::run_state(host, name, None);
     let state = if run.is_running() {
         "running"
     } else {

@@ -12,18 +12,16 @@
 //! stored.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use berth_schema::Machine;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::observe::Observed;
+use crate::model::observed::{Observed, sha256};
 use crate::planner::{MachinePlan, Plan};
 
 /// The `format` field of every saved plan.
@@ -66,15 +64,6 @@ pub struct MachineFingerprint {
     pub plan: String,
 }
 
-fn sha256(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let mut out = String::from("sha256:");
-    for byte in digest {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
-}
-
 /// The fingerprint of a machine's spec: its validated form (defaults merged,
 /// secret sources resolved to variable names and paths, never values),
 /// without the file position it was declared at, so editing a comment does
@@ -96,39 +85,7 @@ pub fn spec_fingerprint(machine: &Machine) -> String {
 
 /// The fingerprints of what was observed of a machine, part by part.
 pub fn observed_fingerprint(observed: &Observed) -> BTreeMap<String, String> {
-    let mut parts = BTreeMap::new();
-    parts.insert(
-        "root".to_owned(),
-        sha256(&format!("{:?} {:?}", observed.root, observed.facts)),
-    );
-    parts.insert(
-        "record".to_owned(),
-        sha256(&format!("{:?}", observed.record)),
-    );
-    parts.insert("run".to_owned(), sha256(&format!("{:?}", observed.run)));
-    parts.insert(
-        "settings".to_owned(),
-        sha256(&format!("{:?}", observed.settings)),
-    );
-    parts.insert(
-        "autostart".to_owned(),
-        sha256(&format!("{:?}", observed.autostart)),
-    );
-    parts
-}
-
-/// What each observed part means, for "plan is stale" messages.
-fn describe_part(part: &str) -> &'static str {
-    match part {
-        "root" => "its root (hostname, units, packages, root password, securetty) changed",
-        "record" => {
-            "berth's record of it changed (it was applied to, adopted, started or destroyed since)"
-        }
-        "run" => "it was started or stopped",
-        "settings" => "its .nspawn settings file changed",
-        "autostart" => "its boot integration changed",
-        _ => "it changed",
-    }
+    observed.fingerprint()
 }
 
 /// Why a saved plan was not applied.
@@ -232,16 +189,9 @@ impl Engine {
                 )));
             }
             let (plan, _secret, observed) = self.plan_observed(machine)?;
-            let now = observed_fingerprint(&observed);
-            if let Some(part) = print
-                .observed
-                .iter()
-                .find(|(part, value)| now.get(*part) != Some(*value))
-                .map(|(part, _)| part)
-            {
+            if let Some(what) = observed.changed_since(&print.observed) {
                 return Err(stale(format!(
-                    "machine {name} changed since the plan was made: {}; plan again",
-                    describe_part(part)
+                    "machine {name} changed since the plan was made: {what}; plan again"
                 )));
             }
             if plan_fingerprint(&plan) != print.plan {

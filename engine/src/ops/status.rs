@@ -3,9 +3,10 @@
 use berth_schema::Machine;
 use serde::Serialize;
 
+use crate::drivers::launcher;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::drivers::launcher;
+use crate::host::{Cmd, Host};
 use crate::observe::{self, RootPresence, RunState};
 
 /// A machine's live status, for `berth status`.
@@ -38,8 +39,8 @@ pub struct MachineStatus {
 impl Engine {
     /// The live status of `machine`.
     pub fn status(&self, machine: &Machine) -> Result<MachineStatus, EngineError> {
-        let observed = observe::observe(&self.host, machine)?;
-        let spec_launcher = launcher::resolve(machine.launcher, &self.host)
+        let observed = observe::observe(self.host(), machine)?;
+        let spec_launcher = launcher::resolve(machine.launcher, self.host.facts())
             .map(|l| l.as_str().to_owned())
             .unwrap_or_else(|_| machine.launcher.as_str().to_owned());
         let launch = observed
@@ -47,13 +48,13 @@ impl Engine {
             .as_ref()
             .and_then(|r| r.launch.as_ref())
             .filter(|_| matches!(observed.run, RunState::Running { .. }))
-            .and_then(|launch| launcher::refresh(&machine.name, launch));
+            .and_then(|launch| launcher::refresh(self.host(), &machine.name, launch));
         let launch = launch.as_ref();
         let (state, launcher, pid, started_by) = match (&observed.root, &observed.run) {
             (RootPresence::Absent, _) => ("absent", spec_launcher, None, None),
             (_, RunState::Running { launcher, pid, .. }) => (
                 "running",
-                launcher.clone(),
+                launcher.as_str().to_owned(),
                 Some(*pid),
                 Some("berth".to_owned()),
             ),
@@ -63,20 +64,24 @@ impl Engine {
             (_, RunState::Stopped) => ("stopped", spec_launcher, None, None),
         };
         let leader = match (&observed.run, launch) {
-            (_, Some(launch)) => launcher::leader(launch),
-            (RunState::Foreign { pid, .. }, None) => crate::host::process::namespace_init_child(*pid),
-            _ => None,
-        };
-        let system_state = match (launch, leader) {
-            (Some(launch), _) => launcher::system_state(&machine.name, launch, &self.host),
-            (None, Some(leader)) => {
-                crate::host::guest_command(leader, &["systemctl", "is-system-running"])
+            (_, Some(launch)) => launcher::leader(self.host(), launch),
+            (RunState::Foreign { pid, .. }, None) => {
+                crate::host::process::namespace_init_child(self.host(), *pid)
             }
             _ => None,
         };
-        let addresses = leader.map(addresses_of).unwrap_or_default();
-        let autostart = match launcher::resolve(machine.launcher, &self.host) {
-            Ok(kind) => launcher::launcher_for(kind).autostart(&machine.name)?,
+        let system_state = match (launch, leader) {
+            (Some(launch), _) => launcher::system_state(self.host(), &machine.name, launch),
+            (None, Some(leader)) => self
+                .host
+                .guest_output(leader, &["systemctl", "is-system-running"]),
+            _ => None,
+        };
+        let addresses = leader
+            .map(|l| addresses_of(self.host(), l))
+            .unwrap_or_default();
+        let autostart = match launcher::resolve(machine.launcher, self.host.facts()) {
+            Ok(kind) => launcher::launcher_for(kind).autostart(self.host(), &machine.name)?,
             Err(_) => None,
         };
         Ok(MachineStatus {
@@ -92,7 +97,7 @@ impl Engine {
             started_by,
             root: self
                 .host
-                .paths
+                .paths()
                 .machine_root(&machine.name)
                 .display()
                 .to_string(),
@@ -102,14 +107,21 @@ impl Engine {
 
 /// The global addresses of the network namespace of `leader`, read with
 /// the host's `ip` inside that namespace (the guest need not have iproute2).
-fn addresses_of(leader: i32) -> Vec<String> {
-    let Ok(out) = std::process::Command::new("nsenter")
-        .arg(format!("--target={leader}"))
-        .args(["--net", "--", "ip", "-o", "addr", "show", "scope", "global"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-    else {
+fn addresses_of(host: &dyn Host, leader: i32) -> Vec<String> {
+    let cmd = Cmd::new([
+        "nsenter".to_owned(),
+        format!("--target={leader}"),
+        "--net".into(),
+        "--".into(),
+        "ip".into(),
+        "-o".into(),
+        "addr".into(),
+        "show".into(),
+        "scope".into(),
+        "global".into(),
+    ])
+    .quiet();
+    let Ok(out) = host.run(&cmd) else {
         return Vec::new();
     };
     String::from_utf8_lossy(&out.stdout)

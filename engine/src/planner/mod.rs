@@ -1,73 +1,23 @@
-//! The planner: `plan(&Machine, &Observed) -> MachinePlan`, a pure function
-//! of the spec and what was observed, unit-tested on in-memory states.
+//! The planner, the second stage: `plan_machine(&Machine, &Observed) ->
+//! MachinePlan`, a pure function of the spec and what was observed. It
+//! touches no file, PATH, environment or clock: everything it needs about
+//! the host (the resolved launcher and bootstrapper, the base cache, missing
+//! tools, paths) is in [`Observed`]. Unit-tested on hand-built states.
 
 use berth_schema::{DesiredState, Launcher, Machine, RootPassword};
-use serde::Serialize;
 
-use crate::model::action::Action;
-use crate::drivers::bootstrap::{self, Bootstrapper};
-use crate::drivers::cache::{BaseKey, Cache};
-use crate::error::EngineError;
-use crate::drivers::launcher::{self, HostFacts};
-use crate::observe::{Observed, RootPresence, RunState};
-use crate::secret::Secret;
+use crate::drivers::bootstrap;
 use crate::drivers::securetty;
 use crate::drivers::settings;
-use crate::host::state::MachineRecord;
 use crate::drivers::units::{self, UnitState};
+use crate::error::EngineError;
+use crate::host::state::MachineRecord;
+use crate::model::action::Action;
+use crate::model::observed::{BaseObservation, Observed, RootFacts, RootPresence, RunState};
+use crate::model::warning::Warning;
+use crate::secret::Secret;
 
-/// Everything berth would do, machine by machine.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Plan {
-    /// The total number of actions.
-    pub changes: usize,
-    /// One entry per targeted machine, in spec order.
-    pub machines: Vec<MachinePlan>,
-}
-
-impl Plan {
-    /// A plan from per-machine plans.
-    pub fn new(machines: Vec<MachinePlan>) -> Self {
-        Plan {
-            changes: machines.iter().map(|m| m.actions.len()).sum(),
-            machines,
-        }
-    }
-
-    /// Whether the plan changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.changes == 0
-    }
-}
-
-/// What berth would do to one machine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MachinePlan {
-    /// The machine name.
-    pub name: String,
-    /// `create` (no root yet), `update` or `none`.
-    pub change: ChangeKind,
-    /// The concrete launcher (after resolving `auto`).
-    pub launcher: String,
-    /// The actions, in the order apply runs them.
-    pub actions: Vec<Action>,
-    /// Things the user should know that are not errors.
-    pub warnings: Vec<String>,
-}
-
-/// The overall change to a machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeKind {
-    /// The machine will be created.
-    Create,
-    /// The machine will be changed in place.
-    Update,
-    /// The root will be destroyed and bootstrapped again.
-    Replace,
-    /// Nothing to do.
-    None,
-}
+pub use crate::model::plan::{ChangeKind, MachinePlan, Plan};
 
 /// Plans one machine. `secret` is the resolved root password when the spec
 /// manages it.
@@ -75,22 +25,18 @@ pub fn plan_machine(
     machine: &Machine,
     observed: &Observed,
     secret: Option<&Secret>,
-    host: &HostFacts,
 ) -> Result<MachinePlan, EngineError> {
     let name = &machine.name;
     let err = |message: String| EngineError::Plan {
         machine: name.clone(),
         message,
     };
-    let launcher = launcher::resolve(machine.launcher, host).map_err(&err)?;
-    let bootstrapper = bootstrap::for_machine(machine).map_err(&err)?;
+    let launcher = observed.launcher.clone().map_err(&err)?;
+    let base = observed.base.as_ref().map_err(|e| err(e.clone()))?;
+    let bootstrapper = bootstrap::for_kind(machine, base.bootstrapper).map_err(&err)?;
     let mut warnings = Vec::new();
     if !machine.securetty.is_empty() && machine.distro == berth_schema::Distro::Debian {
-        warnings.push(
-            "Debian no longer honours /etc/securetty (pam_securetty is not in its PAM stack); \
-             berth writes the entries, but they do not restrict root logins"
-                .to_owned(),
-        );
+        warnings.push(Warning::SecurettyIgnored);
     }
 
     let mut actions = Vec::new();
@@ -105,7 +51,7 @@ pub fn plan_machine(
             return Err(err(format!(
                 "a root exists at {}/{name} but berth does not manage it; \
                  move it away, or choose another machine name",
-                host.paths.machines_dir.display()
+                observed.machines_dir.display()
             )));
         }
         (RootPresence::Directory, Some(facts)) => match &observed.record {
@@ -114,34 +60,29 @@ pub fn plan_machine(
                     from: describe_root(
                         &record.distro,
                         record.release.as_deref(),
-                        &record.bootstrapper,
+                        record.bootstrapper.as_str(),
                     ),
                     to: target,
                 });
-                plan_bootstrap(machine, &*bootstrapper, host, &mut actions).map_err(&err)?;
+                plan_bootstrap(machine, base, &mut actions).map_err(&err)?;
                 configure_fresh(machine, secret, &mut actions);
                 ChangeKind::Replace
             }
             record => {
-                let packages = PackageChanges::new(
-                    machine,
-                    record.as_ref(),
-                    facts,
-                    bootstrapper.package_manager().name(),
-                    &mut warnings,
-                );
+                let packages = PackageChanges::new(machine, record.as_ref(), facts, &mut warnings);
+                let packages = package_actions(packages, &*bootstrapper, observed);
                 configure_existing(machine, facts, secret, packages, &mut actions).map_err(&err)?;
                 ChangeKind::Update
             }
         },
         (RootPresence::Absent, _) | (RootPresence::Directory, None) => {
-            plan_bootstrap(machine, &*bootstrapper, host, &mut actions).map_err(&err)?;
+            plan_bootstrap(machine, base, &mut actions).map_err(&err)?;
             configure_fresh(machine, secret, &mut actions);
             ChangeKind::Create
         }
     };
 
-    let settings_path = host.paths.settings_file(name).display().to_string();
+    let settings_path = observed.settings_path.display().to_string();
     plan_settings(machine, observed, launcher, settings_path, &mut actions).map_err(&err)?;
     plan_run_state(machine, observed, launcher, &mut actions, &mut warnings);
     let change = if actions.is_empty() {
@@ -152,9 +93,10 @@ pub fn plan_machine(
     Ok(MachinePlan {
         name: name.clone(),
         change,
-        launcher: launcher.as_str().to_owned(),
+        launcher,
         actions,
         warnings,
+        observed: observed.fingerprint(),
     })
 }
 
@@ -186,7 +128,7 @@ fn plan_settings(
         } else if observed.autostart != Some(autostart) {
             actions.push(Action::SetAutostart {
                 enabled: autostart,
-                launcher: launcher.as_str().to_owned(),
+                launcher,
             });
         }
     }
@@ -200,21 +142,16 @@ fn plan_run_state(
     observed: &Observed,
     launcher: Launcher,
     actions: &mut Vec<Action>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) {
-    let wanted = launcher.as_str().to_owned();
+    let wanted = launcher;
     let replacing = actions.iter().any(|a| matches!(a, Action::Replace { .. }));
     match (&observed.run, machine.state) {
         (RunState::Foreign { how, .. }, state) => {
-            warnings.push(format!(
-                "the machine runs, started outside berth ({how}); berth does not fight it: \
-                 stop it the way it was started, then apply{}",
-                if state == DesiredState::Stopped {
-                    " (the spec wants it stopped)"
-                } else {
-                    ""
-                }
-            ));
+            warnings.push(Warning::Foreign {
+                how: how.clone(),
+                wants_stopped: state == DesiredState::Stopped,
+            });
         }
         (RunState::Stopped, DesiredState::Running) => {
             actions.push(Action::Start { launcher: wanted })
@@ -228,9 +165,7 @@ fn plan_run_state(
         ) => {
             // A replacement stops the machine itself.
             if !replacing {
-                actions.push(Action::Stop {
-                    launcher: running.clone(),
-                });
+                actions.push(Action::Stop { launcher: *running });
             }
         }
         (
@@ -244,9 +179,7 @@ fn plan_run_state(
             if replacing {
                 actions.push(Action::Start { launcher: wanted });
             } else if *running != wanted {
-                actions.push(Action::Stop {
-                    launcher: running.clone(),
-                });
+                actions.push(Action::Stop { launcher: *running });
                 actions.push(Action::Start { launcher: wanted });
             } else if started_with.as_deref() != Some(settings::fingerprint(machine).as_str()) {
                 actions.push(Action::Restart { launcher: wanted });
@@ -271,52 +204,96 @@ fn needs_replacement(machine: &Machine, record: &MachineRecord) -> bool {
         || record.release != machine.release
         || machine
             .bootstrapper
-            .is_some_and(|b| b.as_str() != record.bootstrapper)
+            .is_some_and(|b| b != record.bootstrapper)
 }
 
-/// The bootstrap action, after checking that the tool is installed.
+/// The root's creation: a clone of the cached base, or a bootstrap (after
+/// checking that the tool is installed).
 fn plan_bootstrap(
     machine: &Machine,
-    bootstrapper: &dyn Bootstrapper,
-    host: &HostFacts,
+    base: &BaseObservation,
     actions: &mut Vec<Action>,
 ) -> Result<(), String> {
-    let cache = Cache::new(&host.paths.cache_dir);
-    let key = BaseKey::of(machine, bootstrapper).map_err(|e| e.to_string())?;
-    if let Some(entry) = cache.get(&key) {
+    if let Some(id) = &base.cached {
         actions.push(Action::Clone {
             distro: machine.distro.to_string(),
             release: machine.release.clone(),
-            bootstrapper: bootstrapper.name().to_owned(),
-            base: entry.id,
+            bootstrapper: base.bootstrapper,
+            base: id.clone(),
         });
         return Ok(());
     }
     // Only a bootstrap that really runs needs the tool.
-    if let Some(missing) = bootstrap::missing_requirement(bootstrapper).filter(|_| host.check_tools)
-    {
+    if let Some((program, package)) = &base.missing_tool {
         return Err(format!(
-            "bootstrapper {}: {} is not installed (install the Debian package `{}`)",
-            bootstrapper.name(),
-            missing.program,
-            missing.package
+            "bootstrapper {}: {program} is not installed (install the Debian package `{package}`)",
+            base.bootstrapper
         ));
     }
     actions.push(Action::Bootstrap {
         distro: machine.distro.to_string(),
         release: machine.release.clone(),
-        bootstrapper: bootstrapper.name().to_owned(),
+        bootstrapper: base.bootstrapper,
         packages: machine.packages.clone(),
-        command: bootstrapper.command(machine, &cache.staging_root(&key))?,
+        command: base.command.clone()?,
     });
     Ok(())
+}
+
+/// The install and remove actions for package drift, with the commands
+/// that make it: the guest's own package manager where the root has one,
+/// else the host's, working on the root from outside.
+fn package_actions(
+    changes: PackageChanges,
+    bootstrapper: &dyn bootstrap::Bootstrapper,
+    observed: &Observed,
+) -> Vec<Action> {
+    let manager = bootstrapper.package_manager();
+    let in_guest = observed.guest_package_manager;
+    let env: Vec<(String, String)> = manager
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let mut actions = Vec::new();
+    for (install, packages) in [(true, changes.install), (false, changes.remove)] {
+        if packages.is_empty() {
+            continue;
+        }
+        // Host commands need the host (dnf's flavour, the root's path):
+        // execute makes them; the guest's are known now.
+        let commands = match (in_guest, install) {
+            (true, true) => manager.install(&packages),
+            (true, false) => manager.remove(&packages),
+            (false, _) => Vec::new(),
+        };
+        let via = manager.name().to_owned();
+        let (commands, env) = (commands, env.clone());
+        actions.push(if install {
+            Action::InstallPackages {
+                packages,
+                via,
+                commands,
+                env,
+                in_guest,
+            }
+        } else {
+            Action::RemovePackages {
+                packages,
+                via,
+                commands,
+                env,
+                in_guest,
+            }
+        });
+    }
+    actions
 }
 
 /// Package drift of an existing root.
 struct PackageChanges {
     install: Vec<String>,
     remove: Vec<String>,
-    via: String,
 }
 
 impl PackageChanges {
@@ -325,15 +302,13 @@ impl PackageChanges {
     fn new(
         machine: &Machine,
         record: Option<&MachineRecord>,
-        facts: &crate::observe::RootFacts,
-        via: &str,
-        warnings: &mut Vec<String>,
+        facts: &RootFacts,
+        warnings: &mut Vec<Warning>,
     ) -> Self {
         let Some(installed) = &facts.packages else {
             return PackageChanges {
                 install: Vec::new(),
                 remove: Vec::new(),
-                via: via.to_owned(),
             };
         };
         let install = machine
@@ -353,16 +328,10 @@ impl PackageChanges {
             .collect();
         for p in base {
             if !machine.packages.contains(p) && installed.contains(p) {
-                warnings.push(format!(
-                    "package {p} left the spec but was part of the bootstrap: berth never removes base packages"
-                ));
+                warnings.push(Warning::BasePackageKept { package: p.clone() });
             }
         }
-        PackageChanges {
-            install,
-            remove,
-            via: via.to_owned(),
-        }
+        PackageChanges { install, remove }
     }
 }
 
@@ -417,25 +386,16 @@ fn configure_fresh(machine: &Machine, secret: Option<&Secret>, actions: &mut Vec
 /// The differences between the spec and an existing root.
 fn configure_existing(
     machine: &Machine,
-    facts: &crate::observe::RootFacts,
+    facts: &RootFacts,
     secret: Option<&Secret>,
-    packages: PackageChanges,
+    packages: Vec<Action>,
     actions: &mut Vec<Action>,
 ) -> Result<(), String> {
     // Packages first: a unit the spec enables may come with a new package.
-    let installing = !packages.install.is_empty();
-    if installing {
-        actions.push(Action::InstallPackages {
-            packages: packages.install,
-            via: packages.via.clone(),
-        });
-    }
-    if !packages.remove.is_empty() {
-        actions.push(Action::RemovePackages {
-            packages: packages.remove,
-            via: packages.via,
-        });
-    }
+    let installing = packages
+        .iter()
+        .any(|a| matches!(a, Action::InstallPackages { .. }));
+    actions.extend(packages);
     if facts.hostname.as_deref() != Some(machine.hostname.as_str()) {
         actions.push(Action::SetHostname {
             from: facts.hostname.clone(),
@@ -532,7 +492,7 @@ mod tests {
     use indexmap::IndexMap;
 
     use super::*;
-    use crate::observe::{RootFacts, RunState};
+    use crate::host::HostFacts;
     use crate::host::paths::Paths;
     use crate::host::state::{LaunchRecord, MachineRecord};
 
@@ -568,7 +528,7 @@ mod tests {
         }
     }
 
-    fn host() -> HostFacts {
+    fn facts() -> HostFacts {
         HostFacts {
             paths: Paths {
                 machines_dir: PathBuf::from("/m"),
@@ -581,12 +541,26 @@ mod tests {
         }
     }
 
+    /// The bootstrap command the observation of `machine()` would carry.
+    fn bootstrap_command() -> Vec<String> {
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=systemd,dbus",
+            "--components=main",
+            "bookworm",
+            "/nonexistent/berth-cache/bases/.KEY.staging/root",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
     fn record() -> MachineRecord {
         MachineRecord {
             name: "web".into(),
             distro: "debian".into(),
             release: Some("bookworm".into()),
-            bootstrapper: "debootstrap".into(),
+            bootstrapper: berth_schema::BootstrapperKind::Debootstrap,
             created_at: 0,
             launch: None,
             bootstrap_packages: vec!["systemd".into(), "dbus".into()],
@@ -605,7 +579,7 @@ mod tests {
             root: RootPresence::Directory,
             record: Some(MachineRecord {
                 launch: Some(LaunchRecord {
-                    launcher: "nspawn".into(),
+                    launcher: Launcher::Nspawn,
                     pid: 1,
                     start_time: 1,
                     settings: Some(settings::fingerprint(&machine())),
@@ -620,12 +594,23 @@ mod tests {
                 packages: Some(["systemd", "dbus"].map(String::from).into()),
             }),
             run: RunState::Running {
-                launcher: "nspawn".into(),
+                launcher: Launcher::Nspawn,
                 pid: 1,
                 settings: Some(settings::fingerprint(&machine())),
             },
             settings: Some(settings::render(&machine())),
             autostart: None,
+            launcher: Ok(Launcher::Nspawn),
+            base: Ok(BaseObservation {
+                bootstrapper: berth_schema::BootstrapperKind::Debootstrap,
+                key: "KEY".into(),
+                cached: None,
+                command: Ok(bootstrap_command()),
+                missing_tool: None,
+            }),
+            guest_package_manager: true,
+            settings_path: PathBuf::from("/n/web.nspawn"),
+            machines_dir: PathBuf::from("/m"),
         }
     }
 
@@ -646,10 +631,8 @@ mod tests {
             run: RunState::Stopped,
             ..converged()
         };
-        let plan = plan_machine(&machine(), &observed, Some(&secret()), &host()).unwrap();
+        let plan = plan_machine(&machine(), &observed, Some(&secret())).unwrap();
         assert_eq!(plan.change, ChangeKind::Create);
-        let key = BaseKey::of(&machine(), &crate::drivers::bootstrap::Debootstrap).unwrap();
-        let cache_staging = format!("/nonexistent/berth-cache/bases/.{}.staging/root", key.id());
         assert_eq!(
             names(&plan),
             [
@@ -666,22 +649,12 @@ mod tests {
         let Action::Bootstrap { command, .. } = &plan.actions[0] else {
             panic!("not a bootstrap")
         };
-        assert_eq!(
-            command,
-            &[
-                "debootstrap",
-                "--variant=minbase",
-                "--include=systemd,dbus",
-                "--components=main",
-                "bookworm",
-                cache_staging.as_str()
-            ]
-        );
+        assert_eq!(command, &bootstrap_command());
     }
 
     #[test]
     fn converged_machine_plans_nothing() {
-        let plan = plan_machine(&machine(), &converged(), Some(&secret()), &host()).unwrap();
+        let plan = plan_machine(&machine(), &converged(), Some(&secret())).unwrap();
         assert!(plan.actions.is_empty(), "{:?}", plan.actions);
         assert_eq!(plan.change, ChangeKind::None);
     }
@@ -703,7 +676,7 @@ mod tests {
         facts.root_hash = Some("$6$other$x".into());
         facts.securetty = Some("console\n".into());
         observed.run = RunState::Stopped;
-        let plan = plan_machine(&machine(), &observed, Some(&secret()), &host()).unwrap();
+        let plan = plan_machine(&machine(), &observed, Some(&secret())).unwrap();
         assert_eq!(
             names(&plan),
             [
@@ -728,7 +701,7 @@ mod tests {
     fn missing_unit_to_enable_is_a_plan_error_naming_it_and_its_package() {
         let mut m = machine();
         m.units.enable.push("systemd-resolved.service".into());
-        let err = plan_machine(&m, &converged(), Some(&secret()), &host()).unwrap_err();
+        let err = plan_machine(&m, &converged(), Some(&secret())).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("systemd-resolved.service"), "{text}");
         assert!(text.contains("`systemd-resolved`"), "{text}");
@@ -738,7 +711,7 @@ mod tests {
     fn missing_unit_to_disable_is_already_satisfied() {
         let mut m = machine();
         m.units.disable.push("nosuch.service".into());
-        let plan = plan_machine(&m, &converged(), Some(&secret()), &host()).unwrap();
+        let plan = plan_machine(&m, &converged(), Some(&secret())).unwrap();
         assert!(plan.actions.is_empty());
     }
 
@@ -746,11 +719,11 @@ mod tests {
     fn stopped_state_stops_through_the_recorded_launcher() {
         let mut m = machine();
         m.state = DesiredState::Stopped;
-        let plan = plan_machine(&m, &converged(), Some(&secret()), &host()).unwrap();
+        let plan = plan_machine(&m, &converged(), Some(&secret())).unwrap();
         assert_eq!(
             plan.actions,
             [Action::Stop {
-                launcher: "nspawn".into()
+                launcher: Launcher::Nspawn
             }]
         );
     }
@@ -761,13 +734,13 @@ mod tests {
             record: None,
             ..converged()
         };
-        let err = plan_machine(&machine(), &unmanaged, Some(&secret()), &host()).unwrap_err();
+        let err = plan_machine(&machine(), &unmanaged, Some(&secret())).unwrap_err();
         assert!(err.to_string().contains("does not manage"), "{err}");
         let link = Observed {
             root: RootPresence::Invalid("/m/web is a symlink".into()),
             ..converged()
         };
-        assert!(plan_machine(&machine(), &link, Some(&secret()), &host()).is_err());
+        assert!(plan_machine(&machine(), &link, Some(&secret())).is_err());
     }
 
     #[test]
@@ -777,10 +750,10 @@ mod tests {
         let plain = Secret::Plain("r00tpw".into());
         let mut observed = converged();
         observed.facts.as_mut().unwrap().root_hash = Some(plain.to_hash().unwrap());
-        let plan = plan_machine(&m, &observed, Some(&plain), &host()).unwrap();
+        let plan = plan_machine(&m, &observed, Some(&plain)).unwrap();
         assert!(plan.actions.is_empty(), "{:?}", plan.actions);
         let other = Secret::Plain("changed".into());
-        let plan = plan_machine(&m, &observed, Some(&other), &host()).unwrap();
+        let plan = plan_machine(&m, &observed, Some(&other)).unwrap();
         assert_eq!(names(&plan), ["set-root-password"]);
         let json = serde_json::to_string(&plan).unwrap();
         assert!(!json.contains("changed") && !json.contains("$6$"), "{json}");
@@ -790,11 +763,15 @@ mod tests {
     fn other_distros_and_launchers_are_refused_clearly_for_now() {
         let mut m = machine();
         m.distro = Distro::Arch;
-        let err = plan_machine(&m, &converged(), None, &host()).unwrap_err();
+        let err = plan_machine(&m, &converged(), None).unwrap_err();
         assert!(err.to_string().contains("arch"), "{err}");
         let mut m = machine();
         m.launcher = Launcher::Machinectl;
-        let err = plan_machine(&m, &converged(), None, &host()).unwrap_err();
+        let observed = Observed {
+            launcher: crate::drivers::launcher::resolve(m.launcher, &facts()),
+            ..converged()
+        };
+        let err = plan_machine(&m, &observed, None).unwrap_err();
         assert!(err.to_string().contains("machinectl"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use berth_schema::{BootstrapperKind, Machine};
 
 use super::{Bootstrapper, Requirement};
 use crate::drivers::packages::{Apt, PackageManager};
+use crate::host::Host;
 
 /// `debootstrap --variant=minbase --include=... --components=... RELEASE TARGET [MIRROR]`.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +24,12 @@ impl Bootstrapper for Debootstrap {
         }]
     }
 
-    fn command(&self, machine: &Machine, target: &Path) -> Result<Vec<String>, String> {
+    fn command(
+        &self,
+        _host: &dyn Host,
+        machine: &Machine,
+        target: &Path,
+    ) -> Result<Vec<String>, String> {
         // With host_cache, debootstrap keeps downloaded .debs in apt's
         // archive cache and reuses them.
         super::debian_command(

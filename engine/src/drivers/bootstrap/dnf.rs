@@ -45,13 +45,13 @@
 //!   (dnf included, so the machine can change its own packages later).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use berth_schema::{BootstrapperKind, Machine};
 
 use super::{Bootstrapper, Requirement};
 use crate::drivers::packages::{Dnf as DnfPackages, PackageManager};
+use crate::host::{Cmd, Host};
 
 /// `dnf --installroot=TARGET --releasever=RELEASE install ...`, wrapped so
 /// the rpm database lands where Fedora looks for it.
@@ -98,14 +98,10 @@ impl DnfFlavor {
 
     /// The host's dnf, probed once per process (`dnf --version`); dnf 4 when
     /// dnf is missing or says nothing recognisable.
-    pub fn probe() -> DnfFlavor {
+    pub fn probe(host: &dyn Host) -> DnfFlavor {
         static FLAVOR: OnceLock<DnfFlavor> = OnceLock::new();
         *FLAVOR.get_or_init(|| {
-            Command::new("dnf")
-                .arg("--version")
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .output()
+            host.run(&Cmd::new(["dnf", "--version"]).quiet())
                 .map(|out| DnfFlavor::from_version_output(&String::from_utf8_lossy(&out.stdout)))
                 .unwrap_or(DnfFlavor::Dnf4)
         })
@@ -289,6 +285,7 @@ impl Dnf {
     /// wrapper, repositories and options as the bootstrap, for roots without
     /// a dnf of their own.
     pub fn host_change(
+        host: &dyn Host,
         machine: &Machine,
         root: &Path,
         install: bool,
@@ -301,7 +298,7 @@ impl Dnf {
             root,
             verb,
             packages,
-            DnfFlavor::probe(),
+            DnfFlavor::probe(host),
             host_repos,
         )
     }
@@ -345,14 +342,19 @@ impl Bootstrapper for Dnf {
         ]
     }
 
-    fn command(&self, machine: &Machine, target: &Path) -> Result<Vec<String>, String> {
+    fn command(
+        &self,
+        host: &dyn Host,
+        machine: &Machine,
+        target: &Path,
+    ) -> Result<Vec<String>, String> {
         let host_repos = machine.repos.is_empty() && machine.mirror.is_none() && host_has_repos();
         host_command(
             machine,
             target,
             Verb::Install,
             &bootstrap_packages(machine),
-            DnfFlavor::probe(),
+            DnfFlavor::probe(host),
             host_repos,
         )
     }

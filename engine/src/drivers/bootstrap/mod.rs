@@ -17,8 +17,8 @@ pub use dnf::Dnf;
 pub use mmdebstrap::Mmdebstrap;
 pub use pacstrap::Pacstrap;
 
-use crate::host;
 use crate::drivers::packages::PackageManager;
+use crate::host::Host;
 
 /// A program a bootstrapper needs, and the Debian package that installs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,12 @@ pub trait Bootstrapper: Send + Sync {
     fn requirements(&self) -> &'static [Requirement];
 
     /// The exact command line that bootstraps `machine` into `target`.
-    fn command(&self, machine: &Machine, target: &Path) -> Result<Vec<String>, String>;
+    fn command(
+        &self,
+        host: &dyn Host,
+        machine: &Machine,
+        target: &Path,
+    ) -> Result<Vec<String>, String>;
 
     /// Extra environment variables for the command.
     fn env(&self, _machine: &Machine) -> Vec<(String, String)> {
@@ -61,21 +66,32 @@ pub trait Bootstrapper: Send + Sync {
 }
 
 /// The first requirement of `bootstrapper` missing from PATH, as an error message.
-pub fn missing_requirement(bootstrapper: &dyn Bootstrapper) -> Option<Requirement> {
+pub fn missing_requirement(
+    host: &dyn Host,
+    bootstrapper: &dyn Bootstrapper,
+) -> Option<Requirement> {
     bootstrapper
         .requirements()
         .iter()
-        .find(|r| host::which(r.program).is_none())
+        .find(|r| host.which(r.program).is_none())
         .copied()
 }
 
 /// The bootstrapper for `machine`: the spec's `bootstrapper:`, else the
 /// distro's default (mmdebstrap for Debian when installed, else debootstrap).
-pub fn for_machine(machine: &Machine) -> Result<Box<dyn Bootstrapper>, String> {
+pub fn for_machine(host: &dyn Host, machine: &Machine) -> Result<Box<dyn Bootstrapper>, String> {
     let kind = match machine.bootstrapper {
         Some(kind) => kind,
-        None => default_kind(machine),
+        None => default_kind(host, machine),
     };
+    for_kind(machine, kind)
+}
+
+/// The bootstrapper of `kind` for `machine`, refused when it cannot make that distro.
+pub fn for_kind(
+    machine: &Machine,
+    kind: BootstrapperKind,
+) -> Result<Box<dyn Bootstrapper>, String> {
     let fits = matches!(
         (machine.distro, kind),
         (
@@ -99,12 +115,12 @@ pub fn for_machine(machine: &Machine) -> Result<Box<dyn Bootstrapper>, String> {
 }
 
 /// The default tool for a distro on this host.
-fn default_kind(machine: &Machine) -> BootstrapperKind {
+fn default_kind(host: &dyn Host, machine: &Machine) -> BootstrapperKind {
     match machine.distro {
         // mmdebstrap is 3-6x faster; without a mirror, Ubuntu needs
         // debootstrap, whose scripts know Ubuntu's default archive.
-        Distro::Debian if host::which("mmdebstrap").is_some() => BootstrapperKind::Mmdebstrap,
-        Distro::Ubuntu if machine.mirror.is_some() && host::which("mmdebstrap").is_some() => {
+        Distro::Debian if host.which("mmdebstrap").is_some() => BootstrapperKind::Mmdebstrap,
+        Distro::Ubuntu if machine.mirror.is_some() && host.which("mmdebstrap").is_some() => {
             BootstrapperKind::Mmdebstrap
         }
         Distro::Debian | Distro::Ubuntu => BootstrapperKind::Debootstrap,
@@ -205,10 +221,15 @@ mod tests {
     #[test]
     fn ubuntu_needs_universe_and_without_a_mirror_uses_debootstrap() {
         let machine = ubuntu(None);
-        let tool = for_machine(&machine).unwrap();
+        let tool = for_machine(&crate::host::local_for_tests(), &machine).unwrap();
         assert_eq!(tool.name(), "debootstrap");
         assert_eq!(
-            tool.command(&machine, &PathBuf::from("/t")).unwrap(),
+            tool.command(
+                &crate::host::local_for_tests(),
+                &machine,
+                &PathBuf::from("/t")
+            )
+            .unwrap(),
             [
                 "debootstrap",
                 "--variant=minbase",
@@ -225,9 +246,13 @@ mod tests {
         let mut machine = ubuntu(Some("http://archive.example/ubuntu"));
         machine.bootstrapper = Some(BootstrapperKind::Mmdebstrap);
         machine.bootstrap_options.host_cache = true;
-        let cmd = for_machine(&machine)
+        let cmd = for_machine(&crate::host::local_for_tests(), &machine)
             .unwrap()
-            .command(&machine, &PathBuf::from("/t"))
+            .command(
+                &crate::host::local_for_tests(),
+                &machine,
+                &PathBuf::from("/t"),
+            )
             .unwrap();
         assert_eq!(
             cmd[..5],
@@ -253,6 +278,6 @@ mod tests {
     fn a_bootstrapper_must_fit_the_distro() {
         let mut machine = ubuntu(None);
         machine.bootstrapper = Some(BootstrapperKind::Pacstrap);
-        assert!(for_machine(&machine).is_err());
+        assert!(for_machine(&crate::host::local_for_tests(), &machine).is_err());
     }
 }

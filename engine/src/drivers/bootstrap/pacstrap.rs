@@ -22,13 +22,13 @@
 //! anything else (`... is not a directory`), and creates everything below it.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use berth_schema::{BootstrapperKind, Machine};
 
 use super::{Bootstrapper, Requirement};
 use crate::drivers::packages::{PackageManager, Pacman};
+use crate::host::{Cmd, Host};
 
 /// The host's pacman keyring, which pacstrap copies into a new root.
 const HOST_KEYRING: &str = "/etc/pacman.d/gnupg";
@@ -70,10 +70,10 @@ struct HostPacstrap {
 impl HostPacstrap {
     /// Probes this host once: `pacstrap -h` (the installed pacstrap on PATH,
     /// the one the bootstrap runs) and the keyring and mirror list paths.
-    fn get() -> &'static HostPacstrap {
+    fn get(host: &dyn Host) -> &'static HostPacstrap {
         static PROBE: OnceLock<HostPacstrap> = OnceLock::new();
         PROBE.get_or_init(|| HostPacstrap {
-            has_d: pacstrap_help().is_some_and(|help| help_lists_option(&help, 'd')),
+            has_d: pacstrap_help(host).is_some_and(|help| help_lists_option(&help, 'd')),
             keyring: Path::new(HOST_KEYRING).is_dir(),
             mirrorlist: Path::new(HOST_MIRRORLIST).is_file(),
         })
@@ -81,12 +81,8 @@ impl HostPacstrap {
 }
 
 /// `pacstrap -h`'s output (stdout and stderr), or None when it cannot run.
-fn pacstrap_help() -> Option<String> {
-    let out = Command::new("pacstrap")
-        .arg("-h")
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
+fn pacstrap_help(host: &dyn Host) -> Option<String> {
+    let out = host.run(&Cmd::new(["pacstrap", "-h"])).ok()?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     Some(text)
@@ -176,8 +172,13 @@ impl Bootstrapper for Pacstrap {
         ]
     }
 
-    fn command(&self, machine: &Machine, target: &Path) -> Result<Vec<String>, String> {
-        command_for(machine, target, HostPacstrap::get())
+    fn command(
+        &self,
+        host: &dyn Host,
+        machine: &Machine,
+        target: &Path,
+    ) -> Result<Vec<String>, String> {
+        command_for(machine, target, HostPacstrap::get(host))
     }
 
     fn needs_existing_target(&self) -> bool {

@@ -2,10 +2,10 @@
 //! longer knows it did): any systemd-nspawn process for its name or root.
 //! One pass over `/proc`, no subprocess.
 
-use std::fs;
 use std::path::Path;
 
 use super::NSPAWN;
+use crate::host::{Host, process};
 
 /// A systemd-nspawn process running a machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,61 +24,37 @@ pub struct NspawnProcesses {
 }
 
 impl NspawnProcesses {
-    /// Reads `/proc` now.
-    pub fn scan() -> Self {
-        let mut procs = Vec::new();
-        let Ok(entries) = fs::read_dir("/proc") else {
-            return NspawnProcesses { procs };
-        };
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let is_nspawn = fs::read_link(format!("/proc/{pid}/exe"))
-                .map(|exe| exe.file_name().is_some_and(|n| n == NSPAWN))
-                .unwrap_or(false);
-            if !is_nspawn {
-                continue;
-            }
-            let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            let args = cmdline
-                .split(|b| *b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            procs.push((pid, args));
+    /// Reads the host's `/proc` now.
+    pub fn scan(host: &dyn Host) -> Self {
+        NspawnProcesses {
+            procs: process::with_program(host, NSPAWN),
         }
-        NspawnProcesses { procs }
     }
 
     /// The systemd-nspawn process booting machine `name` (root `root`), if any.
-    pub fn find(&self, name: &str, root: &Path, booted_with_systemd: bool) -> Option<Running> {
+    pub fn find(&self, host: &dyn Host, name: &str, root: &Path) -> Option<Running> {
         let root = root.to_string_lossy();
         let (pid, _) = self
             .procs
             .iter()
             .find(|(_, args)| runs_machine(args, name, &root) && has_boot(args))?;
         let pid = *pid;
-        let how = if booted_with_systemd && super::unit::unit_main_pid(name) == Some(pid) {
-            format!(
-                "{} (started with machinectl or systemctl)",
-                super::unit::unit_name(name)
-            )
-        } else {
-            format!("a {NSPAWN} process (pid {pid})")
-        };
+        let how =
+            if host.booted_with_systemd() && super::unit::unit_main_pid(host, name) == Some(pid) {
+                format!(
+                    "{} (started with machinectl or systemctl)",
+                    super::unit::unit_name(name)
+                )
+            } else {
+                format!("a {NSPAWN} process (pid {pid})")
+            };
         Some(Running { pid, how })
     }
 }
 
 /// The systemd-nspawn process running machine `name` (root `root`), if any.
-pub fn find_nspawn(name: &str, root: &Path, booted_with_systemd: bool) -> Option<Running> {
-    NspawnProcesses::scan().find(name, root, booted_with_systemd)
+pub fn find_nspawn(host: &dyn Host, name: &str, root: &Path) -> Option<Running> {
+    NspawnProcesses::scan(host).find(host, name, root)
 }
 
 /// Whether systemd-nspawn's arguments name this machine or its root.

@@ -4,13 +4,12 @@
 //! `systemctl start|stop|enable systemd-nspawn@NAME.service`, exactly as the
 //! article does by hand.
 
-use std::process::{Command, Stdio};
-
 use berth_schema::{Launcher, Machine};
 
-use super::{HostFacts, MachineLauncher};
+use super::MachineLauncher;
 use crate::error::EngineError;
 use crate::host::state::LaunchRecord;
+use crate::host::{Cmd, Host};
 
 /// A launcher over systemd-nspawn@.service.
 #[derive(Debug, Clone, Copy)]
@@ -56,34 +55,36 @@ impl UnitLauncher {
         }
     }
 
-    fn run(&self, verb: &str, name: &str) -> Result<(), EngineError> {
-        let argv = self.command(verb, name);
-        let output = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| EngineError::io(format!("running {}", argv.join(" ")), e))?;
-        if output.status.success() {
+    fn run(&self, host: &dyn Host, verb: &str, name: &str) -> Result<(), EngineError> {
+        let cmd = Cmd::new(self.command(verb, name));
+        let out = host.run(&cmd)?;
+        if out.success() {
             Ok(())
         } else {
             Err(EngineError::Command {
-                what: argv.join(" "),
-                status: output.status.to_string(),
-                output: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                what: cmd.display(),
+                output: out.stderr_text(),
+                status: out.status,
             })
         }
     }
 }
 
 /// The main pid of the machine's unit (its systemd-nspawn), if it runs.
-pub fn unit_main_pid(name: &str) -> Option<i32> {
-    let out = Command::new("systemctl")
-        .args(["show", "--property=MainPID", "--value", &unit_name(name)])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
+pub fn unit_main_pid(host: &dyn Host, name: &str) -> Option<i32> {
+    let out = host
+        .run(
+            &Cmd::new([
+                "systemctl".to_owned(),
+                "show".into(),
+                "--property=MainPID".into(),
+                "--value".into(),
+                unit_name(name),
+            ])
+            .quiet(),
+        )
         .ok()?;
-    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    let pid: i32 = out.stdout_text().parse().ok()?;
     (pid > 0).then_some(pid)
 }
 
@@ -92,9 +93,9 @@ impl MachineLauncher for UnitLauncher {
         self.kind
     }
 
-    fn start(&self, machine: &Machine, _host: &HostFacts) -> Result<LaunchRecord, EngineError> {
-        self.run("start", &machine.name)?;
-        let pid = unit_main_pid(&machine.name).ok_or_else(|| EngineError::Launch {
+    fn start(&self, host: &dyn Host, machine: &Machine) -> Result<LaunchRecord, EngineError> {
+        self.run(host, "start", &machine.name)?;
+        let pid = unit_main_pid(host, &machine.name).ok_or_else(|| EngineError::Launch {
             machine: machine.name.clone(),
             message: format!(
                 "{} is not running after start; see `journalctl -u {}`",
@@ -102,30 +103,30 @@ impl MachineLauncher for UnitLauncher {
                 unit_name(&machine.name)
             ),
         })?;
-        super::record(self.kind, pid, machine)
+        super::record(host, self.kind, pid, machine)
     }
 
-    fn request_stop(&self, name: &str, _launch: &LaunchRecord) -> Result<(), EngineError> {
-        self.run("stop", name)
+    fn request_stop(
+        &self,
+        host: &dyn Host,
+        name: &str,
+        _launch: &LaunchRecord,
+    ) -> Result<(), EngineError> {
+        self.run(host, "stop", name)
     }
 
-    fn kill(&self, name: &str, _launch: &LaunchRecord) -> Result<(), EngineError> {
-        self.run("kill", name)
+    fn kill(&self, host: &dyn Host, name: &str, _launch: &LaunchRecord) -> Result<(), EngineError> {
+        self.run(host, "kill", name)
     }
 
-    fn autostart(&self, name: &str) -> Result<Option<bool>, EngineError> {
-        let out = Command::new("systemctl")
-            .args(["is-enabled", &unit_name(name)])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .map_err(|e| EngineError::io("running systemctl is-enabled", e))?;
-        Ok(Some(
-            String::from_utf8_lossy(&out.stdout).trim() == "enabled",
-        ))
+    fn autostart(&self, host: &dyn Host, name: &str) -> Result<Option<bool>, EngineError> {
+        let out = host.run(
+            &Cmd::new(["systemctl".to_owned(), "is-enabled".into(), unit_name(name)]).quiet(),
+        )?;
+        Ok(Some(out.stdout_text() == "enabled"))
     }
 
-    fn set_autostart(&self, name: &str, enabled: bool) -> Result<(), EngineError> {
-        self.run(if enabled { "enable" } else { "disable" }, name)
+    fn set_autostart(&self, host: &dyn Host, name: &str, enabled: bool) -> Result<(), EngineError> {
+        self.run(host, if enabled { "enable" } else { "disable" }, name)
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use super::PackageManager;
 use crate::confined::Root;
 use crate::error::EngineError;
+use crate::host::Host;
 
 /// Debian and Ubuntu's apt-get over dpkg.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +19,7 @@ impl PackageManager for Apt {
         "apt-get"
     }
 
-    fn installed(&self, root: &Root) -> Result<BTreeSet<String>, EngineError> {
+    fn installed(&self, _host: &dyn Host, root: &Root) -> Result<BTreeSet<String>, EngineError> {
         Ok(root
             .read_string(STATUS)?
             .map(|text| installed_from_status(&text))

@@ -17,6 +17,7 @@ pub use rpm::Dnf;
 
 use crate::confined::Root;
 use crate::error::EngineError;
+use crate::host::Host;
 
 /// A distribution's package manager.
 pub trait PackageManager: Send + Sync {
@@ -24,7 +25,7 @@ pub trait PackageManager: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// The names of the packages installed in `root`.
-    fn installed(&self, root: &Root) -> Result<BTreeSet<String>, EngineError>;
+    fn installed(&self, host: &dyn Host, root: &Root) -> Result<BTreeSet<String>, EngineError>;
 
     /// The commands (run in order inside the machine) that install `packages`.
     fn install(&self, packages: &[String]) -> Vec<Vec<String>>;
@@ -46,6 +47,7 @@ pub trait PackageManager: Send + Sync {
     /// host cannot do it.
     fn host_install(
         &self,
+        _host: &dyn Host,
         _root: &Path,
         _machine: &Machine,
         _packages: &[String],
@@ -56,6 +58,7 @@ pub trait PackageManager: Send + Sync {
     /// Like [`PackageManager::host_install`], for removal.
     fn host_remove(
         &self,
+        _host: &dyn Host,
         _root: &Path,
         _machine: &Machine,
         _packages: &[String],

@@ -13,6 +13,7 @@ use berth_schema::Machine;
 use super::PackageManager;
 use crate::confined::{FileKind, Root};
 use crate::error::EngineError;
+use crate::host::Host;
 
 /// Arch's pacman.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +27,7 @@ impl PackageManager for Pacman {
         "pacman"
     }
 
-    fn installed(&self, root: &Root) -> Result<BTreeSet<String>, EngineError> {
+    fn installed(&self, _host: &dyn Host, root: &Root) -> Result<BTreeSet<String>, EngineError> {
         let mut out = BTreeSet::new();
         let Some(entries) = root.list_dir(LOCAL_DB)? else {
             return Ok(out);
@@ -73,6 +74,7 @@ impl PackageManager for Pacman {
     /// had) and the root's own database.
     fn host_install(
         &self,
+        _host: &dyn Host,
         root: &Path,
         machine: &Machine,
         packages: &[String],
@@ -87,6 +89,7 @@ impl PackageManager for Pacman {
     /// [--config PACMAN_CONF] --noconfirm -R -- PACKAGE...`.
     fn host_remove(
         &self,
+        _host: &dyn Host,
         root: &Path,
         machine: &Machine,
         packages: &[String],
@@ -203,7 +206,9 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), dir.path().join(format!("{local}/evil-1-1")))
             .unwrap();
         let root = Root::open(dir.path()).unwrap();
-        let set = Pacman.installed(&root).unwrap();
+        let set = Pacman
+            .installed(&crate::host::local_for_tests(), &root)
+            .unwrap();
         assert_eq!(set.into_iter().collect::<Vec<_>>(), ["base", "zlib"]);
     }
 
@@ -211,7 +216,12 @@ mod tests {
     fn a_root_without_a_database_has_nothing_installed() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::open(dir.path()).unwrap();
-        assert!(Pacman.installed(&root).unwrap().is_empty());
+        assert!(
+            Pacman
+                .installed(&crate::host::local_for_tests(), &root)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -252,7 +262,9 @@ mod tests {
         let pkgs = ["hello".to_owned()];
         let root = Path::new("/var/lib/machines/a");
         assert_eq!(
-            Pacman.host_install(root, &m, &pkgs).unwrap(),
+            Pacman
+                .host_install(&crate::host::local_for_tests(), root, &m, &pkgs)
+                .unwrap(),
             [[
                 "pacman",
                 "--root",
@@ -273,7 +285,9 @@ mod tests {
         m.pacman_conf = None;
         m.bootstrap_options.host_cache = true;
         assert_eq!(
-            Pacman.host_remove(root, &m, &pkgs).unwrap(),
+            Pacman
+                .host_remove(&crate::host::local_for_tests(), root, &m, &pkgs)
+                .unwrap(),
             [[
                 "pacman",
                 "--root",

@@ -13,7 +13,6 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_schema::Machine;
@@ -21,9 +20,10 @@ use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{Mode, SFlag, fstat};
 
 use super::PackageManager;
-use crate::drivers::bootstrap::Dnf as DnfBootstrap;
 use crate::confined::Root;
+use crate::drivers::bootstrap::Dnf as DnfBootstrap;
 use crate::error::EngineError;
+use crate::host::{Cmd, Host};
 
 /// Fedora's dnf over rpm.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +45,7 @@ impl PackageManager for Dnf {
         "dnf"
     }
 
-    fn installed(&self, root: &Root) -> Result<BTreeSet<String>, EngineError> {
+    fn installed(&self, host: &dyn Host, root: &Root) -> Result<BTreeSet<String>, EngineError> {
         for dir in DB_DIRS {
             let Some(files) = open_db_dir(root.path(), dir)? else {
                 continue;
@@ -59,7 +59,7 @@ impl PackageManager for Dnf {
                     )
                 })?;
             }
-            return query(&copy.0, root.path(), dir);
+            return query(host, &copy.0, root.path(), dir);
         }
         Ok(BTreeSet::new())
     }
@@ -78,22 +78,24 @@ impl PackageManager for Dnf {
 
     fn host_install(
         &self,
+        host: &dyn Host,
         root: &Path,
         machine: &Machine,
         packages: &[String],
     ) -> Option<Vec<Vec<String>>> {
-        DnfBootstrap::host_change(machine, root, true, packages)
+        DnfBootstrap::host_change(host, machine, root, true, packages)
             .ok()
             .map(|cmd| vec![cmd])
     }
 
     fn host_remove(
         &self,
+        host: &dyn Host,
         root: &Path,
         machine: &Machine,
         packages: &[String],
     ) -> Option<Vec<Vec<String>>> {
-        DnfBootstrap::host_change(machine, root, false, packages)
+        DnfBootstrap::host_change(host, machine, root, false, packages)
             .ok()
             .map(|cmd| vec![cmd])
     }
@@ -201,7 +203,12 @@ fn copy_out(fd: OwnedFd, to: &Path) -> Result<(), io::Error> {
 
 /// `rpm --dbpath COPY -qa`: the installed package names (without rpm's
 /// `gpg-pubkey` pseudo-packages).
-fn query(copy: &Path, root: &Path, dir: &str) -> Result<BTreeSet<String>, EngineError> {
+fn query(
+    host: &dyn Host,
+    copy: &Path,
+    root: &Path,
+    dir: &str,
+) -> Result<BTreeSet<String>, EngineError> {
     let argv = [
         "rpm".to_owned(),
         format!("--dbpath={}", copy.display()),
@@ -209,26 +216,19 @@ fn query(copy: &Path, root: &Path, dir: &str) -> Result<BTreeSet<String>, Engine
         "--qf".to_owned(),
         "%{NAME}\\n".to_owned(),
     ];
-    let output = Command::new(&argv[0])
-        .args(&argv[1..])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            EngineError::io(
-                "running rpm to read the installed packages (install the Debian package `rpm`)",
-                e,
-            )
-        })?;
-    if !output.status.success() {
+    let output = host.run(&Cmd::new(argv.clone())).map_err(|e| {
+        EngineError::State(format!(
+            "running rpm to read the installed packages (install the Debian package `rpm`): {e}"
+        ))
+    })?;
+    if !output.success() {
         return Err(EngineError::Command {
             what: format!(
                 "rpm -qa on a copy of /{dir} of {} ({})",
                 root.display(),
                 argv.join(" ")
             ),
-            status: output.status.to_string(),
+            status: output.status.clone(),
             output: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
     }
@@ -299,7 +299,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::create_dir_all(dir.path().join("var/lib/rpm")).expect("mkdir");
         let root = Root::open(dir.path()).expect("root");
-        assert!(Dnf.installed(&root).expect("installed").is_empty());
+        assert!(
+            Dnf.installed(&crate::host::local_for_tests(), &root)
+                .expect("installed")
+                .is_empty()
+        );
         // rpm must not have created a database in the root.
         assert!(
             fs::read_dir(dir.path().join("var/lib/rpm"))
@@ -345,14 +349,24 @@ mod tests {
             gpgcheck: false,
         }];
         let cmds = Dnf
-            .host_install(Path::new("/m/f"), &machine, &["x".to_owned()])
+            .host_install(
+                &crate::host::local_for_tests(),
+                Path::new("/m/f"),
+                &machine,
+                &["x".to_owned()],
+            )
             .expect("a host command");
         let cmd = &cmds[0];
         assert!(cmd.contains(&"--installroot=/m/f".to_owned()));
         assert!(cmd.contains(&"--repofrompath=r,file:///r".to_owned()));
         assert_eq!(&cmd[cmd.len() - 3..], ["install", "--", "x"]);
         let cmds = Dnf
-            .host_remove(Path::new("/m/f"), &machine, &["x".to_owned()])
+            .host_remove(
+                &crate::host::local_for_tests(),
+                Path::new("/m/f"),
+                &machine,
+                &["x".to_owned()],
+            )
             .expect("a host command");
         assert_eq!(&cmds[0][cmds[0].len() - 3..], ["remove", "--", "x"]);
     }

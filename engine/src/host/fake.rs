@@ -1,0 +1,225 @@
+//! A fake host for unit tests: it records every command it is asked to run
+//! and answers from a script; berth's directories and `/proc` are a temp
+//! dir. A "bootstrap" makes a small root there, a "started" machine is a
+//! fake process under the temp `/proc`, and `cp` copies for real inside the
+//! temp dir. Nothing here needs root or touches the real host.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::command::{Cmd, Finished};
+use super::{Detached, Host, HostFacts, LocalHost};
+use crate::error::EngineError;
+use crate::host::paths::Paths;
+
+/// The fake host. See the module documentation.
+#[derive(Debug)]
+pub(crate) struct FakeHost {
+    dir: tempfile::TempDir,
+    facts: HostFacts,
+    proc_dir: PathBuf,
+    /// Every command run, in order (detached ones too).
+    pub(crate) commands: Mutex<Vec<Cmd>>,
+    next_pid: Mutex<i32>,
+    /// Unit files a bootstrap puts in the new root.
+    pub(crate) base_units: Vec<String>,
+    /// Packages a bootstrap's dpkg status lists.
+    pub(crate) base_packages: Vec<String>,
+}
+
+impl FakeHost {
+    /// A fake host; `systemd`: whether it was booted with systemd.
+    pub(crate) fn new(systemd: bool) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let top = dir.path().to_owned();
+        let paths = Paths {
+            machines_dir: top.join("machines"),
+            state_dir: top.join("state"),
+            nspawn_dir: top.join("nspawn"),
+            cache_dir: top.join("cache"),
+        };
+        for d in [
+            &paths.machines_dir,
+            &paths.state_dir,
+            &paths.nspawn_dir,
+            &paths.cache_dir,
+        ] {
+            fs::create_dir_all(d).expect("a fake dir");
+        }
+        let proc_dir = top.join("proc");
+        fs::create_dir_all(&proc_dir).expect("a fake /proc");
+        FakeHost {
+            dir,
+            facts: HostFacts {
+                paths,
+                booted_with_systemd: systemd,
+                check_tools: false,
+            },
+            proc_dir,
+            commands: Mutex::new(Vec::new()),
+            next_pid: Mutex::new(1000),
+            base_units: vec![
+                "systemd-networkd.service".into(),
+                "fstrim.timer".into(),
+                "apt-daily.timer".into(),
+            ],
+            base_packages: vec!["systemd".into(), "dbus".into()],
+        }
+    }
+
+    /// The fake's top directory.
+    pub(crate) fn top(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The command lines run so far, each joined with spaces.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.commands
+            .lock()
+            .expect("commands")
+            .iter()
+            .map(Cmd::display)
+            .collect()
+    }
+
+    /// Forgets the commands recorded so far.
+    pub(crate) fn clear(&self) {
+        self.commands.lock().expect("commands").clear();
+    }
+
+    /// A fake process running `program` with `args` (and, for
+    /// systemd-nspawn, a guest init as its child); returns its pid.
+    pub(crate) fn add_process(&self, program: &str, args: &[String]) -> i32 {
+        let pid = {
+            let mut next = self.next_pid.lock().expect("pid");
+            *next += 2;
+            *next
+        };
+        let dir = self.proc_dir.join(pid.to_string());
+        fs::create_dir_all(dir.join(format!("task/{pid}"))).expect("fake proc");
+        let stat_fields: Vec<String> = (0..50)
+            .map(|i| if i == 19 { "4242".into() } else { "0".into() })
+            .collect();
+        fs::write(
+            dir.join("stat"),
+            format!("{pid} ({program}) S {}\n", stat_fields[1..].join(" ")),
+        )
+        .expect("stat");
+        symlink(format!("/usr/bin/{program}"), dir.join("exe")).expect("exe");
+        fs::write(dir.join("cmdline"), args.join("\0")).expect("cmdline");
+        // The guest's init: PID 1 of its own namespace.
+        let child = pid + 1;
+        let child_dir = self.proc_dir.join(child.to_string());
+        fs::create_dir_all(&child_dir).expect("fake child");
+        fs::write(
+            child_dir.join("status"),
+            format!("Name:\tsystemd\nNSpid:\t{child}\t1\n"),
+        )
+        .expect("status");
+        fs::write(
+            dir.join(format!("task/{pid}/children")),
+            format!("{child} "),
+        )
+        .expect("children");
+        pid
+    }
+
+    /// Makes a small Debian-like root at `target`.
+    fn make_root(&self, target: &Path) {
+        for d in [
+            "etc/systemd/system",
+            "usr/lib/systemd/system",
+            "var/lib/dpkg",
+            "usr/bin",
+        ] {
+            fs::create_dir_all(target.join(d)).expect("root dirs");
+        }
+        for unit in &self.base_units {
+            fs::write(
+                target.join("usr/lib/systemd/system").join(unit),
+                "[Unit]\nDescription=fake\n\n[Install]\nWantedBy=multi-user.target\n",
+            )
+            .expect("unit file");
+        }
+        let status: String = self
+            .base_packages
+            .iter()
+            .map(|p| format!("Package: {p}\nStatus: install ok installed\nVersion: 1\n\n"))
+            .collect();
+        fs::write(target.join("var/lib/dpkg/status"), status).expect("dpkg status");
+        fs::write(target.join("usr/bin/apt-get"), "").expect("apt-get");
+        fs::write(target.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").expect("shadow");
+    }
+}
+
+impl Host for FakeHost {
+    fn facts(&self) -> &HostFacts {
+        &self.facts
+    }
+
+    fn run(&self, cmd: &Cmd) -> Result<Finished, EngineError> {
+        self.commands.lock().expect("commands").push(cmd.clone());
+        let argv: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+        let ok = |stdout: &str| Finished {
+            code: Some(0),
+            status: "exit status: 0".into(),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        };
+        match argv.as_slice() {
+            // A bootstrap: the target is the command's last path argument.
+            ["unshare", .., target] => {
+                self.make_root(Path::new(target));
+                Ok(ok(""))
+            }
+            // Copies stay inside the temp dir: run them for real.
+            ["cp", ..] => {
+                let inside = cmd.argv[1..]
+                    .iter()
+                    .filter(|a| a.starts_with('/'))
+                    .all(|a| Path::new(a).starts_with(self.top()));
+                assert!(
+                    inside,
+                    "the fake host copies only inside its temp dir: {cmd:?}"
+                );
+                LocalHost::with_facts(self.facts.clone()).run(cmd)
+            }
+            [.., "is-system-running"] => Ok(ok("running\n")),
+            ["systemctl", "is-enabled", ..] => Ok(ok("disabled\n")),
+            _ => Ok(ok("")),
+        }
+    }
+
+    fn spawn_detached(&self, request: &Detached) -> Result<i32, EngineError> {
+        self.commands
+            .lock()
+            .expect("commands")
+            .push(request.cmd.clone());
+        let program = request.cmd.argv.first().cloned().unwrap_or_default();
+        Ok(self.add_process(&program, &request.cmd.argv))
+    }
+
+    fn which(&self, program: &str) -> Option<PathBuf> {
+        Some(PathBuf::from("/usr/bin").join(program))
+    }
+
+    fn proc_dir(&self) -> &Path {
+        &self.proc_dir
+    }
+
+    fn kill_cgroup(&self, _name: &str) -> usize {
+        0
+    }
+
+    fn remove_cgroup(&self, _name: &str) {}
+
+    fn reap(&self, _pid: i32) {}
+
+    fn signal(&self, pid: i32, _signal: nix::sys::signal::Signal) {
+        // The fake process exits at once, with its guest.
+        let _ = fs::remove_dir_all(self.proc_dir.join(pid.to_string()));
+        let _ = fs::remove_dir_all(self.proc_dir.join((pid + 1).to_string()));
+    }
+}

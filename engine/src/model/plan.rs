@@ -1,0 +1,69 @@
+//! The plan: what berth would do, machine by machine, as typed actions.
+
+use std::collections::BTreeMap;
+
+use berth_schema::Launcher;
+use serde::Serialize;
+
+use crate::model::action::Action;
+#[allow(unused_imports)]
+use crate::model::observed::Observed;
+use crate::model::warning::Warning;
+
+/// Everything berth would do, machine by machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// The total number of actions.
+    pub changes: usize,
+    /// One entry per targeted machine, in spec order.
+    pub machines: Vec<MachinePlan>,
+}
+
+impl Plan {
+    /// A plan from per-machine plans.
+    pub fn new(machines: Vec<MachinePlan>) -> Self {
+        Plan {
+            changes: machines.iter().map(|m| m.actions.len()).sum(),
+            machines,
+        }
+    }
+
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes == 0
+    }
+}
+
+/// What berth would do to one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MachinePlan {
+    /// The machine name.
+    pub name: String,
+    /// `create` (no root yet), `update` or `none`.
+    pub change: ChangeKind,
+    /// The concrete launcher (after resolving `auto`).
+    pub launcher: Launcher,
+    /// The actions, in the order apply runs them.
+    pub actions: Vec<Action>,
+    /// Things the user should know that are not errors.
+    pub warnings: Vec<Warning>,
+    /// Fingerprints of what the plan was made against, part by part
+    /// ([`Observed::fingerprint`]): apply runs the actions only while
+    /// they still hold.
+    #[serde(skip)]
+    pub observed: BTreeMap<String, String>,
+}
+
+/// The overall change to a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// The machine will be created.
+    Create,
+    /// The machine will be changed in place.
+    Update,
+    /// The root will be destroyed and bootstrapped again.
+    Replace,
+    /// Nothing to do.
+    None,
+}

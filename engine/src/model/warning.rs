@@ -1,0 +1,72 @@
+//! Plan warnings: things the user should know that are not errors. Typed,
+//! so front ends match on the kind; shown (and serialised) as one line.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// Something the user should know about a machine's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// Debian's PAM stack ignores `/etc/securetty`.
+    SecurettyIgnored,
+    /// The machine runs, started outside berth; berth leaves it alone.
+    Foreign {
+        /// How it was started, as far as can be told.
+        how: String,
+        /// Whether the spec wants it stopped.
+        wants_stopped: bool,
+    },
+    /// A package left the spec but came with the bootstrap: never removed.
+    BasePackageKept {
+        /// The package.
+        package: String,
+    },
+    /// The root password file is readable by group or others.
+    SecretFileReadable {
+        /// The file.
+        path: String,
+    },
+}
+
+impl Warning {
+    /// Whether this warning reports a machine berth does not control.
+    pub fn is_foreign(&self) -> bool {
+        matches!(self, Warning::Foreign { .. })
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::SecurettyIgnored => f.write_str(
+                "Debian no longer honours /etc/securetty (pam_securetty is not in its PAM stack); \
+                 berth writes the entries, but they do not restrict root logins",
+            ),
+            Warning::Foreign { how, wants_stopped } => write!(
+                f,
+                "the machine runs, started outside berth ({how}); berth does not fight it: \
+                 stop it the way it was started, then apply{}",
+                if *wants_stopped {
+                    " (the spec wants it stopped)"
+                } else {
+                    ""
+                }
+            ),
+            Warning::BasePackageKept { package } => write!(
+                f,
+                "package {package} left the spec but was part of the bootstrap: berth never removes base packages"
+            ),
+            Warning::SecretFileReadable { path } => write!(
+                f,
+                "root_password file {path} is readable by group or others (chmod 600 it)"
+            ),
+        }
+    }
+}
+
+impl Serialize for Warning {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
