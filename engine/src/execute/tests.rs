@@ -1,1 +1,311 @@
+//! apply, the cache and destroy on the fake host: every action kind runs
+//! with its approved payload, and a changed machine is refused as stale.
 
+use std::sync::Arc;
+
+use berth_schema::{
+    BootstrapperKind, DesiredState, Distro, Launcher, Machine, RootPassword, Source, Units,
+};
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::host::Host;
+use crate::host::fake::FakeHost;
+use crate::model::action::Action;
+use crate::report::Silent;
+
+fn machine() -> Machine {
+    Machine {
+        name: "web".into(),
+        source: Source::default(),
+        distro: Distro::Debian,
+        release: Some("bookworm".into()),
+        mirror: None,
+        packages: vec!["systemd".into(), "dbus".into()],
+        hostname: "web".into(),
+        units: Units {
+            enable: vec!["systemd-networkd.service".into()],
+            disable: vec!["fstrim.timer".into()],
+            mask: vec!["apt-daily.timer".into()],
+        },
+        root_password: Some(RootPassword::Hash("$6$salt$hash".into())),
+        securetty: vec!["pts/0".into()],
+        launcher: Launcher::Nspawn,
+        state: DesiredState::Running,
+        bootstrapper: Some(BootstrapperKind::Debootstrap),
+        bootstrap_options: Default::default(),
+        pacman_conf: None,
+        repos: Vec::new(),
+        autostart: None,
+        network: Default::default(),
+        binds: Vec::new(),
+        private_users: None,
+        capabilities: Vec::new(),
+        drop_capabilities: Vec::new(),
+        environment: Vec::new(),
+    }
+}
+
+fn engine(systemd: bool) -> (Engine, Arc<FakeHost>) {
+    let fake = Arc::new(FakeHost::new(systemd));
+    (Engine::on(fake.clone()), fake)
+}
+
+fn names(engine: &Engine, m: &Machine) -> Vec<&'static str> {
+    let plan = engine.plan([m]).expect("plan");
+    plan.machines[0].actions.iter().map(Action::name).collect()
+}
+
+/// Plans and applies `m`; returns the actions that were approved.
+fn apply(engine: &Engine, m: &Machine) -> Result<Vec<&'static str>, EngineError> {
+    let plan = engine.plan([m]).map_err(|mut e| e.remove(0))?;
+    let approved = &plan.machines[0];
+    engine.apply_machine(m, approved, false, &Silent)?;
+    Ok(approved.actions.iter().map(Action::name).collect())
+}
+
+fn read(fake: &FakeHost, rel: &str) -> String {
+    std::fs::read_to_string(fake.paths().machine_root("web").join(rel)).unwrap_or_default()
+}
+
+#[test]
+fn a_new_machine_is_bootstrapped_configured_and_started_with_the_approved_payloads() {
+    let (engine, fake) = engine(false);
+    let m = machine();
+    let approved = apply(&engine, &m).unwrap();
+    assert_eq!(
+        approved,
+        [
+            "bootstrap",
+            "set-hostname",
+            "enable-unit",
+            "disable-unit",
+            "mask-unit",
+            "set-root-password",
+            "add-securetty",
+            "write-settings",
+            "start"
+        ]
+    );
+    // After the bootstrap, the configuration is planned again against the
+    // base: fstrim.timer is disabled there already, so it is not run.
+    let lines = fake.lines();
+    let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    assert!(
+        has(
+            "unshare --pid --fork --kill-child -- debootstrap --variant=minbase --include=systemd,dbus"
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        has("cp -a --reflink=auto --no-target-directory"),
+        "{lines:#?}"
+    );
+    for verb in [
+        "enable -- systemd-networkd.service",
+        "mask -- apt-daily.timer",
+    ] {
+        assert!(has(verb), "{verb}: {lines:#?}");
+    }
+    assert!(has("systemd-nspawn --quiet --boot"), "{lines:#?}");
+    assert_eq!(read(&fake, "etc/hostname"), "web\n");
+    assert!(read(&fake, "etc/shadow").starts_with("root:$6$salt$hash:"));
+    assert_eq!(read(&fake, "etc/securetty"), "pts/0\n");
+    assert_eq!(read(&fake, "etc/machine-id").len(), 33);
+    let settings = std::fs::read_to_string(fake.paths().settings_file("web")).unwrap();
+    assert!(settings.starts_with(crate::drivers::settings::HEADER));
+    let record = fake.state().load("web").unwrap().unwrap();
+    assert_eq!(record.launch.unwrap().launcher, Launcher::Nspawn);
+    // The bootstrap tool got an explicit environment: berth's is never inherited.
+    let commands = fake.commands.lock().unwrap();
+    let bootstrap = commands.iter().find(|c| c.argv[0] == "unshare").unwrap();
+    assert_eq!(
+        bootstrap.env,
+        [("DEBIAN_FRONTEND".to_owned(), "noninteractive".to_owned())]
+    );
+    assert!(bootstrap.die_with_berth);
+}
+
+#[test]
+fn a_second_machine_of_the_same_base_is_a_clone_and_runs_no_bootstrap() {
+    let (engine, fake) = engine(false);
+    apply(&engine, &machine()).unwrap();
+    fake.clear();
+    let mut other = machine();
+    other.name = "api".into();
+    other.hostname = "api".into();
+    let plan = engine.plan([&other]).unwrap();
+    assert_eq!(plan.machines[0].actions[0].name(), "clone");
+    engine
+        .apply_machine(&other, &plan.machines[0], false, &Silent)
+        .unwrap();
+    assert!(
+        !fake.lines().iter().any(|l| l.starts_with("unshare")),
+        "{:#?}",
+        fake.lines()
+    );
+}
+
+#[test]
+fn a_converged_machine_plans_nothing_and_drift_is_repaired() {
+    let (engine, fake) = engine(false);
+    let m = machine();
+    apply(&engine, &m).unwrap();
+    // The fake bootstrap enables nothing, and its systemctl changes no
+    // link: make the units look as applied.
+    let root = fake.paths().machine_root("web");
+    let wants = root.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink(
+        "/usr/lib/systemd/system/systemd-networkd.service",
+        wants.join("systemd-networkd.service"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/null", root.join("etc/systemd/system/apt-daily.timer"))
+        .unwrap();
+    assert_eq!(names(&engine, &m), Vec::<&str>::new());
+    std::fs::write(root.join("etc/hostname"), "edited\n").unwrap();
+    assert_eq!(apply(&engine, &m).unwrap(), ["set-hostname"]);
+    assert_eq!(read(&fake, "etc/hostname"), "web\n");
+}
+
+#[test]
+fn a_machine_changed_after_the_plan_is_stale_and_nothing_runs() {
+    let (engine, fake) = engine(false);
+    let m = machine();
+    apply(&engine, &m).unwrap();
+    let root = fake.paths().machine_root("web");
+    std::fs::write(root.join("etc/hostname"), "edited\n").unwrap();
+    let plan = engine.plan([&m]).unwrap();
+    std::fs::write(root.join("etc/hostname"), "edited again\n").unwrap();
+    fake.clear();
+    let err = engine
+        .apply_machine(&m, &plan.machines[0], false, &Silent)
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Stale { .. }), "{err}");
+    assert!(err.to_string().contains("its root"), "{err}");
+    assert!(fake.lines().is_empty(), "{:#?}", fake.lines());
+    assert_eq!(read(&fake, "etc/hostname"), "edited again\n");
+}
+
+#[test]
+fn stop_start_and_restart_go_through_the_recorded_launcher() {
+    let (engine, fake) = engine(false);
+    let mut m = machine();
+    apply(&engine, &m).unwrap();
+    m.state = DesiredState::Stopped;
+    fake.clear();
+    assert!(apply(&engine, &m).unwrap().contains(&"stop"));
+    assert!(fake.state().load("web").unwrap().unwrap().launch.is_none());
+    m.state = DesiredState::Running;
+    assert!(apply(&engine, &m).unwrap().contains(&"start"));
+    // A settings change restarts the running machine.
+    m.capabilities = vec!["CAP_NET_ADMIN".into()];
+    let approved = apply(&engine, &m).unwrap();
+    assert!(
+        approved.contains(&"write-settings") && approved.contains(&"restart"),
+        "{approved:?}"
+    );
+    let spawned = fake
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with("systemd-nspawn --quiet --boot"))
+        .count();
+    assert_eq!(spawned, 2, "{:#?}", fake.lines());
+}
+
+#[test]
+fn packages_change_inside_the_running_guest_with_the_planned_commands() {
+    let (engine, fake) = engine(false);
+    let mut m = machine();
+    apply(&engine, &m).unwrap();
+    m.packages.push("less".into());
+    fake.clear();
+    let plan = engine.plan([&m]).unwrap();
+    let action = plan.machines[0]
+        .actions
+        .iter()
+        .find(|a| a.name() == "install-packages")
+        .unwrap()
+        .clone();
+    let Action::InstallPackages {
+        commands, in_guest, ..
+    } = &action
+    else {
+        unreachable!()
+    };
+    assert!(*in_guest);
+    engine
+        .apply_machine(&m, &plan.machines[0], false, &Silent)
+        .unwrap();
+    let lines = fake.lines();
+    for command in commands {
+        let text = command.join(" ");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("nsenter --target=") && l.ends_with(&text)),
+            "{text}: {lines:#?}"
+        );
+    }
+    assert_eq!(
+        fake.state().load("web").unwrap().unwrap().added_packages,
+        ["less"]
+    );
+}
+
+#[test]
+fn a_replacement_needs_allow_replace() {
+    let (engine, _fake) = engine(false);
+    let mut m = machine();
+    apply(&engine, &m).unwrap();
+    m.release = Some("trixie".into());
+    let plan = engine.plan([&m]).unwrap();
+    assert_eq!(plan.machines[0].actions[0].name(), "replace");
+    let err = engine
+        .apply_machine(&m, &plan.machines[0], false, &Silent)
+        .unwrap_err();
+    assert!(err.to_string().contains("--replace web"), "{err}");
+}
+
+#[test]
+fn autostart_uses_the_unit_launchers_boot_integration() {
+    let (engine, fake) = engine(true);
+    let mut m = machine();
+    m.launcher = Launcher::Machinectl;
+    m.autostart = Some(true);
+    let approved = apply(&engine, &m).unwrap();
+    assert!(approved.contains(&"set-autostart"), "{approved:?}");
+    let lines = fake.lines();
+    assert!(
+        lines.contains(&"machinectl enable web".to_owned()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"machinectl start web".to_owned()),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn the_cache_makes_a_base_once() {
+    let (engine, _fake) = engine(false);
+    let host = engine.host();
+    let cache = crate::drivers::cache::Cache::new(&host.paths().cache_dir);
+    let key =
+        crate::drivers::cache::BaseKey::of(&machine(), &crate::drivers::bootstrap::Debootstrap)
+            .unwrap();
+    let made = std::sync::atomic::AtomicUsize::new(0);
+    for _ in 0..2 {
+        let entry = cache
+            .get_or_make(host, &key, |into| {
+                made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::fs::create_dir_all(into.join("etc")).unwrap();
+                Ok(())
+            })
+            .unwrap();
+        assert!(entry.root.join("etc").is_dir());
+    }
+    assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(cache.list().unwrap().len(), 1);
+}

@@ -23,6 +23,8 @@ pub(crate) struct FakeHost {
     /// Every command run, in order (detached ones too).
     pub(crate) commands: Mutex<Vec<Cmd>>,
     next_pid: Mutex<i32>,
+    /// The main pid of the last unit started with machinectl or systemctl.
+    unit_pid: Mutex<Option<i32>>,
     /// Unit files a bootstrap puts in the new root.
     pub(crate) base_units: Vec<String>,
     /// Packages a bootstrap's dpkg status lists.
@@ -60,6 +62,7 @@ impl FakeHost {
             proc_dir,
             commands: Mutex::new(Vec::new()),
             next_pid: Mutex::new(1000),
+            unit_pid: Mutex::new(None),
             base_units: vec![
                 "systemd-networkd.service".into(),
                 "fstrim.timer".into(),
@@ -187,6 +190,15 @@ impl Host for FakeHost {
                 LocalHost::with_facts(self.facts.clone()).run(cmd)
             }
             [.., "is-system-running"] => Ok(ok("running\n")),
+            ["machinectl", "start", name] | ["systemctl", "start", name] => {
+                let pid = self.add_process("systemd-nspawn", &[format!("--machine={name}")]);
+                *self.unit_pid.lock().expect("pid") = Some(pid);
+                Ok(ok(""))
+            }
+            ["systemctl", "show", "--property=MainPID", ..] => {
+                let pid = self.unit_pid.lock().expect("pid").unwrap_or(0);
+                Ok(ok(&format!("{pid}\n")))
+            }
             ["systemctl", "is-enabled", ..] => Ok(ok("disabled\n")),
             _ => Ok(ok("")),
         }
