@@ -147,8 +147,11 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// Save the plan to FILE (JSON, no secrets), for `berth apply FILE`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "destroy")]
     pub out: Option<PathBuf>,
+    /// Show what `berth destroy NAME...` would do (no spec needed).
+    #[arg(long, requires = "names")]
+    pub destroy: bool,
     /// Leave out machines matching PATTERN (a name or glob). Repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
@@ -272,6 +275,9 @@ pub struct DestroyArgs {
     /// Destroy without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Print the destroy plan and the results as JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Wait at most SECONDS for another berth to release the state lock
     /// (default: wait as long as it takes; 0: fail at once, naming the holder).
     #[arg(long, value_name = "SECONDS")]

@@ -125,6 +125,7 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
         berth_engine::ChangeKind::Create => "will be created",
         berth_engine::ChangeKind::Update => "will be updated in place",
         berth_engine::ChangeKind::Replace => "must be replaced",
+        berth_engine::ChangeKind::Destroy => "will be destroyed",
         berth_engine::ChangeKind::None => "is up to date",
     };
     let _ = writeln!(

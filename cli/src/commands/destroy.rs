@@ -4,45 +4,102 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use berth_engine::Engine;
+use serde::Serialize;
 
 use crate::cli::DestroyArgs;
 use crate::progress::Progress;
 use crate::{prompt, render};
 
-/// Stops and removes machines berth manages.
-pub fn run(engine: &Engine, args: &DestroyArgs) -> Result<ExitCode> {
-    for name in &args.names {
+/// Refuses names that cannot be machines (before anything is read).
+pub(crate) fn check_names(names: &[String]) -> Result<()> {
+    for name in names {
         if !berth_schema::is_valid_machine_name(name) {
             bail!("{name:?} is not a valid machine name");
         }
     }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct MachineResult<'a> {
+    name: &'a str,
+    actions: &'a [berth_engine::Action],
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DestroyReport<'a> {
+    changes: usize,
+    destroyed: bool,
+    machines: Vec<MachineResult<'a>>,
+}
+
+/// Stops and removes machines berth manages.
+pub fn run(engine: &Engine, args: &DestroyArgs) -> Result<ExitCode> {
+    check_names(&args.names)?;
     let _lock = super::lock_state(
         engine,
         args.lock_timeout.map(std::time::Duration::from_secs),
     )?;
-    anstream::println!("berth will stop and remove: {}", args.names.join(", "));
+    // In JSON mode the plan is the report's; the human summary goes to stderr.
+    let plan = if args.json {
+        Some(
+            engine
+                .plan_destroy(&args.names)
+                .map_err(super::plan_errors)?,
+        )
+    } else {
+        None
+    };
+    let summary = format!("berth will stop and remove: {}", args.names.join(", "));
+    if args.json {
+        anstream::eprintln!("{summary}");
+    } else {
+        anstream::println!("{summary}");
+    }
     if !prompt::confirm("Destroy these machines and their roots?", args.yes)? {
         eprintln!("Destroy cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
-    let progress = Progress::new(false);
+    let progress = Progress::new(args.json);
     let mut failed = 0;
-    for name in &args.names {
-        match engine.destroy(name, &progress) {
-            Ok(true) => {
-                progress.finish();
-                anstream::println!("{name}: destroyed");
-            }
-            Ok(false) => {
-                progress.finish();
-                anstream::println!("{name}: absent, nothing to do");
-            }
+    let mut results = Vec::new();
+    for (i, name) in args.names.iter().enumerate() {
+        let (result, error) = match engine.destroy(name, &progress) {
+            Ok(true) => ("destroyed", None),
+            Ok(false) => ("absent", None),
             Err(e) => {
-                progress.finish();
                 failed += 1;
-                render::error(&anyhow::anyhow!("{e}"));
+                ("failed", Some(e.to_string()))
+            }
+        };
+        progress.finish();
+        if !args.json {
+            match &error {
+                None if result == "destroyed" => anstream::println!("{name}: destroyed"),
+                None => anstream::println!("{name}: absent, nothing to do"),
+                Some(e) => render::error(&anyhow::anyhow!("{e}")),
             }
         }
+        let actions = plan
+            .as_ref()
+            .map_or(&[][..], |p| p.machines[i].actions.as_slice());
+        results.push(MachineResult {
+            name,
+            actions,
+            result,
+            error,
+        });
+    }
+    if let Some(plan) = &plan {
+        let report = DestroyReport {
+            changes: plan.changes,
+            destroyed: failed == 0,
+            machines: results,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS

@@ -10,6 +10,9 @@ use crate::render;
 
 /// Shows what apply would change. Takes no lock.
 pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
+    if args.destroy {
+        return destroy(engine, args);
+    }
     // A saved plan is checked against the spec loaded from its absolute
     // path: load it that way now, so both see the same resolved paths.
     let spec = match &args.out {
@@ -40,6 +43,25 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
             format!("./{shown}")
         };
         anstream::eprintln!("Saved the plan to {shown}; run it with `berth apply {arg}`.");
+    }
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `berth plan --destroy NAME...`: what destroy would do, from berth's
+/// records (no spec needed).
+fn destroy(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
+    super::destroy::check_names(&args.names)?;
+    let plan = engine
+        .plan_destroy(&args.names)
+        .map_err(super::plan_errors)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        render::plan(&plan);
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         ExitCode::from(2)

@@ -113,6 +113,7 @@ impl Engine {
             }
             Action::Start { launcher } => self.start(machine, *launcher, reporter),
             Action::Stop { .. } => self.stop(name),
+            Action::Destroy { .. } => self.destroy(name, reporter).map(|_| ()),
             Action::Restart { launcher } => {
                 self.stop(name)?;
                 self.start(machine, *launcher, reporter)

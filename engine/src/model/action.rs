@@ -156,6 +156,12 @@ pub enum Action {
         /// The launcher that started it.
         launcher: Launcher,
     },
+    /// Remove a machine berth manages: its root, its `.nspawn` file, its
+    /// boot integration and berth's record (`berth destroy`).
+    Destroy {
+        /// The root on the host.
+        root: String,
+    },
 }
 
 /// How an action changes the machine, for the `+`/`~`/`-` column.
@@ -192,6 +198,7 @@ impl Action {
             Action::Restart { .. } => "restart",
             Action::Start { .. } => "start",
             Action::Stop { .. } => "stop",
+            Action::Destroy { .. } => "destroy",
         }
     }
 
@@ -209,7 +216,8 @@ impl Action {
             Action::DisableUnit { .. }
             | Action::MaskUnit { .. }
             | Action::Stop { .. }
-            | Action::RemovePackages { .. } => Effect::Remove,
+            | Action::RemovePackages { .. }
+            | Action::Destroy { .. } => Effect::Remove,
             Action::WriteSettings { before: None, .. } => Effect::Create,
             Action::SetAutostart { enabled: true, .. } => Effect::Create,
             Action::SetAutostart { enabled: false, .. } => Effect::Remove,
@@ -299,6 +307,9 @@ impl Action {
             }
             Action::Start { launcher } => format!("start machine ({launcher})"),
             Action::Stop { launcher } => format!("stop machine ({launcher})"),
+            Action::Destroy { root } => {
+                format!("destroy machine: remove {root}, its .nspawn file and berth's record")
+            }
         }
     }
 

@@ -64,6 +64,8 @@ pub enum ChangeKind {
     Update,
     /// The root will be destroyed and bootstrapped again.
     Replace,
+    /// The machine will be destroyed (`berth plan --destroy`).
+    Destroy,
     /// Nothing to do.
     None,
 }

@@ -7,9 +7,83 @@ use crate::confined::remove;
 use crate::drivers::launcher;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::model::action::Action;
+use crate::planner::{ChangeKind, MachinePlan, Plan};
 use crate::report::{Event, Reporter};
 
 impl Engine {
+    /// What `destroy` would do to each of `names`, as a plan (`berth plan
+    /// --destroy`, `berth destroy --json`): stop it if it runs, then remove
+    /// it. A machine berth does not manage is an error; an absent one has no
+    /// actions.
+    pub fn plan_destroy(&self, names: &[String]) -> Result<Plan, Vec<EngineError>> {
+        let mut plans = Vec::new();
+        let mut errors = Vec::new();
+        for name in names {
+            match self.plan_destroy_one(name) {
+                Ok(plan) => plans.push(plan),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Plan::new(plans))
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn plan_destroy_one(&self, name: &str) -> Result<MachinePlan, EngineError> {
+        let host = self.host();
+        let paths = host.paths();
+        let record = host.state().load(name)?;
+        let root = paths.machine_root(name);
+        let exists = fs::symlink_metadata(&root).is_ok();
+        let Some(record) = record else {
+            if exists {
+                return Err(EngineError::Refused {
+                    machine: name.to_owned(),
+                    message: format!(
+                        "{} was not created by berth (no record in {}); berth never removes a machine it does not manage",
+                        root.display(),
+                        paths.records_dir().display()
+                    ),
+                });
+            }
+            return Ok(MachinePlan {
+                name: name.to_owned(),
+                change: ChangeKind::None,
+                launcher: berth_schema::Launcher::Nspawn,
+                actions: Vec::new(),
+                warnings: Vec::new(),
+                observed: Default::default(),
+            });
+        };
+        let running = record
+            .launch
+            .as_ref()
+            .and_then(|launch| launcher::refresh(host, name, launch));
+        let launcher = running
+            .as_ref()
+            .map_or(berth_schema::Launcher::Nspawn, |l| l.launcher);
+        let mut actions = Vec::new();
+        if let Some(launch) = &running {
+            actions.push(Action::Stop {
+                launcher: launch.launcher,
+            });
+        }
+        actions.push(Action::Destroy {
+            root: root.display().to_string(),
+        });
+        Ok(MachinePlan {
+            name: name.to_owned(),
+            change: ChangeKind::Destroy,
+            launcher,
+            actions,
+            warnings: Vec::new(),
+            observed: Default::default(),
+        })
+    }
+
     /// Stops and removes a machine berth manages. Refuses machines berth did
     /// not create, a machine dir that is a symlink, and a root with anything
     /// mounted inside; never crosses into another filesystem.
