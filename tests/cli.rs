@@ -1,14 +1,10 @@
 //! The berth binary without machines: validation of good and hostile specs,
 //! the JSON Schema, confirmation rules, destroy's refusals. No root needed.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use support::{Sandbox, code, describe};
+use crate::support::{Sandbox, code, describe};
 
 fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/invalid");
@@ -203,6 +199,8 @@ fn the_shipped_schema_file_matches_berth_schema() {
 
 #[test]
 fn a_second_apply_waits_for_the_lock_and_says_so() {
+    // Runs alone: a 300 ms head start for the lock holder (see support::exclusive).
+    let _alone = crate::support::exclusive();
     let sandbox = Sandbox::new("lock");
     let spec = sandbox.spec("machines: {}\n");
     let lock = sandbox.state().join("lock");

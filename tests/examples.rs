@@ -4,14 +4,10 @@
 //! commands; completions, the man page, `--help` examples, colour and
 //! `--quiet`/`--verbose` behave. No root needed.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use support::{Sandbox, code, describe};
+use crate::support::{Sandbox, code, describe};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

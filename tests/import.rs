@@ -7,17 +7,13 @@
 //! hand-written .nspawn file. The printed spec validates, `berth adopt`
 //! takes the machine, and `berth plan` on the spec changes nothing.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use crate::support::{Sandbox, code, describe, require_root};
 use nix::fcntl::{Flock, FlockArg};
-use support::{Sandbox, code, describe, require_root};
 
 const CACHE: &str = "/var/tmp/berth-test-cache";
 const PACKAGES: &str = "systemd,systemd-sysv,dbus,less";

@@ -2,11 +2,7 @@
 //! spec order, excludes leave machines out, and a pattern that matches
 //! nothing is an error naming it. No root needed (nothing is created).
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
-use support::{Sandbox, code, describe};
+use crate::support::{Sandbox, code, describe};
 
 const SPEC: &str = "machines:
   web-1: {distro: debian, release: bookworm, state: stopped}

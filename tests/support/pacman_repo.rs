@@ -9,8 +9,6 @@
 //! take a flock, the build happens in a temporary directory renamed into
 //! place when complete, so a cached repository is always a whole one.
 
-#![allow(dead_code)]
-
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

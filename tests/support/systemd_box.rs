@@ -13,10 +13,7 @@
 //! The box runs with its own network namespace (`--private-network`: the
 //! veths of nested machines stay inside it; the box has no uplink) and its
 //! own cgroup, so boxes never share nspawn's `supervisor`/`payload` cgroups.
-//! Include it from a test file next to `mod support;`:
-//! `#[path = "support/systemd_box.rs"] mod systemd_box;`.
-
-#![allow(dead_code)]
+//! Tests use it as `crate::support::systemd_box`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
@@ -85,6 +82,8 @@ pub struct SystemdBox {
     cgroups: Vec<PathBuf>,
     /// The running `systemd-nspawn --boot` process.
     nspawn: Option<Child>,
+    /// Its hold on the [`crate::support::exclusive`] gate (dropped last).
+    _shared: crate::support::Shared,
 }
 
 impl SystemdBox {
@@ -94,6 +93,7 @@ impl SystemdBox {
     /// that boots the box dies without dropping it (`setpriv --pdeathsig`),
     /// so keep a box in the thread that booted it.
     pub fn boot(name: &str) -> SystemdBox {
+        let shared = crate::support::shared();
         let label = sanitize(name);
         let machine = format!(
             "berth-test-{label}-{}-{}",
@@ -113,6 +113,7 @@ impl SystemdBox {
             machine,
             cgroups: Vec::new(),
             nspawn: None,
+            _shared: shared,
         };
         {
             let (cache, _lock) = cached_root();
@@ -247,11 +248,13 @@ impl SystemdBox {
     }
 
     /// The box's nspawn machine name (unique on this host; also its hostname).
+    #[allow(dead_code)] // for debugging a failing box test
     pub fn machine(&self) -> &str {
         &self.machine
     }
 
     /// The box's console log (every boot appended).
+    #[allow(dead_code)] // for debugging a failing box test
     pub fn console_log(&self) -> &Path {
         &self.log
     }
