@@ -2,6 +2,8 @@
 //! machines and state dirs, the real `berth` binary, root checks, and a
 //! guard that stops every machine the test started and removes its files.
 
+pub mod berth;
+pub mod cache;
 pub mod pacman_repo;
 pub mod rpm_repo;
 pub mod systemd_box;
@@ -12,8 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-
-use assert_cmd::Command;
 
 /// Who holds the [`exclusive`] gate: how many sandboxes and boxes exist
 /// (shared holders), whether a test runs alone, how many wait to.
@@ -223,20 +223,10 @@ impl Sandbox {
         path
     }
 
-    /// `berth ARGS` with this sandbox's dirs, no terminal, no colour.
+    /// `berth ARGS` with this sandbox's dirs, no terminal, no colour (the
+    /// output of [`Sandbox::berth_cmd`]).
     pub fn berth(&self, args: &[&str]) -> Output {
-        Command::cargo_bin("berth")
-            .expect("the berth binary")
-            .env("BERTH_MACHINES_DIR", self.machines())
-            .env("BERTH_STATE_DIR", self.state())
-            .env("BERTH_NSPAWN_DIR", self.nspawn())
-            .env("BERTH_CACHE_DIR", self.cache())
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path())
-            .args(args)
-            .timeout(Duration::from_secs(600))
-            .output()
-            .expect("running berth")
+        self.berth_cmd().args(args).run().into_output()
     }
 
     /// Hidden entries (staging directories of bootstraps) left in the
