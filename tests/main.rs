@@ -29,6 +29,7 @@ mod launchers;
 mod lifecycle;
 mod observe;
 mod orphans;
+mod plan_snapshots;
 mod saved_plans;
 mod secrets;
 mod systemd_box;
