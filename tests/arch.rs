@@ -7,24 +7,18 @@
 //! arch-install-scripts, pacman-package-manager, makepkg, libarchive-tools
 //! (`scripts/install-deps` installs them).
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
-#[path = "support/pacman_repo.rs"]
-mod pacman_repo;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{Sandbox, code, describe, require_root};
+use crate::support::pacman_repo;
+use crate::support::{Sandbox, code, describe, require_root};
 
 const HASH: &str = "$6$berthsalt$0qRJluiQdW/xyOsvNsop/hQkAUC16BfDuTQ.ksG1rN/QrLg4mtrYciRYIknq2GOIQBi.pIdIW.KP/d6yXWbI31"; // openssl passwd -6 -salt berthsalt r00tpw
 
-/// Whether the tools these tests drive are installed (see [`support::require_tools`]).
+/// Whether the tools these tests drive are installed (see [`crate::support::require_tools`]).
 fn require_tools(test: &str) -> bool {
-    support::require_tools(test, &pacman_repo::TOOLS)
+    crate::support::require_tools(test, &pacman_repo::TOOLS)
 }
 
 /// A sandbox with `pacman.conf` (pointing at the test repository) beside

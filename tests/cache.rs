@@ -3,15 +3,11 @@
 //! of that base runs no bootstrap tool at all (it is applied with the tool
 //! missing from PATH); `berth cache list|prune`.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use support::{Sandbox, code, describe, require_root};
+use crate::support::{Sandbox, code, describe, require_root};
 
 fn spec(names: &[&str]) -> String {
     let mut out = String::from(
@@ -233,6 +229,8 @@ fn on_btrfs_the_base_is_a_subvolume_and_machines_are_snapshots_of_it() {
     if !require_root("on_btrfs_the_base_is_a_subvolume_and_machines_are_snapshots_of_it") {
         return;
     }
+    // Runs alone: a loop-mounted btrfs on the host (see support::exclusive).
+    let _alone = crate::support::exclusive();
     let sandbox = Sandbox::new("btrfs");
     let fs_ = LoopBtrfs::new();
     let machines = fs_.mnt().join("machines");

@@ -1,14 +1,10 @@
 //! The berth binary without machines: validation of good and hostile specs,
 //! the JSON Schema, confirmation rules, destroy's refusals. No root needed.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use support::{Sandbox, code, describe};
+use crate::support::Sandbox;
 
 fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/invalid");
@@ -45,28 +41,16 @@ fn every_hostile_spec_is_refused_by_validate_and_plan_without_writing() {
     let sandbox = Sandbox::new("corpus");
     for file in &files {
         for command in ["validate", "plan"] {
-            let out = sandbox.berth(&[command, "-f", file.to_str().unwrap()]);
-            let rc = code(&out);
-            assert_eq!(rc, 1, "{command} {}: {}", file.display(), describe(&out));
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(!err.contains("panicked"), "{}: {err}", file.display());
+            let run = sandbox.berth_cmd().args([command, "-f"]).args([file]).run();
             let name = file.file_name().unwrap().to_string_lossy();
-            assert!(
-                err.contains(name.as_ref()),
-                "{command}: error does not name the file:\n{err}"
-            );
+            // The error names the file and never echoes a plaintext password.
+            run.code(1)
+                .stderr_lacks("panicked")
+                .stderr_has(&name)
+                .stderr_lacks("r00tpw");
             if let Some(expected) = expectation(file) {
-                assert!(
-                    err.contains(&expected),
-                    "{command} {}: error lacks {expected:?}:\n{err}",
-                    file.display()
-                );
+                run.stderr_has(&expected);
             }
-            assert!(
-                !err.contains("r00tpw"),
-                "{}: a plaintext password was echoed:\n{err}",
-                file.display()
-            );
         }
     }
     assert!(
@@ -80,16 +64,18 @@ fn every_hostile_spec_is_refused_by_validate_and_plan_without_writing() {
 fn the_example_spec_validates() {
     let sandbox = Sandbox::new("example");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../machines.example.yaml");
-    let out = sandbox.berth(&["validate", "-f", example.to_str().unwrap()]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
+    sandbox
+        .berth_cmd()
+        .args(["validate", "-f"])
+        .args([example])
+        .run()
+        .success();
 }
 
 #[test]
 fn schema_is_json_with_the_spec_fields() {
     let sandbox = Sandbox::new("schema");
-    let out = sandbox.berth(&["schema"]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema = sandbox.berth_cmd().args(["schema"]).run().success().json();
     let text = schema.to_string();
     for field in [
         "machines",
@@ -108,22 +94,22 @@ const DEBIAN: &str =
 #[test]
 fn plan_of_a_new_machine_shows_the_bootstrap_and_exits_2_with_detailed_exitcode() {
     let sandbox = Sandbox::new("plan");
-    let spec = sandbox.spec(&format!("{DEBIAN}    bootstrapper: debootstrap\n"));
-    let out = sandbox.berth(&["plan", "-f", spec.to_str().unwrap(), "--detailed-exitcode"]);
-    assert_eq!(code(&out), 2, "{}", describe(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("+ bootstrap debian bookworm with debootstrap"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("$ debootstrap --variant=minbase"),
-        "{stdout}"
-    );
+    let spec = format!("{DEBIAN}    bootstrapper: debootstrap\n");
+    sandbox
+        .berth_cmd()
+        .spec(&spec)
+        .args(["plan", "--detailed-exitcode"])
+        .run()
+        .code(2)
+        .stdout_has("+ bootstrap debian bookworm with debootstrap")
+        .stdout_has("$ debootstrap --variant=minbase");
 
-    let out = sandbox.berth(&["plan", "-f", spec.to_str().unwrap(), "--json"]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = sandbox
+        .berth_cmd()
+        .args(["plan", "--json"])
+        .run()
+        .success()
+        .json();
     assert_eq!(plan["machines"][0]["name"], "web");
     assert_eq!(plan["machines"][0]["actions"][0]["action"], "bootstrap");
     assert!(plan["changes"].as_u64().unwrap() >= 2);
@@ -137,14 +123,21 @@ fn plan_of_a_new_machine_shows_the_bootstrap_and_exits_2_with_detailed_exitcode(
 #[test]
 fn apply_without_a_terminal_or_yes_refuses_and_changes_nothing() {
     let sandbox = Sandbox::new("noyes");
-    let spec = sandbox.spec(DEBIAN);
-    let out = sandbox.berth(&["apply", "-f", spec.to_str().unwrap()]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--yes"),
-        "{}",
-        describe(&out)
-    );
+    sandbox
+        .berth_cmd()
+        .spec(DEBIAN)
+        .args(["apply"])
+        .run()
+        .code(1)
+        .stderr_has("--yes");
+    // A "y" on a stdin that is not a terminal is no confirmation either.
+    sandbox
+        .berth_cmd()
+        .args(["apply"])
+        .stdin("y\n")
+        .run()
+        .code(1)
+        .stderr_has("stdin is not a terminal");
     assert!(!sandbox.root("web").exists());
 }
 
@@ -154,13 +147,12 @@ fn destroy_refuses_a_machine_berth_does_not_manage() {
     let root = sandbox.root("handmade");
     fs::create_dir_all(root.join("etc")).unwrap();
     fs::write(root.join("etc/canary"), "keep").unwrap();
-    let out = sandbox.berth(&["destroy", "--yes", "handmade"]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not created by berth"),
-        "{}",
-        describe(&out)
-    );
+    sandbox
+        .berth_cmd()
+        .args(["destroy", "--yes", "handmade"])
+        .run()
+        .code(1)
+        .stderr_has("not created by berth");
     assert_eq!(fs::read_to_string(root.join("etc/canary")).unwrap(), "keep");
 }
 
@@ -168,34 +160,36 @@ fn destroy_refuses_a_machine_berth_does_not_manage() {
 fn plan_refuses_a_root_berth_does_not_manage() {
     let sandbox = Sandbox::new("unmanaged-plan");
     fs::create_dir_all(sandbox.root("web")).unwrap();
-    let spec = sandbox.spec(DEBIAN);
-    let out = sandbox.berth(&["plan", "-f", spec.to_str().unwrap()]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("does not manage"),
-        "{}",
-        describe(&out)
-    );
+    sandbox
+        .berth_cmd()
+        .spec(DEBIAN)
+        .args(["plan"])
+        .run()
+        .code(1)
+        .stderr_has("does not manage");
 }
 
 #[test]
 fn unknown_machine_names_on_the_command_line_are_errors() {
     let sandbox = Sandbox::new("names");
-    let spec = sandbox.spec(DEBIAN);
-    let out = sandbox.berth(&["plan", "-f", spec.to_str().unwrap(), "nosuch"]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+    sandbox
+        .berth_cmd()
+        .spec(DEBIAN)
+        .args(["plan", "nosuch"])
+        .run()
+        .code(1)
+        .stderr_has("nosuch");
 }
 
 #[test]
 fn the_shipped_schema_file_matches_berth_schema() {
     let sandbox = Sandbox::new("schema-file");
-    let out = sandbox.berth(&["schema"]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let run = sandbox.berth_cmd().args(["schema"]).run();
+    run.success();
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../berth.schema.json");
     let shipped = fs::read_to_string(&shipped).unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        run.stdout(),
         shipped,
         "berth.schema.json is stale: run `berth schema > berth.schema.json`"
     );
@@ -203,8 +197,10 @@ fn the_shipped_schema_file_matches_berth_schema() {
 
 #[test]
 fn a_second_apply_waits_for_the_lock_and_says_so() {
+    // Runs alone: a 300 ms head start for the lock holder (see support::exclusive).
+    let _alone = crate::support::exclusive();
     let sandbox = Sandbox::new("lock");
-    let spec = sandbox.spec("machines: {}\n");
+    sandbox.spec("machines: {}\n");
     let lock = sandbox.state().join("lock");
     // Another process holds the state lock for a moment (util-linux flock).
     let mut holder = std::process::Command::new("flock")
@@ -214,14 +210,9 @@ fn a_second_apply_waits_for_the_lock_and_says_so() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let out = sandbox.berth(&["apply", "--yes", "-f", spec.to_str().unwrap()]);
+    let run = sandbox.berth_cmd().args(["apply", "--yes"]).run();
     holder.wait().unwrap();
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("waiting for another berth"),
-        "{}",
-        describe(&out)
-    );
+    run.success().stderr_has("waiting for another berth");
     assert!(
         started.elapsed() >= std::time::Duration::from_secs(1),
         "apply did not wait"
@@ -234,8 +225,7 @@ fn a_second_apply_waits_for_the_lock_and_says_so() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let out = sandbox.berth(&["plan", "-f", spec.to_str().unwrap()]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("waiting"));
+    let run = sandbox.berth_cmd().args(["plan"]).run();
+    run.success().stderr_lacks("waiting");
     holder.wait().unwrap();
 }

@@ -5,15 +5,11 @@
 //! without --replace; a bad package, a broken mirror and a missing tool fail
 //! clearly and leave nothing behind.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{Sandbox, code, describe, require_root};
+use crate::support::{Sandbox, code, describe, require_root};
 
 fn spec(packages: &str, state: &str, bootstrapper: &str) -> String {
     format!(

@@ -6,18 +6,13 @@
 //! destroy_refuses_a_machine_berth_does_not_manage. A running machine is
 //! stopped first: tests/faults.rs.) Needs root (fails under CI=true without it).
 
-#![allow(clippy::unwrap_used)]
-
-#[path = "corpus/fake_root.rs"]
-mod fake_root;
-mod support;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use crate::fake_root;
+use crate::support::{Sandbox, code, describe, require_root};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use support::{Sandbox, code, describe, require_root};
 
 /// A mount this test made; detached on drop, even when the test fails.
 struct Mounted(PathBuf);
@@ -113,6 +108,8 @@ fn destroy_refuses_a_root_with_a_host_dir_bind_mounted_inside() {
     if !require_root("destroy_refuses_a_root_with_a_host_dir_bind_mounted_inside") {
         return;
     }
+    // Runs alone: a bind mount on the host (see support::exclusive).
+    let _alone = crate::support::exclusive();
     let (sandbox, root) = managed("d");
     let data = canaries(&sandbox);
     let at = root.join("mnt/data");
@@ -146,6 +143,8 @@ fn destroy_never_enters_another_filesystem() {
     if !require_root("destroy_never_enters_another_filesystem") {
         return;
     }
+    // Runs alone: mounts on the host (see support::exclusive).
+    let _alone = crate::support::exclusive();
     // A tmpfs deep inside the root, and a tmpfs that is the root itself.
     let (sandbox, root) = managed("d");
     let at = root.join("var/cache/deep");

@@ -4,14 +4,10 @@
 //! commands; completions, the man page, `--help` examples, colour and
 //! `--quiet`/`--verbose` behave. No root needed.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use support::{Sandbox, code, describe};
+use crate::support::{Sandbox, code, describe};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -167,27 +163,21 @@ fn every_subcommand_has_help_with_examples() {
     }
 }
 
-/// berth with an explicit colour environment (the sandbox sets NO_COLOR).
+/// berth with an explicit colour environment (the sandbox sets NO_COLOR),
+/// failing (an error is what gets coloured): its stdout and stderr.
 fn coloured(sandbox: &Sandbox, env: &[(&str, &str)], args: &[&str]) -> String {
-    let mut cmd = assert_cmd::Command::cargo_bin("berth").unwrap();
-    cmd.env_remove("NO_COLOR")
+    let mut cmd = sandbox
+        .berth_cmd()
+        .env_remove("NO_COLOR")
         .env_remove("CLICOLOR")
         .env_remove("CLICOLOR_FORCE")
-        .env("BERTH_MACHINES_DIR", sandbox.machines())
-        .env("BERTH_STATE_DIR", sandbox.state())
-        .env("BERTH_NSPAWN_DIR", sandbox.nspawn())
-        .env("BERTH_CACHE_DIR", sandbox.cache())
-        .current_dir(sandbox.dir.path())
         .args(args);
     for (k, v) in env {
-        cmd.env(k, v);
+        cmd = cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    let run = cmd.run();
+    run.failure();
+    format!("{}{}", run.stdout(), run.stderr())
 }
 
 #[test]

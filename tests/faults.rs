@@ -8,12 +8,6 @@
 //! fails clearly and keeps existing files. Needs root (fails under CI=true
 //! without it); the kill test needs a reachable Debian mirror and mmdebstrap.
 
-#![allow(clippy::unwrap_used)]
-
-#[path = "corpus/fake_root.rs"]
-mod fake_root;
-mod support;
-
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -22,10 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use crate::fake_root;
+use crate::support::{Sandbox, code, describe, require_root};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{Sandbox, code, describe, require_root};
 
 /// A berth running in the background, its stderr lines streamed.
 struct Running {
@@ -332,6 +327,8 @@ fn sigint_stops_between_actions_and_says_what_was_done() {
     if !require_root("sigint_stops_between_actions_and_says_what_was_done") {
         return;
     }
+    // Runs alone: the signal must land inside a 1 s step (see support::exclusive).
+    let _alone = crate::support::exclusive();
     let sandbox = Sandbox::new("sigint");
     let root = sandbox.root("h");
     fake_root::make(&root);
@@ -382,6 +379,8 @@ fn concurrent_applies_serialise_and_lock_timeout_names_the_holder() {
     if !require_root("concurrent_applies_serialise_and_lock_timeout_names_the_holder") {
         return;
     }
+    // Runs alone: wall-clock bounds (fails within 2 s) (see support::exclusive).
+    let _alone = crate::support::exclusive();
     let sandbox = Sandbox::new("concurrent");
     fake_root::make(&sandbox.root("h"));
     let spec = sandbox.spec(&fake_root::spec("h", &fake_root::hash_source()));
@@ -493,6 +492,8 @@ fn a_full_disk_fails_clearly_and_keeps_existing_files() {
     if !require_root("a_full_disk_fails_clearly_and_keeps_existing_files") {
         return;
     }
+    // Runs alone: tmpfs mounts on the host (see support::exclusive).
+    let _alone = crate::support::exclusive();
     let sandbox = Sandbox::new("fulldisk");
     let spec = sandbox.spec(&fake_root::spec("h", &fake_root::hash_source()));
     let spec = spec.to_str().unwrap();

@@ -6,23 +6,17 @@
 //! Needs root (fails under CI=true without it) and the Debian packages dnf,
 //! rpm, createrepo-c (`scripts/install-deps` installs them).
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
-#[path = "support/rpm_repo.rs"]
-mod rpm_repo;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{Sandbox, code, describe, require_root};
+use crate::support::rpm_repo;
+use crate::support::{Sandbox, code, describe, require_root};
 
-/// Whether the tools these tests drive are installed (see [`support::require_tools`]).
+/// Whether the tools these tests drive are installed (see [`crate::support::require_tools`]).
 fn require_tools(test: &str) -> bool {
-    support::require_tools(test, &rpm_repo::TOOLS)
+    crate::support::require_tools(test, &rpm_repo::TOOLS)
 }
 
 /// A spec with one Fedora machine per `(name, packages)`.

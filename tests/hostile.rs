@@ -7,19 +7,14 @@
 //! content and mtime). Cheap fake roots: no bootstrap, nothing boots.
 //! Needs root (fails under CI=true without it).
 
-#![allow(clippy::unwrap_used)]
-
-#[path = "corpus/fake_root.rs"]
-mod fake_root;
-mod support;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, SystemTime};
 
-use support::{Sandbox, describe, require_root};
+use crate::fake_root;
+use crate::support::{Sandbox, describe, require_root};
 
 /// What a path is supposed to be.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

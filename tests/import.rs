@@ -1,64 +1,37 @@
 //! `berth import` on machines made by hand, for real: a Debian bookworm
 //! root bootstrapped with mmdebstrap (cached under
-//! /var/tmp/berth-test-cache, keyed by its package list, built under a
-//! flock into a temporary directory and renamed into place), then changed
+//! /var/tmp/berth-test-cache, keyed by its package list, with
+//! `support::cache::cached_dir`), then changed
 //! by hand as in the article: units enabled, disabled and masked with
 //! `systemctl --root`, a hostname, securetty, a root password hash, a
 //! hand-written .nspawn file. The printed spec validates, `berth adopt`
 //! takes the machine, and `berth plan` on the spec changes nothing.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
-use std::fs::{self, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
-use nix::fcntl::{Flock, FlockArg};
-use support::{Sandbox, code, describe, require_root};
+use crate::support::{Sandbox, cache, code, describe, require_root};
 
-const CACHE: &str = "/var/tmp/berth-test-cache";
 const PACKAGES: &str = "systemd,systemd-sysv,dbus,less";
 const HASH: &str = "$6$importsalt$dk/WmxHf9CMr.odE3hg9vT8qn0Di2XShUmUm62FYkBXmiTql2DhC903Xd41QGcNkbvWipAYAnX.FFgXysmgHB/";
 
 /// The cached hand-made-style root (built once per host).
-fn cached_root() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let mut key: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in format!("bookworm minbase {PACKAGES}").bytes() {
-            key ^= u64::from(b);
-            key = key.wrapping_mul(0x0100_0000_01b3);
-        }
-        fs::create_dir_all(CACHE).unwrap();
-        let root = Path::new(CACHE).join(format!("import-root-{key:016x}"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(format!("{}.lock", root.display()))
-            .unwrap();
-        let _lock = Flock::lock(lock, FlockArg::LockExclusive).unwrap();
-        if !root.is_dir() {
-            let tmp = Path::new(CACHE).join(format!(".import-root-{key:016x}.tmp"));
-            let _ = fs::remove_dir_all(&tmp);
-            let out = Command::new("mmdebstrap")
-                .args(["--mode=root", "--variant=minbase"])
-                .arg(format!("--include={PACKAGES}"))
-                .arg("bookworm")
-                .arg(&tmp)
-                .output()
-                .expect("running mmdebstrap (apt-get install mmdebstrap)");
-            assert!(
-                out.status.success(),
-                "mmdebstrap failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            fs::rename(&tmp, &root).unwrap();
-        }
-        root
+fn cached_root() -> PathBuf {
+    let key = cache::key(&[format!("bookworm minbase {PACKAGES}").as_bytes()]);
+    cache::cached_dir(&format!("import-root-{key}"), |build| {
+        let out = Command::new("mmdebstrap")
+            .args(["--mode=root", "--variant=minbase"])
+            .arg(format!("--include={PACKAGES}"))
+            .arg("bookworm")
+            .arg(build)
+            .output()
+            .expect("running mmdebstrap (apt-get install mmdebstrap)");
+        assert!(
+            out.status.success(),
+            "mmdebstrap failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     })
 }
 

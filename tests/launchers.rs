@@ -3,19 +3,13 @@
 //! against nested machines, exactly as a user on a systemd host would.
 //! Needs root (fails under CI=true without it).
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-#[path = "support/systemd_box.rs"]
-mod systemd_box;
-
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use support::{describe, require_root};
-use systemd_box::SystemdBox;
+use crate::support::systemd_box::SystemdBox;
+use crate::support::{describe, require_root};
 
 const SPEC: &str = "/root/machines.yaml";
 const BOOT: Duration = Duration::from_secs(90);

@@ -2,14 +2,10 @@
 //! with systemd-nspawn, converge, detect drift, stop, destroy.
 //! Needs root (fails under CI=true without it) and a reachable Debian mirror.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::fs;
 use std::process::Command;
 
-use support::{Sandbox, code, describe, require_root};
+use crate::support::{Sandbox, code, describe, require_root};
 
 const HASH: &str = "$6$berthsalt$0qRJluiQdW/xyOsvNsop/hQkAUC16BfDuTQ.ksG1rN/QrLg4mtrYciRYIknq2GOIQBi.pIdIW.KP/d6yXWbI31"; // openssl passwd -6 -salt berthsalt r00tpw
 

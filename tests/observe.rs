@@ -4,20 +4,15 @@
 //! after enabling, disabling and masking some; installed packages (read
 //! from dpkg's status file) against `dpkg-query`.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-#[path = "support/systemd_box.rs"]
-mod systemd_box;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::require_root;
+use crate::support::systemd_box;
 use berth_engine::Root;
 use berth_engine::packages::{Apt, PackageManager};
 use berth_engine::units::{self, UnitState};
-use support::require_root;
 
 /// Every unit file name in the root's unit directories.
 fn all_units(root: &Path) -> Vec<String> {

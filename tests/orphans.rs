@@ -3,19 +3,14 @@
 //! the root. berth must never start a second init on the same root, nor
 //! remove a root under a running guest.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-#[path = "support/systemd_box.rs"]
-mod systemd_box;
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::systemd_box;
+use crate::support::{Sandbox, code, describe, require_root};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{Sandbox, code, describe, require_root};
 
 /// The pids in a cgroup and its descendants.
 fn cgroup_pids(dir: &Path) -> Vec<i32> {

@@ -5,16 +5,12 @@
 //! dpkg status, hostname, shadow) adopted with `berth adopt`, so no
 //! bootstrap is needed; applying writes into them, hence root.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use support::{Sandbox, code, describe, require_root};
+use crate::support::{Sandbox, code, describe, require_root};
 
 const ENV_SECRET: &str = "s3cr3t-from-env";
 const FILE_SECRET: &str = "s3cr3t-from-file";

@@ -5,12 +5,6 @@
 //! the spec is refused. Cheap fake roots, nothing boots.
 //! Needs root (fails under CI=true without it).
 
-#![allow(clippy::unwrap_used)]
-
-#[path = "corpus/fake_root.rs"]
-mod fake_root;
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -19,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use support::{Sandbox, describe, require_root};
+use crate::fake_root;
+use crate::support::{Sandbox, describe, require_root};
 
 const ENV_PW: &str = "envS3cret-plaintext-7f3a";
 const FILE_PW: &str = "fileS3cret-plaintext-91bc";

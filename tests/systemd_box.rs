@@ -5,18 +5,12 @@
 //! Needs root (fails under CI=true without it), systemd-container,
 //! debootstrap and, for the first run on a machine, a reachable Debian mirror.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-#[path = "support/systemd_box.rs"]
-mod systemd_box;
-
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{describe, require_root};
-use systemd_box::SystemdBox;
+use crate::support::systemd_box::SystemdBox;
+use crate::support::{describe, require_root};
 
 /// How long a nested machine may take to boot.
 const NESTED_BOOT: Duration = Duration::from_secs(60);

@@ -2,11 +2,7 @@
 //! spec order, excludes leave machines out, and a pattern that matches
 //! nothing is an error naming it. No root needed (nothing is created).
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
-use support::{Sandbox, code, describe};
+use crate::support::Sandbox;
 
 const SPEC: &str = "machines:
   web-1: {distro: debian, release: bookworm, state: stopped}
@@ -19,9 +15,7 @@ const SPEC: &str = "machines:
 fn status_names(sandbox: &Sandbox, args: &[&str]) -> Vec<String> {
     let mut all = vec!["status", "--json"];
     all.extend(args);
-    let out = sandbox.berth(&all);
-    assert_eq!(code(&out), 0, "{args:?}: {}", describe(&out));
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = sandbox.berth_cmd().args(all).run().success().json();
     list.as_array()
         .unwrap()
         .iter()
@@ -58,9 +52,12 @@ fn globs_and_excludes_select_machines_in_spec_order() {
 fn plan_and_apply_take_the_same_patterns() {
     let sandbox = Sandbox::new("targeting-plan");
     sandbox.spec(SPEC);
-    let out = sandbox.berth(&["plan", "--json", "db*", "--exclude", "db22"]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = sandbox
+        .berth_cmd()
+        .args(["plan", "--json", "db*", "--exclude", "db22"])
+        .run()
+        .success()
+        .json();
     let names: Vec<&str> = plan["machines"]
         .as_array()
         .unwrap()
@@ -69,13 +66,13 @@ fn plan_and_apply_take_the_same_patterns() {
         .collect();
     assert_eq!(names, ["db1"]);
     // apply selects the same way; refusing at the prompt changes nothing.
-    let out = sandbox.berth(&["apply", "web-1?"]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("\"web-10\"") && !text.contains("\"web-1\" "),
-        "{text}"
-    );
+    sandbox
+        .berth_cmd()
+        .args(["apply", "web-1?"])
+        .run()
+        .code(1)
+        .stdout_has("\"web-10\"")
+        .stdout_lacks("\"web-1\" ");
     let written: Vec<_> = sandbox
         .written_files()
         .into_iter()
@@ -95,13 +92,19 @@ fn a_pattern_matching_nothing_is_an_error_naming_it() {
         &["plan", "--exclude", "app-*"][..],
         &["status", "--exclude", "app-*"][..],
     ] {
-        let out = sandbox.berth(args);
-        assert_eq!(code(&out), 1, "{args:?}: {}", describe(&out));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("`app-*`"), "{args:?}: {err}");
-        assert!(err.contains("web-1, web-2"), "lists the machines: {err}");
+        // Names the pattern and lists the machines.
+        sandbox
+            .berth_cmd()
+            .args(args)
+            .run()
+            .code(1)
+            .stderr_has("`app-*`")
+            .stderr_has("web-1, web-2");
     }
-    let out = sandbox.berth(&["status", "--exclude", "*"]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
+    sandbox
+        .berth_cmd()
+        .args(["status", "--exclude", "*"])
+        .run()
+        .code(1);
     assert!(sandbox.written_files().is_empty());
 }

@@ -1,9 +1,7 @@
 //! A cheap machine root for tests that need no bootstrap: just the files
 //! berth reads (os-release for adopt, shadow, the dpkg status file, unit
-//! files with [Install] sections). Shared by the safety tests via
-//! `#[path = "corpus/fake_root.rs"] mod fake_root;`.
-
-#![allow(dead_code)]
+//! files with [Install] sections). Shared by the safety tests as
+//! `crate::fake_root` (declared in tests/main.rs).
 
 use std::fs;
 use std::path::Path;

@@ -2,14 +2,122 @@
 //! machines and state dirs, the real `berth` binary, root checks, and a
 //! guard that stops every machine the test started and removes its files.
 
-#![allow(dead_code)]
+pub mod berth;
+pub mod cache;
+pub mod pacman_repo;
+pub mod rpm_repo;
+pub mod systemd_box;
 
+use std::cell::Cell;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
+/// Who holds the [`exclusive`] gate: how many sandboxes and boxes exist
+/// (shared holders), whether a test runs alone, how many wait to.
+struct Gate {
+    shared: usize,
+    exclusive: bool,
+    waiting: usize,
+}
+
+static GATE: Mutex<Gate> = Mutex::new(Gate {
+    shared: 0,
+    exclusive: false,
+    waiting: 0,
+});
+static GATE_CHANGED: Condvar = Condvar::new();
+
+thread_local! {
+    /// Whether this thread holds the gate exclusively.
+    static ALONE: Cell<bool> = const { Cell::new(false) };
+    /// How many shared holds this thread has.
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+fn gate() -> MutexGuard<'static, Gate> {
+    GATE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A test's right to run beside others: every [`Sandbox`] and
+/// [`systemd_box::SystemdBox`] holds one, so a test that asked for
+/// [`exclusive`] waits for them to go and keeps new ones from being made.
+pub struct Shared(bool);
+
+/// Holds the gate shared for as long as the returned value lives (a no-op
+/// in the thread that holds it exclusively: its own sandboxes are its own).
+pub fn shared() -> Shared {
+    if ALONE.get() {
+        return Shared(false);
+    }
+    let mut g = gate();
+    // A thread that already holds the gate never waits for a waiting
+    // exclusive test (that would deadlock: it waits for us); a new test does.
+    while g.exclusive || (g.waiting > 0 && HELD.get() == 0) {
+        g = GATE_CHANGED.wait(g).unwrap_or_else(PoisonError::into_inner);
+    }
+    g.shared += 1;
+    HELD.set(HELD.get() + 1);
+    Shared(true)
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.0 {
+            gate().shared -= 1;
+            HELD.set(HELD.get().saturating_sub(1));
+            GATE_CHANGED.notify_all();
+        }
+    }
+}
+
+/// A test running alone; see [`exclusive`].
+pub struct Exclusive(());
+
+/// Runs the calling test alone among this binary's tests, until the
+/// returned value is dropped: it waits until no other test holds a sandbox
+/// or a systemd box, and no other test makes one meanwhile.
+///
+/// Every test file is a module of one binary (tests/main.rs), so tests from
+/// different files run in parallel in one process, where they used to run
+/// one file after the other. Two kinds of tests must not overlap with others:
+///
+/// - tests with wall-clock bounds (a lock holder's 300 ms head start, "fails
+///   within 2 s", a signal landing inside a 1 s step): a bootstrap or a boot
+///   running beside them on this 2-CPU host can stretch those and make them
+///   fail for no fault of berth's;
+/// - tests that mount filesystems in the host's mount namespace (a full
+///   tmpfs, bind mounts, a loop-mounted btrfs): a machine or a systemd box
+///   booted meanwhile copies the host's mounts into its own namespace, and
+///   host-wide mount tables are what these tests assert about.
+///
+/// Take it first thing in the test, before any sandbox:
+/// `let _alone = support::exclusive();`.
+pub fn exclusive() -> Exclusive {
+    assert!(
+        HELD.get() == 0 && !ALONE.get(),
+        "support::exclusive() must be taken before the test makes a sandbox or box"
+    );
+    let mut g = gate();
+    g.waiting += 1;
+    while g.exclusive || g.shared > 0 {
+        g = GATE_CHANGED.wait(g).unwrap_or_else(PoisonError::into_inner);
+    }
+    g.waiting -= 1;
+    g.exclusive = true;
+    ALONE.set(true);
+    Exclusive(())
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        gate().exclusive = false;
+        ALONE.set(false);
+        GATE_CHANGED.notify_all();
+    }
+}
 
 /// Whether this test may run: true as root. Without root the test is
 /// skipped with a note, except under CI=true, where it fails.
@@ -61,11 +169,14 @@ fn on_path(program: &str) -> bool {
 pub struct Sandbox {
     /// The sandbox's top directory (removed on drop).
     pub dir: tempfile::TempDir,
+    /// Its hold on the [`exclusive`] gate.
+    _shared: Shared,
 }
 
 impl Sandbox {
     /// A new sandbox under /var/tmp (a real disk, where nspawn and debootstrap work).
     pub fn new(prefix: &str) -> Self {
+        let shared = shared();
         let dir = tempfile::Builder::new()
             .prefix(&format!("berth-test-{prefix}-"))
             .tempdir_in("/var/tmp")
@@ -74,7 +185,10 @@ impl Sandbox {
         fs::create_dir_all(dir.path().join("state")).expect("state dir");
         fs::create_dir_all(dir.path().join("nspawn")).expect("nspawn dir");
         fs::create_dir_all(dir.path().join("cache")).expect("cache dir");
-        Sandbox { dir }
+        Sandbox {
+            dir,
+            _shared: shared,
+        }
     }
 
     /// The machines dir.
@@ -109,20 +223,10 @@ impl Sandbox {
         path
     }
 
-    /// `berth ARGS` with this sandbox's dirs, no terminal, no colour.
+    /// `berth ARGS` with this sandbox's dirs, no terminal, no colour (the
+    /// output of [`Sandbox::berth_cmd`]).
     pub fn berth(&self, args: &[&str]) -> Output {
-        Command::cargo_bin("berth")
-            .expect("the berth binary")
-            .env("BERTH_MACHINES_DIR", self.machines())
-            .env("BERTH_STATE_DIR", self.state())
-            .env("BERTH_NSPAWN_DIR", self.nspawn())
-            .env("BERTH_CACHE_DIR", self.cache())
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path())
-            .args(args)
-            .timeout(Duration::from_secs(600))
-            .output()
-            .expect("running berth")
+        self.berth_cmd().args(args).run().into_output()
     }
 
     /// Hidden entries (staging directories of bootstraps) left in the

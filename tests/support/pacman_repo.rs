@@ -5,28 +5,21 @@
 //! `berthtest` (never `local`, the name of pacman's own database).
 //!
 //! Built once and cached under `/var/tmp/berth-test-cache/pacman-repo-HASH`,
-//! HASH covering the PKGBUILDs and this recipe; concurrent test processes
-//! take a flock, the build happens in a temporary directory renamed into
-//! place when complete, so a cached repository is always a whole one.
+//! HASH covering the PKGBUILDs and this recipe, with [`cache::cached_dir`]
+//! (a flock, a build into a directory renamed into place when complete).
 
-#![allow(dead_code)]
-
-use std::fs::{self, File};
-use std::os::unix::fs::PermissionsExt;
+use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nix::fcntl::{Flock, FlockArg};
+use crate::support::cache;
 
 /// The repository's name (its `[section]` in pacman.conf).
 pub const REPO_NAME: &str = "berthtest";
 
 /// The packages in the repository, each a directory under the fixtures.
 pub const PACKAGES: [&str; 3] = ["base", "hello-berth", "extra-berth"];
-
-/// Where built repositories are kept between test runs.
-const CACHE: &str = "/var/tmp/berth-test-cache";
 
 /// The unprivileged user makepkg runs as.
 const BUILD_USER: &str = "berth-build";
@@ -50,21 +43,9 @@ pub fn fixtures() -> PathBuf {
 }
 
 /// The repository directory (holding `berthtest.db` and the packages),
-/// built now unless a complete one is cached.
+/// built now unless it is cached.
 pub fn repo() -> PathBuf {
-    let key = cache_key();
-    let cache = Path::new(CACHE);
-    fs::create_dir_all(cache).expect("creating the test cache dir");
-    fs::set_permissions(cache, fs::Permissions::from_mode(0o755)).expect("chmod the cache dir");
-    let dest = cache.join(format!("pacman-repo-{key}"));
-    let lock = File::create(cache.join(format!("pacman-repo-{key}.lock"))).expect("lock file");
-    let _lock = Flock::lock(lock, FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .expect("locking the pacman repo cache");
-    if !dest.join(format!("{REPO_NAME}.db")).exists() {
-        build(&dest);
-    }
-    dest
+    cache::cached_dir(&format!("pacman-repo-{}", cache_key()), build)
 }
 
 /// A pacman.conf at `path` that installs from `repo` only, unsigned
@@ -84,26 +65,23 @@ pub fn write_pacman_conf(path: &Path, repo: &Path) {
     fs::write(path, text).expect("writing pacman.conf");
 }
 
-/// FNV-1a (64 bits) over the recipe and every PKGBUILD: stable across
-/// Rust versions, unlike std's hasher.
+/// A key over the recipe and every PKGBUILD.
 fn cache_key() -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    feed(RECIPE.as_bytes());
-    for pkg in PACKAGES {
-        let path = fixtures().join(pkg).join("PKGBUILD");
-        let text = fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        feed(pkg.as_bytes());
-        feed(&[0]);
-        feed(&text);
-        feed(&[0]);
+    let texts: Vec<(&str, Vec<u8>)> = PACKAGES
+        .iter()
+        .map(|pkg| {
+            let path = fixtures().join(pkg).join("PKGBUILD");
+            let text =
+                fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            (*pkg, text)
+        })
+        .collect();
+    let mut parts: Vec<&[u8]> = vec![RECIPE.as_bytes()];
+    for (pkg, text) in &texts {
+        parts.push(pkg.as_bytes());
+        parts.push(text);
     }
-    format!("{hash:016x}")
+    cache::key(&parts)
 }
 
 /// The build user's uid and gid, creating the user when missing.
@@ -129,11 +107,13 @@ fn build_user() -> (nix::unistd::Uid, nix::unistd::Gid) {
     (user.uid, user.gid)
 }
 
-fn build(dest: &Path) {
+/// Builds the packages in a work dir and the repository into `repo` (an
+/// empty directory; see [`cache::cached_dir`]).
+fn build(repo: &Path) {
     let (uid, gid) = build_user();
     let tmp = tempfile::Builder::new()
-        .prefix(".pacman-repo-build-")
-        .tempdir_in(CACHE)
+        .prefix(".pacman-repo-work-")
+        .tempdir_in(cache::TEST_CACHE)
         .expect("a build dir in the cache");
     let work = tmp.path();
     let owned_dir = |path: &Path| {
@@ -168,9 +148,6 @@ fn build(dest: &Path) {
             .expect("running makepkg");
         assert!(out.status.success(), "makepkg {pkg} failed\n{}", text(&out));
     }
-    let repo = work.join("repo");
-    fs::create_dir(&repo).expect("creating the repo dir");
-    fs::set_permissions(&repo, fs::Permissions::from_mode(0o755)).expect("chmod the repo dir");
     let mut built = Vec::new();
     for entry in fs::read_dir(work.join("out")).expect("reading built packages") {
         let path = entry.expect("a built package").path();
@@ -187,7 +164,6 @@ fn build(dest: &Path) {
         .output()
         .expect("running repo-add");
     assert!(out.status.success(), "repo-add failed\n{}", text(&out));
-    fs::rename(&repo, dest).expect("moving the repo into the cache");
 }
 
 fn text(out: &Output) -> String {

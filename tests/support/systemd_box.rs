@@ -4,21 +4,18 @@
 //! as on a real systemd host.
 //!
 //! The root is bootstrapped once per machine into
-//! `/var/tmp/berth-test-cache/systemd-box-root` (guarded by a flock on
-//! `/var/tmp/berth-test-cache/.lock`, built beside it and renamed into place,
-//! stamped with the package list); every box boots its own copy of it, so
+//! `/var/tmp/berth-test-cache/systemd-box-root-KEY` (KEY a hash of the
+//! release, package list and mirror; built with [`cache::cached_dir`]);
+//! every box boots its own copy of it, so
 //! boxes run in parallel and never dirty the cache. The same cached root
 //! seeds nested machines inside a box ([`SystemdBox::seed_nested_root`]).
 //!
 //! The box runs with its own network namespace (`--private-network`: the
 //! veths of nested machines stay inside it; the box has no uplink) and its
 //! own cgroup, so boxes never share nspawn's `supervisor`/`payload` cgroups.
-//! Include it from a test file next to `mod support;`:
-//! `#[path = "support/systemd_box.rs"] mod systemd_box;`.
+//! Tests use it as `crate::support::systemd_box`.
 
-#![allow(dead_code)]
-
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
@@ -27,15 +24,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
+use crate::support::cache::{self, safe_remove};
 use crate::support::describe;
 
-/// Where the shared, cached roots live.
-const CACHE_DIR: &str = "/var/tmp/berth-test-cache";
-/// The cached box root's name in [`CACHE_DIR`].
+/// The cached box root's name in [`cache::TEST_CACHE`], before its key.
 const BOX_ROOT: &str = "systemd-box-root";
 /// The Debian release of the box and of nested roots.
 const RELEASE: &str = "bookworm";
@@ -50,8 +45,6 @@ const PACKAGES: &[&str] = &[
     "iproute2",
     "procps",
 ];
-/// The file, in a cached root, recording how it was built.
-const STAMP: &str = ".berth-test-stamp";
 /// PATH for commands run inside the box.
 const BOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// How long a box may take to reach running/degraded.
@@ -85,6 +78,8 @@ pub struct SystemdBox {
     cgroups: Vec<PathBuf>,
     /// The running `systemd-nspawn --boot` process.
     nspawn: Option<Child>,
+    /// Its hold on the [`crate::support::exclusive`] gate (dropped last).
+    _shared: crate::support::Shared,
 }
 
 impl SystemdBox {
@@ -94,6 +89,7 @@ impl SystemdBox {
     /// that boots the box dies without dropping it (`setpriv --pdeathsig`),
     /// so keep a box in the thread that booted it.
     pub fn boot(name: &str) -> SystemdBox {
+        let shared = crate::support::shared();
         let label = sanitize(name);
         let machine = format!(
             "berth-test-{label}-{}-{}",
@@ -113,12 +109,9 @@ impl SystemdBox {
             machine,
             cgroups: Vec::new(),
             nspawn: None,
+            _shared: shared,
         };
-        {
-            let (cache, _lock) = cached_root();
-            copy_tree(&cache, &sbox.root);
-        }
-        let _ = fs::remove_file(sbox.root.join(STAMP));
+        copy_tree(&cached_root(), &sbox.root);
         fs::write(
             sbox.root.join("etc/hostname"),
             format!("{}\n", sbox.machine),
@@ -218,11 +211,7 @@ impl SystemdBox {
             fs::create_dir_all(parent)
                 .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
         }
-        {
-            let (cache, _lock) = cached_root();
-            copy_tree(&cache, &dest);
-        }
-        let _ = fs::remove_file(dest.join(STAMP));
+        copy_tree(&cached_root(), &dest);
         let hostname = dest
             .file_name()
             .map(|n| sanitize(&n.to_string_lossy()))
@@ -247,11 +236,13 @@ impl SystemdBox {
     }
 
     /// The box's nspawn machine name (unique on this host; also its hostname).
+    #[allow(dead_code)] // for debugging a failing box test
     pub fn machine(&self) -> &str {
         &self.machine
     }
 
     /// The box's console log (every boot appended).
+    #[allow(dead_code)] // for debugging a failing box test
     pub fn console_log(&self) -> &Path {
         &self.log
     }
@@ -578,40 +569,22 @@ fn sanitize(name: &str) -> String {
     if s.is_empty() { "box".to_owned() } else { s }
 }
 
-/// The cached box root, bootstrapped if missing or stamped differently, and
-/// a shared lock on the cache held by the caller while it copies from it.
 /// A private copy (reflink where possible) of the cached, bootstrapped
 /// Debian root in `dest`, for tests that need a real root without booting
 /// it (e.g. comparing berth's native readers with systemctl and dpkg-query).
 pub fn copy_of_cached_root(dest: &Path) {
-    let (cache, _lock) = cached_root();
-    copy_tree(&cache, dest);
-    let _ = fs::remove_file(dest.join(STAMP));
+    copy_tree(&cached_root(), dest);
 }
 
-fn cached_root() -> (PathBuf, Flock<File>) {
-    let cache = Path::new(CACHE_DIR);
-    fs::create_dir_all(cache).unwrap_or_else(|e| panic!("creating {CACHE_DIR}: {e}"));
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(cache.join(".lock"))
-        .unwrap_or_else(|e| panic!("opening {CACHE_DIR}/.lock: {e}"));
-    let lock = Flock::lock(file, FlockArg::LockExclusive)
-        .unwrap_or_else(|(_, e)| panic!("locking {CACHE_DIR}/.lock: {e}"));
-    let root = cache.join(BOX_ROOT);
+/// The cached box root, `TEST_CACHE/systemd-box-root-KEY` (KEY: a hash of
+/// [`stamp`]), bootstrapped if missing.
+fn cached_root() -> PathBuf {
     let stamp = stamp();
-    if fs::read_to_string(root.join(STAMP)).ok().as_deref() != Some(stamp.as_str()) {
-        build_root(cache, &root, &stamp);
-    }
-    lock.relock(FlockArg::LockShared)
-        .unwrap_or_else(|e| panic!("downgrading the lock on {CACHE_DIR}/.lock: {e}"));
-    (root, lock)
+    let name = format!("{BOX_ROOT}-{}", cache::key(&[stamp.as_bytes()]));
+    cache::cached_dir(&name, build_root)
 }
 
-/// What the cached root is built from; a different stamp means a rebuild.
+/// What the cached root is built from; a different stamp is another root.
 fn stamp() -> String {
     format!(
         "berth systemd box root v1\nrelease: {RELEASE}\nvariant: minbase\ninclude: {}\nmirror: {}\n",
@@ -620,43 +593,29 @@ fn stamp() -> String {
     )
 }
 
-/// Bootstraps the box root into a temporary directory beside `root` and
-/// renames it into place (the caller holds the cache's exclusive lock).
-fn build_root(cache: &Path, root: &Path, stamp: &str) {
-    // Leftovers of killed builds: nobody else builds while we hold the lock.
-    if let Ok(entries) = fs::read_dir(cache) {
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(&format!(".{BOX_ROOT}."))
-            {
-                safe_remove(&entry.path());
-            }
-        }
-    }
-    let build = cache.join(format!(".{BOX_ROOT}.build-{}", std::process::id()));
+/// Bootstraps the box root into `build` (an empty directory; see
+/// [`cache::cached_dir`]).
+fn build_root(build: &Path) {
     let started = Instant::now();
     eprintln!(
         "bootstrapping the systemd box root into {} (once per machine)",
-        root.display()
+        build.display()
     );
     let mut cmd = Command::new("debootstrap");
     cmd.arg("--variant=minbase")
         .arg(format!("--include={}", PACKAGES.join(",")))
         .arg(RELEASE)
-        .arg(&build);
+        .arg(build);
     if let Ok(mirror) = std::env::var("BERTH_TEST_MIRROR") {
         cmd.arg(mirror);
     }
     let out = run_with_timeout(cmd, BOOTSTRAP_TIMEOUT)
         .unwrap_or_else(|e| panic!("running debootstrap (is it installed?): {e}"));
     let _ = fs::write(
-        cache.join(format!("{BOX_ROOT}.build.log")),
+        Path::new(cache::TEST_CACHE).join(format!("{BOX_ROOT}.build.log")),
         [&out.stdout[..], &out.stderr[..]].concat(),
     );
     if !out.status.success() {
-        safe_remove(&build);
         let text = describe(&out);
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
         panic!(
@@ -675,14 +634,6 @@ fn build_root(cache: &Path, root: &Path, stamp: &str) {
             }
         }
     }
-    fs::write(build.join(STAMP), stamp).expect("writing the cache stamp");
-    if root.exists() {
-        let old = cache.join(format!(".{BOX_ROOT}.old-{}", std::process::id()));
-        fs::rename(root, &old)
-            .unwrap_or_else(|e| panic!("moving the old {} aside: {e}", root.display()));
-        safe_remove(&old);
-    }
-    fs::rename(&build, root).unwrap_or_else(|e| panic!("renaming the new root into place: {e}"));
     eprintln!(
         "bootstrapped the systemd box root in {:?}",
         started.elapsed()
@@ -831,71 +782,6 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
                 collect_dirs(&entry.path(), out);
             }
         }
-    }
-}
-
-/// Mount points at or below `path` in this process's mount namespace.
-fn mounts_under(path: &Path) -> Vec<PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(unescape_mountinfo(m)))
-        .filter(|m| m.starts_with(path))
-        .collect()
-}
-
-/// Decodes mountinfo's octal escapes (`\040` for a space, ...).
-fn unescape_mountinfo(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let digit = |b: u8| u32::from(b - b'0');
-            let value = digit(bytes[i + 1]) * 64 + digit(bytes[i + 2]) * 8 + digit(bytes[i + 3]);
-            out.push(u8::try_from(value).unwrap_or(b'?'));
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Removes `path` recursively after unmounting (lazily, deepest first,
-/// bounded) anything mounted below it; if something stays mounted, leaves
-/// the tree in place with a warning rather than deleting through a mount.
-fn safe_remove(path: &Path) {
-    if !path.exists() {
-        return;
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut mounts = mounts_under(path);
-        if mounts.is_empty() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            eprintln!(
-                "not removing {}: still mounted below it: {mounts:?}",
-                path.display()
-            );
-            return;
-        }
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
-        for mount in mounts {
-            let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if let Err(e) = fs::remove_dir_all(path) {
-        eprintln!("removing {}: {e}", path.display());
     }
 }
 

@@ -1,0 +1,36 @@
+//! berth's integration and end-to-end tests, in one test binary (one link
+//! of `support` and of every helper instead of one per file). Each
+//! top-level file is a module here; they drive the real `berth` binary.
+//!
+//! Tests from every module run in parallel in this one process: tests that
+//! must not overlap with others take [`support::exclusive`] (see there why).
+//!
+//! `cargo test -p berth --test main` runs them all, `cargo test -p berth
+//! --test main -- cli::` one module, `... -- faults::sigint` one test.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+#[path = "corpus/fake_root.rs"]
+mod fake_root;
+
+mod arch;
+mod cache;
+mod cli;
+mod debian;
+mod destroy_safety;
+mod examples;
+mod faults;
+mod fedora;
+mod hostile;
+mod import;
+mod launchers;
+mod lifecycle;
+mod observe;
+mod orphans;
+mod plan_snapshots;
+mod saved_plans;
+mod secrets;
+mod systemd_box;
+mod targeting;
