@@ -301,7 +301,7 @@ fn refuse_links_systemctl_would_follow(root: &Root) -> Result<(), EngineError> {
 }
 
 /// `systemctl --root=ROOT --no-pager ARGS... UNITS...`, with colour off.
-fn systemctl<'a>(root_path: &Path, args: [&str; 2], units: &[&str]) -> Cmd {
+fn systemctl(root_path: &Path, args: [&str; 2], units: &[&str]) -> Cmd {
     let mut argv = vec![
         "systemctl".to_owned(),
         format!("--root={}", root_path.display()),
