@@ -309,3 +309,96 @@ fn the_cache_makes_a_base_once() {
     assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(cache.list().unwrap().len(), 1);
 }
+
+#[test]
+fn a_replacement_with_allow_replace_rebuilds_the_root() {
+    let (engine, fake) = engine(false);
+    let mut m = machine();
+    apply(&engine, &m).unwrap();
+    m.release = Some("trixie".into());
+    let plan = engine.plan([&m]).unwrap();
+    fake.clear();
+    engine
+        .apply_machine(&m, &plan.machines[0], true, &Silent)
+        .unwrap();
+    let record = fake.state().load("web").unwrap().unwrap();
+    assert_eq!(record.release.as_deref(), Some("trixie"));
+    assert!(
+        fake.lines()
+            .iter()
+            .any(|l| l.contains("debootstrap") && l.contains(" trixie ")),
+        "{:#?}",
+        fake.lines()
+    );
+}
+
+#[test]
+fn removed_packages_and_a_masked_unit_to_enable_run_their_commands() {
+    let (engine, fake) = engine(false);
+    let mut m = machine();
+    m.packages.push("less".into());
+    apply(&engine, &m).unwrap();
+    // The fake bootstrap does not install "less": the guest's apt-get did (recorded).
+    let status = fake.paths().machine_root("web").join("var/lib/dpkg/status");
+    let mut text = std::fs::read_to_string(&status).unwrap();
+    text.push_str("Package: less\nStatus: install ok installed\nVersion: 1\n\n");
+    std::fs::write(&status, text).unwrap();
+    let mut record = fake.state().load("web").unwrap().unwrap();
+    record.added_packages = vec!["less".into()];
+    record.bootstrap_packages = vec!["systemd".into(), "dbus".into()];
+    fake.state().save(&record).unwrap();
+    m.packages.retain(|p| p != "less");
+    let root = fake.paths().machine_root("web");
+    std::os::unix::fs::symlink(
+        "/dev/null",
+        root.join("etc/systemd/system/systemd-networkd.service"),
+    )
+    .unwrap();
+    fake.clear();
+    let approved = apply(&engine, &m).unwrap();
+    assert!(approved.contains(&"remove-packages"), "{approved:?}");
+    assert!(approved.contains(&"unmask-unit"), "{approved:?}");
+    let lines = fake.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("apt-get") && l.contains("less")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("unmask -- systemd-networkd.service")),
+        "{lines:#?}"
+    );
+    assert!(
+        fake.state()
+            .load("web")
+            .unwrap()
+            .unwrap()
+            .added_packages
+            .is_empty()
+    );
+}
+
+#[test]
+fn destroy_is_planned_then_stops_and_removes_only_what_berth_manages() {
+    let (engine, fake) = engine(false);
+    apply(&engine, &machine()).unwrap();
+    let plan = engine
+        .plan_destroy(&["web".to_owned(), "gone".to_owned()])
+        .unwrap();
+    let names: Vec<&str> = plan.machines[0].actions.iter().map(Action::name).collect();
+    assert_eq!(names, ["stop", "destroy"]);
+    assert_eq!(plan.machines[0].change, crate::planner::ChangeKind::Destroy);
+    assert!(plan.machines[1].actions.is_empty());
+    assert!(engine.destroy("web", &Silent).unwrap());
+    assert!(!fake.paths().machine_root("web").exists());
+    assert!(fake.state().load("web").unwrap().is_none());
+    assert!(!fake.paths().settings_file("web").exists());
+    // A root berth did not make is refused, in the plan and in destroy.
+    std::fs::create_dir_all(fake.paths().machine_root("byhand")).unwrap();
+    assert!(engine.plan_destroy(&["byhand".to_owned()]).is_err());
+    assert!(engine.destroy("byhand", &Silent).is_err());
+    assert!(fake.paths().machine_root("byhand").exists());
+}
