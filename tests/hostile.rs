@@ -8,6 +8,7 @@
 //! Needs root (fails under CI=true without it).
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -38,12 +39,14 @@ enum Attack {
     Fifo,
 }
 
-/// Every path berth reads or writes in a Debian root, and what it should be.
+/// Every path berth reads or writes in a Debian root it manages, and what
+/// it should be. (`/etc/machine-id` is written only into a new clone of a
+/// cached base, never into an existing root: see
+/// [`a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root`].)
 const PATHS: &[(&str, Expect)] = &[
     ("etc/hostname", Expect::File),
     ("etc/shadow", Expect::File),
     ("etc/securetty", Expect::File),
-    ("etc/machine-id", Expect::File),
     ("etc/os-release", Expect::File),
     ("var/lib/dpkg/status", Expect::File),
     ("usr/lib/systemd/system/foo.service", Expect::File),
@@ -223,8 +226,205 @@ fn clear_outcome(what: &str, out: &Output, failures: &mut Vec<String>) -> Option
     Some(rc)
 }
 
-/// One hostile root: adopt, plan, apply, plan again.
-fn attack(rel: &str, expect: Expect, attack: Attack, failures: &mut Vec<String>) -> bool {
+/// Where a hostile root was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    Adopt,
+    Plan,
+    Apply,
+}
+
+/// What berth did with one hostile root.
+#[derive(Clone, PartialEq, Eq, Debug)]
+enum Outcome {
+    /// apply succeeded and a second plan is empty: fixed inside the root.
+    Converges,
+    /// The first command that failed, and its error.
+    Refused(Stage, String),
+}
+
+/// What berth must do with one hostile root: converge, or be refused at a
+/// stage with an error containing every one of some substrings.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Expected {
+    Converges,
+    Refused(Stage, &'static [&'static str]),
+}
+
+impl Expected {
+    /// Whether `outcome` is this.
+    fn matches(self, outcome: &Outcome) -> bool {
+        match (self, outcome) {
+            (Expected::Converges, Outcome::Converges) => true,
+            (Expected::Refused(stage, says), Outcome::Refused(at, error)) => {
+                stage == *at && says.iter().all(|s| error.contains(s))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The exact outcome of every hostile root (the fake root of
+/// `crate::fake_root`: no apt-get inside, units foo, bar and baz; the spec
+/// enables foo, masks bar, disables baz).
+fn expected(rel: &str, attack: Attack) -> Expected {
+    use Attack::*;
+    use Expected::{Converges, Refused};
+    use Stage::*;
+    let link = matches!(attack, AbsoluteLink | RelativeLink | Dangling);
+    match (rel, attack) {
+        // A link is replaced by a file written inside the root.
+        ("etc/hostname" | "etc/shadow" | "etc/securetty" | "etc/os-release", _) if link => {
+            Converges
+        }
+        ("etc/hostname", Directory) => Refused(
+            Plan,
+            &["/etc/hostname in ", "is a directory, not a regular file"],
+        ),
+        ("etc/hostname", Fifo) => Refused(
+            Plan,
+            &["/etc/hostname in ", "is a FIFO, not a regular file"],
+        ),
+        ("etc/shadow", Directory) => Refused(
+            Plan,
+            &["/etc/shadow in ", "is a directory, not a regular file"],
+        ),
+        ("etc/shadow", Fifo) => {
+            Refused(Plan, &["/etc/shadow in ", "is a FIFO, not a regular file"])
+        }
+        ("etc/securetty", Directory) => Refused(
+            Plan,
+            &["/etc/securetty in ", "is a directory, not a regular file"],
+        ),
+        ("etc/securetty", Fifo) => Refused(
+            Plan,
+            &["/etc/securetty in ", "is a FIFO, not a regular file"],
+        ),
+        ("etc/os-release", Directory) => Refused(
+            Adopt,
+            &["/etc/os-release in ", "is a directory, not a regular file"],
+        ),
+        ("etc/os-release", Fifo) => Refused(
+            Adopt,
+            &["/etc/os-release in ", "is a FIFO, not a regular file"],
+        ),
+        // The package database behind a link is not read: the plan installs
+        // the spec's packages, and the fake root has no apt-get to do it.
+        ("var/lib/dpkg/status" | "var/lib/dpkg", _) if link => Refused(
+            Apply,
+            &["machine h: the root has no /usr/bin/apt-get to change its packages with"],
+        ),
+        ("var/lib/dpkg/status", Directory) => Refused(
+            Adopt,
+            &[
+                "/var/lib/dpkg/status in ",
+                "is a directory, not a regular file",
+            ],
+        ),
+        ("var/lib/dpkg/status", Fifo) => Refused(
+            Adopt,
+            &["/var/lib/dpkg/status in ", "is a FIFO, not a regular file"],
+        ),
+        ("var/lib/dpkg", Fifo) => Refused(
+            Adopt,
+            &[
+                "/var/lib/dpkg/status in ",
+                "a leading component of the path is not a directory",
+            ],
+        ),
+        // A unit file (or its directory) that is not one inside the root is missing.
+        ("usr/lib/systemd/system/foo.service", _) => Refused(
+            Plan,
+            &["unit foo.service does not exist in the machine's root"],
+        ),
+        ("usr/lib/systemd/system" | "usr", _) if link => Refused(
+            Plan,
+            &["unit foo.service does not exist in the machine's root"],
+        ),
+        ("usr/lib/systemd/system", Fifo) => Refused(
+            Plan,
+            &[
+                "/usr/lib/systemd/system/foo.service in ",
+                "a leading component of the path is not a directory",
+            ],
+        ),
+        ("usr", Fifo) => Refused(
+            Plan,
+            &[
+                "/usr/local/lib/systemd/system/foo.service in ",
+                "a leading component of the path is not a directory",
+            ],
+        ),
+        // systemctl refuses to mask over an existing file, whatever it is.
+        ("etc/systemd/system/bar.service", _) => Refused(
+            Apply,
+            &[
+                "systemctl --root=",
+                "mask bar.service failed",
+                "bar.service\" already exists",
+            ],
+        ),
+        // An enablement link is replaced by the right one.
+        ("etc/systemd/system/multi-user.target.wants/foo.service", _) => Converges,
+        // /etc a link: berth never writes through it, nor creates /etc.
+        ("etc", _) if link => Refused(
+            Apply,
+            &[
+                "cannot write /etc/hostname in ",
+                "its parent directory /etc does not exist",
+            ],
+        ),
+        ("etc", Fifo) => Refused(
+            Adopt,
+            &[
+                "/etc/os-release in ",
+                "a leading component of the path is not a directory",
+            ],
+        ),
+        // A unit directory that is a link: refused before systemctl runs.
+        ("etc/systemd", _) if link => Refused(
+            Apply,
+            &[
+                "/etc/systemd in the root is a symlink",
+                "berth refuses to change units here",
+            ],
+        ),
+        ("etc/systemd/system", _) if link => Refused(
+            Apply,
+            &[
+                "/etc/systemd/system in the root is a symlink",
+                "berth refuses to change units here",
+            ],
+        ),
+        ("etc/systemd/system/multi-user.target.wants", _) if link => Refused(
+            Apply,
+            &[
+                "/etc/systemd/system/multi-user.target.wants in the root is a symlink",
+                "berth refuses to change units here",
+            ],
+        ),
+        ("etc/systemd" | "etc/systemd/system", Fifo) => Refused(
+            Plan,
+            &[
+                "/etc/systemd/system/foo.service in ",
+                "a leading component of the path is not a directory",
+            ],
+        ),
+        ("etc/systemd/system/multi-user.target.wants", Fifo) => Refused(
+            Plan,
+            &[
+                "/etc/systemd/system/multi-user.target.wants in ",
+                "a leading component of the path is not a directory",
+            ],
+        ),
+        _ => panic!("no expected outcome for {rel} as {attack:?}: add one"),
+    }
+}
+
+/// One hostile root: adopt, plan, apply, plan again; what came of it.
+/// Panics, hangs, unclear errors, changed canaries and temp files left go
+/// to `failures`.
+fn attack(rel: &str, expect: Expect, attack: Attack, failures: &mut Vec<String>) -> Outcome {
     let what = format!("{rel} as {attack:?}");
     let sandbox = Sandbox::new("hostile");
     let canaries = Canaries::plant(&sandbox);
@@ -233,26 +433,40 @@ fn attack(rel: &str, expect: Expect, attack: Attack, failures: &mut Vec<String>)
     plant(&root, rel, expect, attack, &canaries.dir);
     let spec = sandbox.spec(&fake_root::spec("h", &fake_root::hash_source()));
     let spec = spec.to_str().unwrap();
+    let mut refused = None;
+    let mut note = |stage: Stage, rc: Option<i32>, out: &Output| {
+        if rc == Some(1) && refused.is_none() {
+            refused = Some(Outcome::Refused(
+                stage,
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ));
+        }
+    };
 
     let adopt = berth(&sandbox, &["adopt", "-f", spec, "h"]);
-    clear_outcome(&format!("{what}: adopt"), &adopt, failures);
+    let rc = clear_outcome(&format!("{what}: adopt"), &adopt, failures);
+    note(Stage::Adopt, rc, &adopt);
     let plan = berth(&sandbox, &["plan", "-f", spec, "--detailed-exitcode"]);
-    clear_outcome(&format!("{what}: plan"), &plan, failures);
+    let rc = clear_outcome(&format!("{what}: plan"), &plan, failures);
+    note(Stage::Plan, rc, &plan);
     if let Some(change) = canaries.changes() {
         failures.push(format!("{what}: after plan: {change}"));
     }
     let apply = berth(&sandbox, &["apply", "--yes", "-f", spec]);
     let rc = clear_outcome(&format!("{what}: apply"), &apply, failures);
+    note(Stage::Apply, rc, &apply);
     if let Some(change) = canaries.changes() {
         failures.push(format!(
             "{what}: after apply: {change}\n{}",
             describe(&apply)
         ));
     }
+    let mut converged = false;
     if rc == Some(0) {
         // It did the right thing inside the root: a second plan is empty.
         let again = berth(&sandbox, &["plan", "-f", spec, "--detailed-exitcode"]);
-        if again.status.code() != Some(0) {
+        converged = again.status.code() == Some(0);
+        if !converged {
             failures.push(format!(
                 "{what}: apply succeeded but did not converge\n{}",
                 describe(&again)
@@ -263,7 +477,30 @@ fn attack(rel: &str, expect: Expect, attack: Attack, failures: &mut Vec<String>)
     if !leftovers.is_empty() {
         failures.push(format!("{what}: temp files left: {leftovers:?}"));
     }
-    rc == Some(0)
+    match refused {
+        Some(outcome) => outcome,
+        None if converged => Outcome::Converges,
+        None => Outcome::Refused(Stage::Apply, "apply succeeded, plan not empty".into()),
+    }
+}
+
+/// The attacks that make sense for a path that should be `expect`.
+fn attacks(expect: Expect) -> &'static [Attack] {
+    match expect {
+        Expect::File => &[
+            Attack::AbsoluteLink,
+            Attack::RelativeLink,
+            Attack::Dangling,
+            Attack::Directory,
+            Attack::Fifo,
+        ],
+        Expect::Dir => &[
+            Attack::AbsoluteLink,
+            Attack::RelativeLink,
+            Attack::Dangling,
+            Attack::Fifo,
+        ],
+    }
 }
 
 #[test]
@@ -273,33 +510,23 @@ fn hostile_roots_never_change_host_files_and_fail_clearly() {
     }
     let mut failures = Vec::new();
     let mut cases = 0;
-    let mut applied = 0;
+    let mut converged = 0;
     for &(rel, expect) in PATHS {
-        let attacks: &[Attack] = match expect {
-            Expect::File => &[
-                Attack::AbsoluteLink,
-                Attack::RelativeLink,
-                Attack::Dangling,
-                Attack::Directory,
-                Attack::Fifo,
-            ],
-            Expect::Dir => &[
-                Attack::AbsoluteLink,
-                Attack::RelativeLink,
-                Attack::Dangling,
-                Attack::Fifo,
-            ],
-        };
-        for &a in attacks {
-            applied += usize::from(attack(rel, expect, a, &mut failures));
+        for &a in attacks(expect) {
+            let want = expected(rel, a);
+            let outcome = attack(rel, expect, a, &mut failures);
+            if !want.matches(&outcome) {
+                failures.push(format!(
+                    "{rel} as {a:?}: expected {want:?}, got {outcome:?}"
+                ));
+            }
+            converged += usize::from(outcome == Outcome::Converges);
             cases += 1;
         }
     }
-    assert!(cases >= 60, "only {cases} cases");
-    // Not vacuous: many hostile roots are fixed inside the root (a dangling
-    // link replaced by a file, ...), the rest refused.
-    eprintln!("{applied} of {cases} hostile roots applied cleanly inside the root");
-    assert!(applied >= 10, "only {applied} of {cases} applies succeeded");
+    // The README's numbers: 68 hostile roots, 17 fixed inside the root.
+    assert_eq!(cases, 68, "the number of hostile roots changed");
+    assert_eq!(converged, 17, "the number that converge changed");
     assert!(
         failures.is_empty(),
         "{} of {cases} hostile roots went wrong:\n\n{}",
@@ -527,4 +754,114 @@ fn a_shadow_with_a_bare_root_line_converges() {
         shadow.starts_with("root\n"),
         "the guest's own line was changed: {shadow}"
     );
+}
+
+/// berth writes `/etc/machine-id` only into a new clone of a cached base
+/// (a fresh random id, through the confined writer), so that is where a
+/// hostile machine-id is tested: a base whose `/etc/machine-id` is a link
+/// out (absolute or `../..`), a dangling link, a directory or a FIFO. The
+/// base comes from a stand-in `debootstrap` first on PATH that copies a
+/// fake root with the planted path into berth's staging directory, so the
+/// real bootstrap, cache and clone code runs. A link is replaced by a file
+/// in the clone, and the canary it pointed at keeps its content and mtime;
+/// a directory or a FIFO is refused, leaving no machine and no staging dir.
+#[test]
+fn a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root() {
+    if !require_root("a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root") {
+        return;
+    }
+    for attack in attacks(Expect::File) {
+        let what = format!("/etc/machine-id as {attack:?}");
+        let sandbox = Sandbox::new("hostile-machine-id");
+        let canaries = Canaries::plant(&sandbox);
+        let template = sandbox.dir.path().join("template");
+        fake_root::make(&template);
+        plant(
+            &template,
+            "etc/machine-id",
+            Expect::File,
+            *attack,
+            &canaries.dir,
+        );
+        let bin = sandbox.dir.path().join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        let fake = bin.join("debootstrap");
+        fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\n# A stand-in debootstrap: the fake root into the target (the last argument).\n\
+                 for target; do :; done\nmkdir -p \"$target\" && cp -a '{}'/. \"$target\"/\n",
+                template.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        sandbox.spec(&fake_root::spec("h", &fake_root::hash_source()));
+
+        let apply = sandbox
+            .berth_cmd()
+            .env("PATH", &path)
+            .args(["apply", "--yes"])
+            .run();
+        // The bootstrap was the stand-in, and went into the cache.
+        apply.stderr_has("$ debootstrap --variant=minbase");
+        if let Some(change) = canaries.changes() {
+            panic!("{what}: {change}\n{}", describe(apply.output()));
+        }
+        let root = sandbox.root("h");
+        match attack {
+            Attack::AbsoluteLink | Attack::RelativeLink | Attack::Dangling => {
+                apply.success();
+                let id_path = root.join("etc/machine-id");
+                let meta = fs::symlink_metadata(&id_path).unwrap();
+                assert!(meta.is_file(), "{what}: {meta:?}");
+                let id = fs::read_to_string(&id_path).unwrap();
+                let id = id
+                    .strip_suffix('\n')
+                    .unwrap_or_else(|| panic!("{what}: {id:?}"));
+                assert!(
+                    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{what}: machine-id {id:?}"
+                );
+                sandbox
+                    .berth_cmd()
+                    .args(["plan", "--detailed-exitcode"])
+                    .run()
+                    .code(0);
+            }
+            Attack::Directory => {
+                apply
+                    .code(1)
+                    .stderr_has("/etc/machine-id in ")
+                    .stderr_has("is a directory");
+                assert!(!root.exists(), "{what}: a machine was made");
+            }
+            Attack::Fifo => {
+                apply
+                    .code(1)
+                    .stderr_has("/etc/machine-id in ")
+                    .stderr_has("is a FIFO");
+                assert!(!root.exists(), "{what}: a machine was made");
+            }
+        }
+        assert_eq!(
+            sandbox.staging_left(),
+            Vec::<String>::new(),
+            "{what}: staging left"
+        );
+        let leftovers = [
+            temp_files(&sandbox.machines()),
+            temp_files(&sandbox.state()),
+        ]
+        .concat();
+        assert!(
+            leftovers.is_empty(),
+            "{what}: temp files left: {leftovers:?}"
+        );
+    }
 }

@@ -41,6 +41,18 @@ fn is_enabled(sandbox: &Sandbox, unit: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// The state letter and start time (in clock ticks since boot) of process
+/// `pid`, from /proc/PID/stat; None if there is no such process.
+fn proc_state(pid: i64) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let started = fields.get(19)?.parse().ok()?;
+    Some((state, started))
+}
+
 fn status(sandbox: &Sandbox, spec: &str) -> serde_json::Value {
     let out = sandbox.berth(&["status", "-f", spec, "--json"]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
@@ -195,17 +207,25 @@ fn debian_machine_lifecycle() {
     let stopped = sandbox.spec(&spec(", systemd-boot-check-no-failures", "stopped"));
     let stopped_arg = stopped.to_str().unwrap();
     let pid = st["pid"].as_i64().expect("pid while running");
+    // The pid status reports is the running systemd-nspawn; its start time
+    // tells it from a later process that reuses the pid.
+    let exe = fs::read_link(format!("/proc/{pid}/exe"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/exe of the running machine: {e}"));
+    assert!(exe.ends_with("systemd-nspawn"), "pid {pid} is {exe:?}");
+    let (_, nspawn_started) =
+        proc_state(pid).unwrap_or_else(|| panic!("no /proc/{pid}/stat while running"));
     let out = sandbox.berth(&["apply", "-f", stopped_arg, "--yes"]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert_eq!(status(&sandbox, stopped_arg)["state"], "stopped");
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
-            // The pid may have been reused by an unrelated process; it must not be nspawn.
-            fs::read_link(format!("/proc/{pid}/exe"))
-                .map(|e| !e.ends_with("systemd-nspawn"))
-                .unwrap_or(true)
-        }
-    );
+    // The old nspawn is gone: no such process, a zombie (it exited), or
+    // another process with the same pid (another start time).
+    match proc_state(pid) {
+        None => {}
+        Some((state, started)) => assert!(
+            state == 'Z' || started != nspawn_started,
+            "systemd-nspawn (pid {pid}) still runs after state: stopped (state {state})"
+        ),
+    }
     let (rc, out) = plan_code(&sandbox, stopped_arg);
     assert_eq!(rc, 0, "{out}");
 

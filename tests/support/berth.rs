@@ -213,6 +213,11 @@ impl Run {
             .unwrap_or_else(|e| self.fail(&format!("stdout is not JSON: {e}")))
     }
 
+    /// The raw output.
+    pub fn output(&self) -> &Output {
+        &self.output
+    }
+
     /// The raw output, taken.
     pub fn into_output(self) -> Output {
         self.output
