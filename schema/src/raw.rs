@@ -19,7 +19,11 @@ use crate::spec::{BootstrapperKind, DesiredState, Distro, Launcher, NetworkMode,
 /// A berth spec file: machines, and defaults merged under each of them.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "berth spec", extend("additionalProperties" = false))]
+// An empty file is an empty spec: `null` is accepted as well as a mapping.
+#[schemars(
+    title = "berth spec",
+    extend("additionalProperties" = false, "type" = ["object", "null"])
+)]
 pub(crate) struct RawFile {
     #[serde(default)]
     /// Fields merged under every machine of this file; a machine's own value
@@ -47,11 +51,7 @@ pub(crate) struct RawMachine {
     pub distro: Option<Spanned<String>>,
     /// The release: a suite for Debian/Ubuntu (`bookworm`), a version for
     /// Fedora (`40`). Required for debian, ubuntu and fedora.
-    #[schemars(
-        with = "Option<String>",
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
-        length(max = 64)
-    )]
+    #[schemars(with = "Option<ReleaseName>")]
     pub release: Option<Spanned<String>>,
     /// The mirror to bootstrap from: an `http://`, `https://` or `file:/` URL.
     #[schemars(
@@ -118,6 +118,9 @@ pub(crate) struct RawMachine {
     pub drop_capabilities: Option<Vec<Spanned<String>>>,
     /// Environment variables for the machine's init (`Environment=`), in
     /// order. Numbers and booleans are taken as their text.
+    // `schema_with` hides the `Option` from schemars, which would then list
+    // the field as required; `default` keeps it optional (a no-op for serde).
+    #[serde(default)]
     #[schemars(schema_with = "environment_schema")]
     pub environment: Option<Spanned<RawEnvironment>>,
 }
@@ -274,6 +277,29 @@ struct PackageName(
     )]
     String,
 );
+
+/// A release: a suite name, or a version that YAML reads as a number
+/// (`release: 40`), which is taken as its text.
+struct ReleaseName;
+
+impl JsonSchema for ReleaseName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ReleaseName".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "number"],
+            "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$",
+            "maxLength": 64,
+            "minimum": 0
+        })
+    }
+}
 
 /// A unit name; without a type suffix it means `.service`.
 #[derive(JsonSchema)]

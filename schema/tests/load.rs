@@ -1,9 +1,21 @@
 //! Valid specs: every field, defaults merging, unit suffixing, `file:`
 //! resolution, directory loading; and the JSON Schema.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use berth_schema::{DesiredState, Distro, Launcher, RootPassword, Source, load, load_str};
+use berth_schema::{
+    DesiredState, Distro, Launcher, LoadError, RootPassword, Source, Spec, load, load_str,
+};
+
+/// [`load_str`] of a spec that must be valid: the shipped JSON Schema must
+/// accept it too.
+fn load_valid(text: &str, file: &Path) -> Result<Spec, LoadError> {
+    let spec = load_str(text, file)?;
+    common::assert_schema_accepts(&file.display().to_string(), text);
+    Ok(spec)
+}
 
 const FULL: &str = r#"# A spec using every field.
 defaults:
@@ -43,7 +55,7 @@ machines:
 
 #[test]
 fn full_spec_loads_with_defaults_merged() {
-    let spec = load_str(FULL, Path::new("/etc/berth/spec.yaml")).expect("valid spec");
+    let spec = load_valid(FULL, Path::new("/etc/berth/spec.yaml")).expect("valid spec");
     let names: Vec<&str> = spec.machines.keys().map(String::as_str).collect();
     assert_eq!(names, ["web", "build", "f40"]);
 
@@ -103,8 +115,8 @@ fn full_spec_loads_with_defaults_merged() {
 
 #[test]
 fn minimal_machine_gets_defaults() {
-    let spec =
-        load_str("machines:\n  box:\n    distro: arch\n", Path::new("s.yaml")).expect("valid spec");
+    let spec = load_valid("machines:\n  box:\n    distro: arch\n", Path::new("s.yaml"))
+        .expect("valid spec");
     let m = &spec.machines["box"];
     assert_eq!(m.release, None);
     assert_eq!(m.mirror, None);
@@ -124,7 +136,8 @@ fn empty_specs_are_valid() {
         "machines:\n",
         "defaults: {}\nmachines: {}\n",
     ] {
-        let spec = load_str(text, Path::new("s.yaml")).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let spec =
+            load_valid(text, Path::new("s.yaml")).unwrap_or_else(|e| panic!("{text:?}: {e}"));
         assert!(spec.machines.is_empty());
     }
 }
@@ -132,7 +145,7 @@ fn empty_specs_are_valid() {
 #[test]
 fn relative_secret_file_resolves_against_the_spec_directory() {
     let text = "machines:\n  a:\n    distro: arch\n    root_password: {file: secrets/root}\n";
-    let spec = load_str(text, Path::new("specs/prod.yaml")).expect("valid");
+    let spec = load_valid(text, Path::new("specs/prod.yaml")).expect("valid");
     assert_eq!(
         spec.machines["a"].root_password,
         Some(RootPassword::File(PathBuf::from("specs/secrets/root")))

@@ -3,6 +3,8 @@
 //! namespacing, capabilities, environment; their defaults merging, and the
 //! errors they give.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use berth_schema::{
@@ -10,9 +12,12 @@ use berth_schema::{
     PrivateUsers, Protocol, Repo, Spec, load_str,
 };
 
-/// Loads `text` as `/etc/berth/spec.yaml`, panicking with the errors.
+/// Loads `text` as `/etc/berth/spec.yaml`, panicking with the errors; the
+/// shipped JSON Schema must accept it too.
 fn load(text: &str) -> Spec {
-    load_str(text, Path::new("/etc/berth/spec.yaml")).unwrap_or_else(|e| panic!("{e}"))
+    let spec = load_str(text, Path::new("/etc/berth/spec.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    common::assert_schema_accepts("a valid spec", text);
+    spec
 }
 
 /// The errors for `text`, panicking if it is accepted.
