@@ -336,9 +336,8 @@ fn a_replacement_with_allow_replace_rebuilds_the_root() {
 fn removed_packages_and_a_masked_unit_to_enable_run_their_commands() {
     let (engine, fake) = engine(false);
     let mut m = machine();
-    m.packages.push("less".into());
     apply(&engine, &m).unwrap();
-    // The fake bootstrap does not install "less": the guest's apt-get did (recorded).
+    // As if berth had installed "less" after the bootstrap.
     let status = fake.paths().machine_root("web").join("var/lib/dpkg/status");
     let mut text = std::fs::read_to_string(&status).unwrap();
     text.push_str("Package: less\nStatus: install ok installed\nVersion: 1\n\n");
@@ -401,4 +400,16 @@ fn destroy_is_planned_then_stops_and_removes_only_what_berth_manages() {
     assert!(engine.plan_destroy(&["byhand".to_owned()]).is_err());
     assert!(engine.destroy("byhand", &Silent).is_err());
     assert!(fake.paths().machine_root("byhand").exists());
+}
+
+#[test]
+fn a_base_that_lacks_what_the_plan_showed_stops_the_configuration_as_stale() {
+    // The fake bootstrap ignores the package list: "less" is not in the new
+    // root, so configuring it would need an install nobody approved.
+    let (engine, _fake) = engine(false);
+    let mut m = machine();
+    m.packages.push("less".into());
+    let err = apply(&engine, &m).unwrap_err();
+    assert!(matches!(err, EngineError::Stale { .. }), "{err}");
+    assert!(err.to_string().contains("install less"), "{err}");
 }
