@@ -61,7 +61,10 @@ impl Engine {
         let mut errors = Vec::new();
         let procs = NspawnProcesses::scan(self.host());
         for machine in machines {
-            match self.plan_full(machine, &procs) {
+            match self
+                .plan_full(machine, &procs)
+                .map_err(|e| e.at(&machine.source))
+            {
                 Ok((plan, _, _)) => plans.push(plan),
                 Err(e) => errors.push(e),
             }
@@ -80,6 +83,7 @@ impl Engine {
         machine: &Machine,
     ) -> Result<(MachinePlan, Option<Secret>, Observed), EngineError> {
         self.plan_full(machine, &NspawnProcesses::scan(self.host()))
+            .map_err(|e| e.at(&machine.source))
     }
 
     /// Observes and plans one machine against a snapshot of the host's

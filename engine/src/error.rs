@@ -85,6 +85,14 @@ pub enum EngineError {
         /// The actions not started.
         pending: Vec<String>,
     },
+    /// An error about a machine, with where the spec declares it.
+    #[error("{error}\n  --> {at}")]
+    At {
+        /// `FILE:LINE:COLUMN` of the machine's declaration.
+        at: String,
+        /// The error.
+        error: Box<EngineError>,
+    },
     /// The machines changed between plan and apply.
     #[error("machine {machine}: the plan is stale: {message}")]
     Stale {
@@ -96,6 +104,26 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// This error, located at the spec declaration of the machine it is
+    /// about (`machines.yaml:3:3`), shown as a `-->` line under it.
+    pub fn at(self, source: &berth_schema::Source) -> Self {
+        if source.line.is_none() || matches!(self, EngineError::At { .. }) {
+            return self;
+        }
+        EngineError::At {
+            at: source.to_string(),
+            error: Box::new(self),
+        }
+    }
+
+    /// The error itself, without the spec location.
+    pub fn inner(&self) -> &EngineError {
+        match self {
+            EngineError::At { error, .. } => error.inner(),
+            other => other,
+        }
+    }
+
     /// An I/O error with context.
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         EngineError::Io {

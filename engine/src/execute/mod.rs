@@ -48,6 +48,17 @@ impl Engine {
         allow_replace: bool,
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
+        self.apply_approved(machine, approved, allow_replace, reporter)
+            .map_err(|e| e.at(&machine.source))
+    }
+
+    fn apply_approved(
+        &self,
+        machine: &Machine,
+        approved: &MachinePlan,
+        allow_replace: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<(), EngineError> {
         let observed = observe::observe(self.host(), machine)?;
         if let Some(what) = observed.changed_since(&approved.observed) {
             return Err(EngineError::Stale {

@@ -182,7 +182,7 @@ fn a_machine_changed_after_the_plan_is_stale_and_nothing_runs() {
     let err = engine
         .apply_machine(&m, &plan.machines[0], false, &Silent)
         .unwrap_err();
-    assert!(matches!(err, EngineError::Stale { .. }), "{err}");
+    assert!(matches!(err.inner(), EngineError::Stale { .. }), "{err}");
     assert!(err.to_string().contains("its root"), "{err}");
     assert!(fake.lines().is_empty(), "{:#?}", fake.lines());
     assert_eq!(read(&fake, "etc/hostname"), "edited again\n");
@@ -410,6 +410,6 @@ fn a_base_that_lacks_what_the_plan_showed_stops_the_configuration_as_stale() {
     let mut m = machine();
     m.packages.push("less".into());
     let err = apply(&engine, &m).unwrap_err();
-    assert!(matches!(err, EngineError::Stale { .. }), "{err}");
+    assert!(matches!(err.inner(), EngineError::Stale { .. }), "{err}");
     assert!(err.to_string().contains("install less"), "{err}");
 }

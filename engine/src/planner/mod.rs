@@ -774,4 +774,182 @@ mod tests {
         let err = plan_machine(&m, &observed, None).unwrap_err();
         assert!(err.to_string().contains("machinectl"), "{err}");
     }
+
+    #[test]
+    fn a_cached_base_is_cloned_and_a_missing_tool_fails_only_a_real_bootstrap() {
+        let absent = Observed {
+            root: RootPresence::Absent,
+            record: None,
+            facts: None,
+            run: RunState::Stopped,
+            ..converged()
+        };
+        let mut cached = absent.clone();
+        if let Ok(base) = &mut cached.base {
+            base.cached = Some("0123".into());
+            base.missing_tool = Some(("debootstrap".into(), "debootstrap".into()));
+        }
+        let plan = plan_machine(&machine(), &cached, Some(&secret())).unwrap();
+        assert_eq!(
+            plan.actions[0],
+            Action::Clone {
+                distro: "debian".into(),
+                release: Some("bookworm".into()),
+                bootstrapper: berth_schema::BootstrapperKind::Debootstrap,
+                base: "0123".into(),
+            }
+        );
+        let mut missing = absent;
+        if let Ok(base) = &mut missing.base {
+            base.missing_tool = Some(("debootstrap".into(), "debootstrap".into()));
+        }
+        let err = plan_machine(&machine(), &missing, Some(&secret())).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("install the Debian package `debootstrap`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn another_release_replaces_the_root_and_starts_it_again() {
+        let mut m = machine();
+        m.release = Some("trixie".into());
+        let plan = plan_machine(&m, &converged(), Some(&secret())).unwrap();
+        assert_eq!(plan.change, ChangeKind::Replace);
+        assert_eq!(
+            plan.actions[0],
+            Action::Replace {
+                from: "debian bookworm (debootstrap)".into(),
+                to: "debian trixie (debootstrap)".into(),
+            }
+        );
+        assert_eq!(plan.actions[1].name(), "bootstrap");
+        assert_eq!(plan.actions.last().map(Action::name), Some("start"));
+    }
+
+    #[test]
+    fn package_drift_carries_the_guest_commands_or_defers_to_the_host() {
+        let mut m = machine();
+        m.packages.push("less".into());
+        let mut observed = converged();
+        if let Some(record) = &mut observed.record {
+            record.added_packages = vec!["curl".into()];
+        }
+        if let Some(facts) = &mut observed.facts {
+            facts.packages = Some(["systemd", "dbus", "curl"].map(String::from).into());
+        }
+        let plan = plan_machine(&m, &observed, Some(&secret())).unwrap();
+        assert_eq!(names(&plan), ["install-packages", "remove-packages"]);
+        let Action::InstallPackages {
+            packages,
+            commands,
+            in_guest,
+            env,
+            ..
+        } = &plan.actions[0]
+        else {
+            unreachable!()
+        };
+        assert_eq!(packages, &["less"]);
+        assert!(*in_guest);
+        assert!(
+            commands.iter().any(|c| c.contains(&"less".to_owned())),
+            "{commands:?}"
+        );
+        assert!(env.contains(&("DEBIAN_FRONTEND".to_owned(), "noninteractive".to_owned())));
+        observed.guest_package_manager = false;
+        let plan = plan_machine(&m, &observed, Some(&secret())).unwrap();
+        let Action::InstallPackages {
+            commands, in_guest, ..
+        } = &plan.actions[0]
+        else {
+            unreachable!()
+        };
+        assert!(!*in_guest && commands.is_empty());
+    }
+
+    #[test]
+    fn a_base_package_left_the_spec_is_kept_with_a_typed_warning() {
+        let mut m = machine();
+        m.packages.retain(|p| p != "dbus");
+        let plan = plan_machine(&m, &converged(), Some(&secret())).unwrap();
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert!(plan.warnings.contains(&Warning::BasePackageKept {
+            package: "dbus".into()
+        }));
+        assert!(plan.warnings.contains(&Warning::SecurettyIgnored));
+    }
+
+    #[test]
+    fn changed_settings_are_written_and_restart_the_running_machine() {
+        let mut m = machine();
+        m.capabilities = vec!["CAP_NET_ADMIN".into()];
+        let plan = plan_machine(&m, &converged(), Some(&secret())).unwrap();
+        assert_eq!(names(&plan), ["write-settings", "restart"]);
+        let (path, old, new) = plan.actions[0].file_change().unwrap();
+        assert_eq!(path, "/n/web.nspawn");
+        assert_eq!(old, settings::render(&machine()));
+        assert_eq!(new, settings::render(&m));
+        assert_eq!(
+            plan.actions[1],
+            Action::Restart {
+                launcher: Launcher::Nspawn
+            }
+        );
+    }
+
+    #[test]
+    fn autostart_is_planned_for_unit_launchers_and_refused_for_nspawn() {
+        let mut m = machine();
+        m.launcher = Launcher::Machinectl;
+        m.autostart = Some(true);
+        let observed = Observed {
+            launcher: Ok(Launcher::Machinectl),
+            autostart: Some(false),
+            ..converged()
+        };
+        let plan = plan_machine(&m, &observed, Some(&secret())).unwrap();
+        assert!(plan.actions.contains(&Action::SetAutostart {
+            enabled: true,
+            launcher: Launcher::Machinectl
+        }));
+        // Running under nspawn, wanted under machinectl: stopped one way, started the other.
+        assert!(plan.actions.contains(&Action::Stop {
+            launcher: Launcher::Nspawn
+        }));
+        assert!(plan.actions.contains(&Action::Start {
+            launcher: Launcher::Machinectl
+        }));
+        let mut nspawn = machine();
+        nspawn.autostart = Some(true);
+        let err = plan_machine(&nspawn, &converged(), Some(&secret())).unwrap_err();
+        assert!(err.to_string().contains("autostart: true"), "{err}");
+    }
+
+    #[test]
+    fn a_machine_started_outside_berth_is_a_typed_warning_not_an_action() {
+        let observed = Observed {
+            run: RunState::Foreign {
+                pid: 7,
+                how: "a systemd-nspawn process (pid 7)".into(),
+            },
+            ..converged()
+        };
+        let plan = plan_machine(&machine(), &observed, Some(&secret())).unwrap();
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert!(plan.warnings.iter().any(Warning::is_foreign));
+    }
+
+    #[test]
+    fn the_plan_carries_the_fingerprint_of_what_it_was_made_against() {
+        let plan = plan_machine(&machine(), &converged(), Some(&secret())).unwrap();
+        assert_eq!(plan.observed, converged().fingerprint());
+        let mut changed = converged();
+        changed.settings = None;
+        assert_eq!(
+            changed.changed_since(&plan.observed),
+            Some("its .nspawn settings file changed")
+        );
+    }
 }
