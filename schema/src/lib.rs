@@ -7,7 +7,8 @@
 //!
 //! - [`load`] reads a spec file or a directory of `*.yaml` files;
 //! - [`load_str`] parses text as if it came from a given file;
-//! - [`json_schema`] describes the file format.
+//! - [`json_schema`] describes the file format;
+//! - [`yaml`] writes specs (`berth import`).
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ mod names;
 mod raw;
 mod spec;
 mod validate;
+pub mod yaml;
 
 pub use diagnostic::{Diagnostic, LoadError};
 pub use load::{MAX_FILE_SIZE, load, load_str};
