@@ -7,17 +7,22 @@
 //!
 //! - [`load`] reads a spec file or a directory of `*.yaml` files;
 //! - [`load_str`] parses text as if it came from a given file;
-//! - [`json_schema`] describes the file format.
+//! - [`json_schema`] describes the file format;
+//! - [`yaml`] writes specs (`berth import`);
+//! - [`Machine::builder`] makes machines for tests.
 
 #![forbid(unsafe_code)]
 
+mod builder;
 mod diagnostic;
 mod load;
 mod names;
 mod raw;
 mod spec;
 mod validate;
+pub mod yaml;
 
+pub use builder::MachineBuilder;
 pub use diagnostic::{Diagnostic, LoadError};
 pub use load::{MAX_FILE_SIZE, load, load_str};
 pub use spec::{

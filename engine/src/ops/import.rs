@@ -11,11 +11,11 @@
 //! planner does.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::fs;
 use std::io;
 
-use berth_schema::{Machine, NetworkMode, PrivateUsers};
+use berth_schema::yaml::{BindDoc, Entry, MachineDoc, NetworkDoc, RootPasswordDoc, UnitsDoc};
+use berth_schema::{DesiredState, Distro, Machine, NetworkMode, PrivateUsers};
 
 use crate::confined::{FileKind, Root};
 use crate::drivers::settings;
@@ -390,17 +390,8 @@ pub(crate) fn adopt_settings(host: &dyn Host, machine: &Machine) -> Result<bool,
     Ok(true)
 }
 
-/// YAML single-quoted scalar.
-fn q(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
-
-fn yaml_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| q(s)).collect();
-    format!("[{}]", quoted.join(", "))
-}
-
-/// Whether a value can go into the printed YAML (no control characters).
+/// Whether a value is imported at all (no control characters): a hostname,
+/// a securetty entry, a hash or a settings line with one is left out.
 fn printable(value: &str) -> bool {
     !value.chars().any(char::is_control)
 }
@@ -552,6 +543,11 @@ fn unit_changes(root: &Root, root_path: &std::path::Path) -> Result<UnitChanges,
 /// by two spaces, starting with `  NAME:`), with comments where something
 /// could not be expressed.
 pub fn import(host: &dyn Host, name: &str) -> Result<String, EngineError> {
+    import_doc(host, name).map(|doc| doc.render())
+}
+
+/// What [`import`] prints, as a document: [`MachineDoc::render`] writes it.
+pub fn import_doc(host: &dyn Host, name: &str) -> Result<MachineDoc, EngineError> {
     let refuse = |message: String| EngineError::Refused {
         machine: name.to_owned(),
         message,
@@ -564,131 +560,105 @@ pub fn import(host: &dyn Host, name: &str) -> Result<String, EngineError> {
     let os_release = crate::ops::existing::OsRelease::read(&root)?;
     let field = |key: &str| os_release.field(key);
     let id = field("ID").unwrap_or_default();
-    let release = match id.as_str() {
-        "debian" | "ubuntu" => field("VERSION_CODENAME").filter(|v| !v.is_empty()),
-        "fedora" => field("VERSION_ID"),
-        "arch" => None,
+    let (distro, release) = match id.as_str() {
+        "debian" => (
+            Distro::Debian,
+            field("VERSION_CODENAME").filter(|v| !v.is_empty()),
+        ),
+        "ubuntu" => (
+            Distro::Ubuntu,
+            field("VERSION_CODENAME").filter(|v| !v.is_empty()),
+        ),
+        "fedora" => (Distro::Fedora, field("VERSION_ID")),
+        "arch" => (Distro::Arch, None),
         other => {
             return Err(refuse(format!(
                 "its os-release says ID={other:?}; berth knows debian, ubuntu, arch and fedora"
             )));
         }
     };
-    if id != "arch" && release.is_none() {
+    if distro != Distro::Arch && release.is_none() {
         return Err(refuse(format!(
             "its os-release names no release (VERSION_CODENAME/VERSION_ID) for {id}"
         )));
     }
 
-    let mut y = String::new();
-    let _ = writeln!(y, "  {name}:");
-    let _ = writeln!(y, "    distro: {id}");
-    if let Some(release) = &release {
-        let _ = writeln!(y, "    release: {}", q(release));
+    let mut doc = MachineDoc::new(name);
+    doc.distro = Entry::new(distro);
+    if let Some(release) = release {
+        doc.release = Entry::new(release);
     }
 
     // Packages.
-    match id.as_str() {
-        "debian" | "ubuntu" => {
+    doc.packages = match distro {
+        Distro::Debian | Distro::Ubuntu => {
             let status = root
                 .read_string("/var/lib/dpkg/status")?
                 .unwrap_or_default();
             let extended = root
                 .read_string("/var/lib/apt/extended_states")?
                 .unwrap_or_default();
-            let packages = dpkg_explicit(&status, &extended);
-            let _ = writeln!(
-                y,
-                "    # installed explicitly (not automatically, not Priority required/important)"
-            );
-            let _ = writeln!(y, "    packages: {}", yaml_list(&packages));
+            Entry::new(dpkg_explicit(&status, &extended)).comment(
+                "installed explicitly (not automatically, not Priority required/important)",
+            )
         }
-        "arch" => {
-            let _ = writeln!(y, "    # installed explicitly (pacman: not --asdeps)");
-            let _ = writeln!(y, "    packages: {}", yaml_list(&pacman_explicit(&root)?));
-        }
-        _ => {
-            let _ = writeln!(
-                y,
-                "    # rpm keeps no native record of explicit installs berth can read; add the\n    \
-                 # packages you rely on (berth never removes packages it did not install)\n    \
-                 packages: []"
-            );
-        }
-    }
+        Distro::Arch => Entry::new(pacman_explicit(&root)?)
+            .comment("installed explicitly (pacman: not --asdeps)"),
+        Distro::Fedora => Entry::new(Vec::new())
+            .comment("rpm keeps no native record of explicit installs berth can read; add the")
+            .comment("packages you rely on (berth never removes packages it did not install)"),
+    };
 
     // Hostname.
-    match root.read_string("/etc/hostname")? {
+    doc.hostname = match root.read_string("/etc/hostname")? {
         Some(text) => {
             let hostname = text.lines().next().unwrap_or("").trim().to_owned();
             if printable(&hostname) && !hostname.is_empty() {
-                let _ = writeln!(y, "    hostname: {}", q(&hostname));
+                Entry::new(hostname)
             } else {
-                let _ = writeln!(
-                    y,
-                    "    # /etc/hostname is empty: berth will write the machine name"
-                );
+                Entry::omitted("/etc/hostname is empty: berth will write the machine name")
             }
         }
-        None => {
-            let _ = writeln!(
-                y,
-                "    # no /etc/hostname: berth will write the machine name"
-            );
-        }
-    }
+        None => Entry::omitted("no /etc/hostname: berth will write the machine name"),
+    };
 
     // Units.
     let (enable, disable, mask) = unit_changes(&root, root.path())?;
     if !(enable.is_empty() && disable.is_empty() && mask.is_empty()) {
-        let _ = writeln!(
-            y,
-            "    units:   # where the root differs from the distribution's presets"
-        );
-        for (key, list) in [("enable", &enable), ("disable", &disable), ("mask", &mask)] {
-            if !list.is_empty() {
-                let _ = writeln!(y, "      {key}: {}", yaml_list(list));
-            }
-        }
+        let set = |list: Vec<String>| Entry::from((!list.is_empty()).then_some(list));
+        doc.units = Entry::new(UnitsDoc {
+            enable: set(enable),
+            disable: set(disable),
+            mask: set(mask),
+        })
+        .note("where the root differs from the distribution's presets");
     }
 
     // Root password.
     let shadow = root.read_string("/etc/shadow")?;
-    match shadow.as_deref().and_then(shadow::root_hash) {
+    doc.root_password = match shadow.as_deref().and_then(shadow::root_hash) {
         Some(hash)
             if hash.starts_with('$')
                 && hash.split('$').filter(|s| !s.is_empty()).count() >= 2
                 && printable(hash)
                 && !hash.contains(['\'', ' ', ':']) =>
         {
-            let _ = writeln!(y, "    root_password:");
-            let _ = writeln!(y, "      hash: {}   # from /etc/shadow", q(hash));
+            Entry::new(RootPasswordDoc {
+                hash: Entry::new(hash.to_owned()).note("from /etc/shadow"),
+                ..RootPasswordDoc::default()
+            })
         }
         Some("") => {
-            let _ = writeln!(
-                y,
-                "    # root_password: omitted: root has an empty password in /etc/shadow"
-            );
+            Entry::omitted("root_password: omitted: root has an empty password in /etc/shadow")
         }
         Some(hash) if hash.starts_with(['!', '*']) => {
-            let _ = writeln!(
-                y,
-                "    # root_password: omitted: root's password is locked in /etc/shadow"
-            );
+            Entry::omitted("root_password: omitted: root's password is locked in /etc/shadow")
         }
-        Some(_) => {
-            let _ = writeln!(
-                y,
-                "    # root_password: omitted: root's /etc/shadow entry is not a crypt(3) hash"
-            );
-        }
-        None => {
-            let _ = writeln!(
-                y,
-                "    # root_password: omitted: no root entry in /etc/shadow"
-            );
-        }
-    }
+        Some(_) => Entry::omitted(
+            "root_password: omitted: root's /etc/shadow entry is not a crypt(3) hash",
+        ),
+        None => Entry::omitted("root_password: omitted: no root entry in /etc/shadow"),
+    };
 
     // securetty.
     if let Some(text) = root.read_string("/etc/securetty")? {
@@ -699,7 +669,7 @@ pub fn import(host: &dyn Host, name: &str) -> Result<String, EngineError> {
             .map(str::to_owned)
             .collect();
         if !entries.is_empty() {
-            let _ = writeln!(y, "    securetty: {}", yaml_list(&entries));
+            doc.securetty = Entry::new(entries);
         }
     }
 
@@ -716,81 +686,71 @@ pub fn import(host: &dyn Host, name: &str) -> Result<String, EngineError> {
         }
     };
     let fields = settings_fields(settings_text.as_deref(), host.booted_with_systemd());
-    write_settings(&mut y, &fields, settings_text.is_some());
+    set_settings(&mut doc, fields, settings_text.is_some());
 
     // Running state.
     let run = observe::run_state(host, name, None);
     let state = if run.is_running() {
-        "running"
+        DesiredState::Running
     } else {
-        "stopped"
+        DesiredState::Stopped
     };
-    let _ = writeln!(y, "    state: {state}");
-    Ok(y)
+    doc.state.value = Some(state);
+    Ok(doc)
 }
 
-fn write_settings(y: &mut String, f: &SettingsFields, from_file: bool) {
+/// The `.nspawn` file's fields in `doc`; with `from_file`, the lines berth
+/// has no field for as comments before `state:`.
+fn set_settings(doc: &mut MachineDoc, f: SettingsFields, from_file: bool) {
     let mode = if f.zone.is_some() || f.bridge.is_some() {
         None
     } else if f.veth {
-        Some("veth")
+        Some(NetworkMode::Veth)
     } else if f.private {
-        Some("private")
+        Some(NetworkMode::Private)
     } else {
         None
     };
     if mode.is_some() || f.zone.is_some() || f.bridge.is_some() || !f.ports.is_empty() {
-        let _ = writeln!(y, "    network:");
-        if let Some(mode) = mode {
-            let _ = writeln!(y, "      mode: {mode}");
-        }
-        if let Some(zone) = &f.zone {
-            let _ = writeln!(y, "      zone: {}", q(zone));
-        }
-        if let Some(bridge) = &f.bridge {
-            let _ = writeln!(y, "      bridge: {}", q(bridge));
-        }
-        if !f.ports.is_empty() {
-            let _ = writeln!(y, "      ports: {}", yaml_list(&f.ports));
-        }
+        doc.network = Entry::new(NetworkDoc {
+            mode: Entry::from(mode),
+            zone: Entry::from(f.zone),
+            bridge: Entry::from(f.bridge),
+            ports: Entry::from((!f.ports.is_empty()).then_some(f.ports)),
+        });
     }
     if !f.binds.is_empty() {
-        let _ = writeln!(y, "    binds:");
-        for (host, inside, read_only) in &f.binds {
-            let _ = write!(y, "      - {{host: {}, machine: {}", q(host), q(inside));
-            if *read_only {
-                y.push_str(", read_only: true");
-            }
-            y.push_str("}\n");
-        }
+        let binds = f
+            .binds
+            .into_iter()
+            .map(|(host, inside, read_only)| BindDoc {
+                host,
+                machine: Some(inside),
+                read_only,
+            })
+            .collect();
+        doc.binds = Entry::new(binds);
     }
     if let Some(users) = f.private_users.filter(|u| *u != PrivateUsers::No) {
-        let _ = writeln!(y, "    private_users: {}", users.as_str());
+        doc.private_users = Entry::new(users);
     }
     if !f.capabilities.is_empty() {
-        let _ = writeln!(y, "    capabilities: {}", yaml_list(&f.capabilities));
+        doc.capabilities = Entry::new(f.capabilities);
     }
     if !f.drop_capabilities.is_empty() {
-        let _ = writeln!(
-            y,
-            "    drop_capabilities: {}",
-            yaml_list(&f.drop_capabilities)
-        );
+        doc.drop_capabilities = Entry::new(f.drop_capabilities);
     }
     if !f.environment.is_empty() {
-        let _ = writeln!(y, "    environment:");
-        for (k, v) in &f.environment {
-            let _ = writeln!(y, "      {}: {}", q(k), q(v));
-        }
+        doc.environment = Entry::new(f.environment);
     }
     if from_file && !f.unknown.is_empty() {
-        let _ = writeln!(
-            y,
-            "    # not imported from the .nspawn file (no spec field; `berth apply` would drop them):"
+        doc.state.comments.push(
+            "not imported from the .nspawn file (no spec field; `berth apply` would drop them):"
+                .to_owned(),
         );
         for line in &f.unknown {
             if printable(line) {
-                let _ = writeln!(y, "    #   {line}");
+                doc.state.comments.push(format!("  {line}"));
             }
         }
     }
@@ -871,5 +831,48 @@ mod tests {
         assert!(!none.veth && !none.private && none.private_users.is_none());
         let unit = settings_fields(None, true);
         assert!(unit.veth && unit.private_users == Some(PrivateUsers::Pick));
+    }
+
+    #[test]
+    fn settings_are_written_as_before() {
+        // The bytes `berth import` printed before the schema owned the format.
+        let text = "[Exec]\nBoot=yes\nPrivateUsers=identity\nCapability=CAP_NET_ADMIN CAP_SYS_TIME\n\
+                    DropCapability=CAP_SYS_MODULE\nEnvironment=LANG=C.UTF-8\n\
+                    Environment=QUOTE=it's \"x\" # y\nEnvironment=EMPTY=\nEnvironment=T=a\tb\n\
+                    Hostname=x\n[Files]\nBindReadOnly=/srv/www:/var/www\nBind=/srv/data\n\
+                    Bind=/srv/it's:/mnt/\u{fc}\nBind=/a:/b:idmap\n[Network]\nZone=web\nPort=8080:80\n\
+                    Port=udp:53:53\nPort=bogus\n[Weird]\nX=\u{1b}\n";
+        let mut doc = MachineDoc::new("web");
+        set_settings(&mut doc, settings_fields(Some(text), false), true);
+        doc.state.value = Some(DesiredState::Stopped);
+        assert_eq!(
+            doc.render(),
+            "  web:
+    network:
+      zone: 'web'
+      ports: ['tcp:8080:80', 'udp:53:53']
+    binds:
+      - {host: '/srv/www', machine: '/var/www', read_only: true}
+      - {host: '/srv/data', machine: '/srv/data'}
+      - {host: '/srv/it''s', machine: '/mnt/\u{fc}'}
+    private_users: identity
+    capabilities: ['CAP_NET_ADMIN', 'CAP_SYS_TIME']
+    drop_capabilities: ['CAP_SYS_MODULE']
+    environment:
+      'LANG': 'C.UTF-8'
+      'QUOTE': 'it''s \"x\" # y'
+      'EMPTY': ''
+      'T': 'a\tb'
+    # not imported from the .nspawn file (no spec field; `berth apply` would drop them):
+    #   [Exec] Hostname=x
+    #   Bind=/a:/b:idmap
+    #   Port=bogus
+    state: stopped
+"
+        );
+        // Without a file, its unknown lines are not mentioned; nothing else is set.
+        let mut doc = MachineDoc::new("web");
+        set_settings(&mut doc, settings_fields(None, false), false);
+        assert_eq!(doc.render(), "  web:\n");
     }
 }
