@@ -255,3 +255,36 @@ fn plan_snapshot_detailed_exitcode() {
         &["plan", "--json", "--detailed-exitcode"],
     );
 }
+
+#[test]
+fn plan_snapshot_destroy() {
+    if !require_tools("plan_snapshot_destroy", TOOLS) {
+        return;
+    }
+    let sandbox = adopted(
+        "snap-destroy",
+        &["web"],
+        &format!("machines:\n{}", as_found("web")),
+    );
+    snapshot(
+        "destroy",
+        &sandbox,
+        &["plan", "--destroy", "web", "gone", "--detailed-exitcode"],
+    );
+    snapshot(
+        "destroy_json",
+        &sandbox,
+        &["plan", "--destroy", "web", "--json"],
+    );
+    // destroy --json reports the same plan and each machine's result.
+    let run = sandbox
+        .berth_cmd()
+        .args(["destroy", "--json", "--yes", "web"])
+        .run();
+    run.success();
+    let report = run.json();
+    assert_eq!(report["destroyed"], true);
+    assert_eq!(report["machines"][0]["result"], "destroyed");
+    assert_eq!(report["machines"][0]["actions"][0]["action"], "destroy");
+    assert!(!sandbox.root("web").exists());
+}

@@ -126,6 +126,7 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
         berth_engine::ChangeKind::Update => "will be updated in place",
         berth_engine::ChangeKind::Replace => "must be replaced",
         berth_engine::ChangeKind::Destroy => "will be destroyed",
+        berth_engine::ChangeKind::Absent => "does not exist: nothing to destroy",
         berth_engine::ChangeKind::None => "is up to date",
     };
     let _ = writeln!(

@@ -66,6 +66,8 @@ pub enum ChangeKind {
     Replace,
     /// The machine will be destroyed (`berth plan --destroy`).
     Destroy,
+    /// There is no such machine to destroy (`berth plan --destroy`).
+    Absent,
     /// Nothing to do.
     None,
 }

@@ -51,7 +51,7 @@ impl Engine {
             }
             return Ok(MachinePlan {
                 name: name.to_owned(),
-                change: ChangeKind::None,
+                change: ChangeKind::Absent,
                 launcher: berth_schema::Launcher::Nspawn,
                 actions: Vec::new(),
                 warnings: Vec::new(),
