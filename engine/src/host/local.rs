@@ -1,11 +1,13 @@
 //! The real host: commands run with an explicit environment, `/proc` read
 //! directly, cgroups under `/sys/fs/cgroup`.
 
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::command::{Cmd, Finished, INHERITED_ENV, Output};
@@ -15,9 +17,12 @@ use crate::error::EngineError;
 use crate::host::paths::Paths;
 
 /// The host berth runs on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LocalHost {
     facts: HostFacts,
+    /// `which` answers, looked up once per program (a plan over many
+    /// machines asks for the same tools again and again).
+    found: Mutex<HashMap<String, Option<PathBuf>>>,
 }
 
 impl LocalHost {
@@ -25,12 +30,16 @@ impl LocalHost {
     pub fn new(paths: Paths) -> Self {
         LocalHost {
             facts: HostFacts::detect(paths),
+            found: Mutex::new(HashMap::new()),
         }
     }
 
     /// This host with explicit facts (tests that pin systemd or tool checks).
     pub fn with_facts(facts: HostFacts) -> Self {
-        LocalHost { facts }
+        LocalHost {
+            facts,
+            found: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -207,10 +216,19 @@ impl Host for LocalHost {
     }
 
     fn which(&self, program: &str) -> Option<PathBuf> {
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
+        let look = || {
+            let path = std::env::var_os("PATH")?;
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+        };
+        match self.found.lock() {
+            Ok(mut found) => found
+                .entry(program.to_owned())
+                .or_insert_with(look)
+                .clone(),
+            Err(_) => look(),
+        }
     }
 
     fn proc_dir(&self) -> &Path {
