@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use berth_schema::{
-    BootstrapperKind, DesiredState, Distro, Launcher, Machine, RootPassword, Source, Units,
-};
+use berth_schema::{DesiredState, Launcher, Machine, RootPassword};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -15,36 +13,18 @@ use crate::model::action::Action;
 use crate::report::Silent;
 
 fn machine() -> Machine {
-    Machine {
-        name: "web".into(),
-        source: Source::default(),
-        distro: Distro::Debian,
-        release: Some("bookworm".into()),
-        mirror: None,
-        packages: vec!["systemd".into(), "dbus".into()],
-        hostname: "web".into(),
-        units: Units {
-            enable: vec!["systemd-networkd.service".into()],
-            disable: vec!["fstrim.timer".into()],
-            mask: vec!["apt-daily.timer".into()],
-        },
-        root_password: Some(RootPassword::Hash("$6$salt$hash".into())),
-        securetty: vec!["pts/0".into()],
-        launcher: Launcher::Nspawn,
-        state: DesiredState::Running,
-        bootstrapper: Some(BootstrapperKind::Debootstrap),
-        bootstrap_options: Default::default(),
-        pacman_conf: None,
-        repos: Vec::new(),
-        autostart: None,
-        network: Default::default(),
-        binds: Vec::new(),
-        private_users: None,
-        capabilities: Vec::new(),
-        drop_capabilities: Vec::new(),
-        environment: Vec::new(),
-    }
+    Machine::builder("web")
+        .packages(["systemd", "dbus"])
+        .enable(["systemd-networkd.service"])
+        .disable(["fstrim.timer"])
+        .mask(["apt-daily.timer"])
+        .root_password(RootPassword::Hash(HASH.into()))
+        .securetty(["pts/0"])
+        .bootstrapper(berth_schema::BootstrapperKind::Debootstrap)
+        .build()
 }
+
+const HASH: &str = "$6$salt$hash";
 
 fn engine(systemd: bool) -> (Engine, Arc<FakeHost>) {
     let fake = Arc::new(FakeHost::new(systemd));

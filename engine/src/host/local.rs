@@ -223,10 +223,7 @@ impl Host for LocalHost {
                 .find(|p| p.is_file())
         };
         match self.found.lock() {
-            Ok(mut found) => found
-                .entry(program.to_owned())
-                .or_insert_with(look)
-                .clone(),
+            Ok(mut found) => found.entry(program.to_owned()).or_insert_with(look).clone(),
             Err(_) => look(),
         }
     }

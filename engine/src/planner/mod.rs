@@ -488,7 +488,7 @@ fn configure_existing(
 mod tests {
     use std::path::PathBuf;
 
-    use berth_schema::{Distro, Launcher, Source, Units};
+    use berth_schema::{Distro, Launcher};
     use indexmap::IndexMap;
 
     use super::*;
@@ -497,36 +497,18 @@ mod tests {
     use crate::host::state::{LaunchRecord, MachineRecord};
 
     fn machine() -> Machine {
-        Machine {
-            name: "web".into(),
-            source: Source::default(),
-            distro: Distro::Debian,
-            release: Some("bookworm".into()),
-            mirror: None,
-            packages: vec!["systemd".into(), "dbus".into()],
-            hostname: "web".into(),
-            units: Units {
-                enable: vec!["systemd-networkd.service".into()],
-                disable: vec!["fstrim.timer".into()],
-                mask: vec!["apt-daily.timer".into()],
-            },
-            root_password: Some(RootPassword::Hash("$6$s$h".into())),
-            securetty: vec!["pts/0".into()],
-            launcher: Launcher::Nspawn,
-            state: DesiredState::Running,
-            bootstrapper: Some(berth_schema::BootstrapperKind::Debootstrap),
-            bootstrap_options: Default::default(),
-            pacman_conf: None,
-            repos: Vec::new(),
-            autostart: None,
-            network: Default::default(),
-            binds: Vec::new(),
-            private_users: None,
-            capabilities: Vec::new(),
-            drop_capabilities: Vec::new(),
-            environment: Vec::new(),
-        }
+        Machine::builder("web")
+            .packages(["systemd", "dbus"])
+            .enable(["systemd-networkd.service"])
+            .disable(["fstrim.timer"])
+            .mask(["apt-daily.timer"])
+            .root_password(RootPassword::Hash(HASH.into()))
+            .securetty(["pts/0"])
+            .bootstrapper(berth_schema::BootstrapperKind::Debootstrap)
+            .build()
     }
+
+    const HASH: &str = "$6$s$h";
 
     fn facts() -> HostFacts {
         HostFacts {
