@@ -3,7 +3,7 @@
 //!
 //! Three stages with data between them (see the README's "How it works"):
 //!
-//! - [`observe`] reads the real state of a machine through a [`Host`]: its
+//! - [`observe`] reads the real state of a machine through a [`Host`](host::Host): its
 //!   root, berth's record, whether and how it runs, the resolved
 //!   bootstrapper and launcher, the base cache, missing tools. The result is
 //!   an [`Observed`](model::observed::Observed) value.
@@ -14,7 +14,7 @@
 //! - [`execute`] runs the approved actions as they are, after checking that
 //!   what was observed has not changed since (`plan is stale: ...`).
 //!
-//! Everything berth does to a host goes through the [`Host`] trait:
+//! Everything berth does to a host goes through the [`Host`](host::Host) trait:
 //! [`LocalHost`](host::LocalHost) in production; a fake in the unit tests.
 //! The engine never prints; progress goes to a [`Reporter`].
 //!

@@ -28,7 +28,7 @@ pub enum Output {
 pub struct Cmd {
     /// The program and its arguments.
     pub argv: Vec<String>,
-    /// Variables set for the child, on top of [`INHERITED_ENV`]; nothing else
+    /// Variables set for the child, on top of the few inherited ones (`PATH`, `HOME`, ...); nothing else
     /// of berth's environment reaches it.
     pub env: Vec<(String, String)>,
     /// Bytes written to its stdin (None: /dev/null).

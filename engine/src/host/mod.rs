@@ -22,7 +22,7 @@ pub mod state;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
-pub use command::{Cmd, Finished, Output};
+pub use command::{Cmd, Finished, INHERITED_ENV, Output};
 pub use local::LocalHost;
 
 use crate::confined::Root;

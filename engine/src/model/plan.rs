@@ -6,8 +6,6 @@ use berth_schema::Launcher;
 use serde::Serialize;
 
 use crate::model::action::Action;
-#[allow(unused_imports)]
-use crate::model::observed::Observed;
 use crate::model::warning::Warning;
 
 /// Everything berth would do, machine by machine.
@@ -48,7 +46,7 @@ pub struct MachinePlan {
     /// Things the user should know that are not errors.
     pub warnings: Vec<Warning>,
     /// Fingerprints of what the plan was made against, part by part
-    /// ([`Observed::fingerprint`]): apply runs the actions only while
+    /// ([`Observed::fingerprint`](crate::model::observed::Observed::fingerprint)): apply runs the actions only while
     /// they still hold.
     #[serde(skip)]
     pub observed: BTreeMap<String, String>,
