@@ -107,9 +107,9 @@ pub(crate) fn resolve_secret(
 ) -> Result<(Option<Secret>, Vec<crate::model::warning::Warning>), EngineError> {
     match &machine.root_password {
         Some(source) => {
-            let resolved = secret::resolve(source).map_err(|message| EngineError::Secret {
+            let resolved = secret::resolve(source).map_err(|error| EngineError::Secret {
                 machine: machine.name.clone(),
-                message,
+                error,
             })?;
             Ok((Some(resolved.secret), resolved.warnings))
         }

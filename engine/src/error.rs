@@ -29,13 +29,14 @@ pub enum EngineError {
         /// What is wrong and how to fix it.
         message: String,
     },
-    /// A secret could not be read (the message never contains the secret).
-    #[error("machine {machine}: root_password: {message}")]
+    /// A secret could not be read (the error never contains the secret).
+    #[error("machine {machine}: root_password: {error}")]
     Secret {
         /// The machine.
         machine: String,
         /// What is wrong.
-        message: String,
+        #[source]
+        error: crate::secret::SecretError,
     },
     /// A command berth ran failed.
     #[error("{what} failed ({status}){}", if .output.is_empty() { String::new() } else { format!(":\n{}", .output) })]

@@ -2,12 +2,50 @@
 //! write, without the plaintext ever reaching output, logs, state or a
 //! command line.
 
-use crate::model::warning::Warning;
 use std::fmt;
 use std::fs;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 use berth_schema::RootPassword;
+
+use crate::model::warning::Warning;
+
+/// Why a password source cannot be used. Never holds the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The `env:` variable is not set.
+    #[error("environment variable {0} is not set")]
+    EnvNotSet(String),
+    /// The `env:` variable is not UTF-8.
+    #[error("environment variable {0} is not valid UTF-8")]
+    EnvNotUnicode(String),
+    /// The `file:` cannot be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The `file:` is a directory, a FIFO, ...
+    #[error("{} is not a regular file", .0.display())]
+    NotAFile(PathBuf),
+    /// The source holds an empty password.
+    #[error("{0} is empty")]
+    Empty(String),
+    /// The password holds a character `/etc/shadow` cannot take.
+    #[error("{0} holds a newline, NUL or ':' (not allowed in a password)")]
+    Forbidden(String),
+    /// The plan sets the password, but no source was resolved for it.
+    #[error("no password source was resolved")]
+    Unresolved,
+    /// Hashing failed.
+    #[error("hashing the password: {0}")]
+    Hashing(String),
+}
 
 /// A resolved root password. `Debug` never shows the value.
 #[derive(Clone)]
@@ -37,7 +75,7 @@ pub struct Resolved {
 }
 
 /// Reads the password source. Errors never contain the secret.
-pub fn resolve(source: &RootPassword) -> Result<Resolved, String> {
+pub fn resolve(source: &RootPassword) -> Result<Resolved, SecretError> {
     match source {
         RootPassword::Hash(hash) => Ok(Resolved {
             secret: Secret::Hash(hash.clone()),
@@ -45,18 +83,17 @@ pub fn resolve(source: &RootPassword) -> Result<Resolved, String> {
         }),
         RootPassword::Env(var) => match std::env::var(var) {
             Ok(value) => plain(value, &format!("environment variable {var}"), Vec::new()),
-            Err(std::env::VarError::NotPresent) => {
-                Err(format!("environment variable {var} is not set"))
-            }
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(format!("environment variable {var} is not valid UTF-8"))
-            }
+            Err(std::env::VarError::NotPresent) => Err(SecretError::EnvNotSet(var.clone())),
+            Err(std::env::VarError::NotUnicode(_)) => Err(SecretError::EnvNotUnicode(var.clone())),
         },
         RootPassword::File(path) => {
-            let meta =
-                fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let unreadable = |source| SecretError::Unreadable {
+                path: path.clone(),
+                source,
+            };
+            let meta = fs::metadata(path).map_err(unreadable)?;
             if !meta.is_file() {
-                return Err(format!("{} is not a regular file", path.display()));
+                return Err(SecretError::NotAFile(path.clone()));
             }
             let mut warnings = Vec::new();
             if meta.permissions().mode() & 0o044 != 0 {
@@ -64,8 +101,7 @@ pub fn resolve(source: &RootPassword) -> Result<Resolved, String> {
                     path: path.display().to_string(),
                 });
             }
-            let text = fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = fs::read_to_string(path).map_err(unreadable)?;
             // A trailing newline is how editors save files, not part of the password.
             let value = text.strip_suffix('\n').unwrap_or(&text);
             let value = value.strip_suffix('\r').unwrap_or(value).to_owned();
@@ -74,14 +110,12 @@ pub fn resolve(source: &RootPassword) -> Result<Resolved, String> {
     }
 }
 
-fn plain(value: String, what: &str, warnings: Vec<Warning>) -> Result<Resolved, String> {
+fn plain(value: String, what: &str, warnings: Vec<Warning>) -> Result<Resolved, SecretError> {
     if value.is_empty() {
-        return Err(format!("{what} is empty"));
+        return Err(SecretError::Empty(what.to_owned()));
     }
     if value.contains(['\n', '\0', ':']) {
-        return Err(format!(
-            "{what} holds a newline, NUL or ':' (not allowed in a password)"
-        ));
+        return Err(SecretError::Forbidden(what.to_owned()));
     }
     Ok(Resolved {
         secret: Secret::Plain(value),
@@ -110,13 +144,14 @@ impl Secret {
 
     /// The hash to write into /etc/shadow: the spec's hash, or SHA-512 crypt
     /// of the plaintext with a random salt.
-    pub fn to_hash(&self) -> Result<String, String> {
+    pub fn to_hash(&self) -> Result<String, SecretError> {
         match self {
             Secret::Hash(hash) => Ok(hash.clone()),
             Secret::Plain(pw) => {
                 let params = sha_crypt::Sha512Params::new(sha_crypt::ROUNDS_DEFAULT)
-                    .map_err(|e| format!("sha512 parameters: {e:?}"))?;
-                sha_crypt::sha512_simple(pw, &params).map_err(|e| format!("hashing: {e:?}"))
+                    .map_err(|e| SecretError::Hashing(format!("sha512 parameters: {e:?}")))?;
+                sha_crypt::sha512_simple(pw, &params)
+                    .map_err(|e| SecretError::Hashing(format!("{e:?}")))
             }
         }
     }

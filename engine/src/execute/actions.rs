@@ -78,11 +78,11 @@ impl Engine {
             Action::SetRootPassword { .. } => {
                 let secret = secret.ok_or_else(|| EngineError::Secret {
                     machine: name.clone(),
-                    message: "no password source resolved".into(),
+                    error: crate::secret::SecretError::Unresolved,
                 })?;
-                let hash = secret.to_hash().map_err(|message| EngineError::Secret {
+                let hash = secret.to_hash().map_err(|error| EngineError::Secret {
                     machine: name.clone(),
-                    message,
+                    error,
                 })?;
                 let root = host.open_root(&root_path)?;
                 let current = root.read_string("/etc/shadow")?.unwrap_or_default();
