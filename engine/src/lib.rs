@@ -39,6 +39,8 @@ pub mod ops;
 pub mod planner;
 pub mod report;
 pub mod secret;
+#[cfg(test)]
+mod testing;
 
 // The paths the CLI and the tests use.
 pub use confined::{ConfinedError, FileKind, Root, mounts, remove};

@@ -10,14 +10,7 @@ use crate::cli::ApplyArgs;
 use crate::progress::Progress;
 use crate::{prompt, render};
 
-#[derive(Serialize)]
-struct MachineResult<'a> {
-    name: &'a str,
-    actions: &'a [berth_engine::Action],
-    result: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
+use super::MachineResult;
 
 #[derive(Serialize)]
 struct ApplyReport<'a> {

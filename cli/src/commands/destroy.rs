@@ -20,14 +20,7 @@ pub(crate) fn check_names(names: &[String]) -> Result<()> {
     Ok(())
 }
 
-#[derive(Serialize)]
-struct MachineResult<'a> {
-    name: &'a str,
-    actions: &'a [berth_engine::Action],
-    result: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
+use super::MachineResult;
 
 #[derive(Serialize)]
 struct DestroyReport<'a> {

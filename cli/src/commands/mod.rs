@@ -130,3 +130,17 @@ pub(crate) fn plan_errors(errors: Vec<EngineError>) -> anyhow::Error {
     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
     anyhow!("planning failed:\n  {}", lines.join("\n  "))
 }
+
+/// One machine's outcome in `apply --json` and `destroy --json`.
+#[derive(serde::Serialize)]
+pub(crate) struct MachineResult<'a> {
+    /// The machine.
+    pub(crate) name: &'a str,
+    /// The actions it was planned.
+    pub(crate) actions: &'a [berth_engine::Action],
+    /// `applied`, `unchanged`, `destroyed`, `absent` or `failed`.
+    pub(crate) result: &'static str,
+    /// The error, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}

@@ -6,7 +6,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 
 use crate::error::EngineError;
-use crate::host::{Cmd, Host, log_tail};
+use crate::host::{Cmd, Host, log_tail, nsenter_all};
 
 /// PATH inside the guest.
 const GUEST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -23,17 +23,8 @@ pub fn command(
 ) -> Cmd {
     match leader {
         Some(leader) => {
-            let mut full = vec![
-                "nsenter".to_owned(),
-                format!("--target={leader}"),
-                "--all".into(),
-                "--root".into(),
-                "--wd".into(),
-                "--".into(),
-                "env".into(),
-                "-i".into(),
-                format!("PATH={GUEST_PATH}"),
-            ];
+            let mut full = nsenter_all(leader);
+            full.extend(["env".into(), "-i".into(), format!("PATH={GUEST_PATH}")]);
             full.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
             full.extend(argv.iter().cloned());
             Cmd::new(full)

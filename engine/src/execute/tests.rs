@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use berth_schema::{DesiredState, Launcher, Machine, RootPassword};
+use berth_schema::{DesiredState, Launcher, Machine};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -13,18 +13,8 @@ use crate::model::action::Action;
 use crate::report::Silent;
 
 fn machine() -> Machine {
-    Machine::builder("web")
-        .packages(["systemd", "dbus"])
-        .enable(["systemd-networkd.service"])
-        .disable(["fstrim.timer"])
-        .mask(["apt-daily.timer"])
-        .root_password(RootPassword::Hash(HASH.into()))
-        .securetty(["pts/0"])
-        .bootstrapper(berth_schema::BootstrapperKind::Debootstrap)
-        .build()
+    crate::testing::web()
 }
-
-const HASH: &str = "$6$salt$hash";
 
 fn engine(systemd: bool) -> (Engine, Arc<FakeHost>) {
     let fake = Arc::new(FakeHost::new(systemd));
@@ -89,7 +79,7 @@ fn a_new_machine_is_bootstrapped_configured_and_started_with_the_approved_payloa
     }
     assert!(has("systemd-nspawn --quiet --boot"), "{lines:#?}");
     assert_eq!(read(&fake, "etc/hostname"), "web\n");
-    assert!(read(&fake, "etc/shadow").starts_with("root:$6$salt$hash:"));
+    assert!(read(&fake, "etc/shadow").starts_with(&format!("root:{}:", crate::testing::HASH)));
     assert_eq!(read(&fake, "etc/securetty"), "pts/0\n");
     assert_eq!(read(&fake, "etc/machine-id").len(), 33);
     let settings = std::fs::read_to_string(fake.paths().settings_file("web")).unwrap();

@@ -122,14 +122,7 @@ pub trait Host: Send + Sync + Debug {
     /// namespaces, the guest's root) and returns its trimmed stdout, whatever
     /// its exit code; None when it cannot run or prints nothing.
     fn guest_output(&self, leader: i32, argv: &[&str]) -> Option<String> {
-        let mut full = vec![
-            "nsenter".to_owned(),
-            format!("--target={leader}"),
-            "--all".into(),
-            "--root".into(),
-            "--wd".into(),
-            "--".into(),
-        ];
+        let mut full = nsenter_all(leader);
         full.extend(argv.iter().map(|a| (*a).to_owned()));
         let out = self.run(&Cmd::new(full).quiet()).ok()?;
         let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -138,6 +131,20 @@ pub trait Host: Send + Sync + Debug {
 }
 
 use std::fs;
+
+/// `nsenter --target=LEADER --all --root --wd --`: a command line prefix
+/// that runs in every namespace of the guest whose init is `leader` (the
+/// user namespace of private users included), in its root.
+pub fn nsenter_all(leader: i32) -> Vec<String> {
+    vec![
+        "nsenter".to_owned(),
+        format!("--target={leader}"),
+        "--all".into(),
+        "--root".into(),
+        "--wd".into(),
+        "--".into(),
+    ]
+}
 
 /// The last `lines` lines of a log file, for error messages.
 pub fn log_tail(path: &std::path::Path, lines: usize) -> String {

@@ -497,18 +497,10 @@ mod tests {
     use crate::host::state::{LaunchRecord, MachineRecord};
 
     fn machine() -> Machine {
-        Machine::builder("web")
-            .packages(["systemd", "dbus"])
-            .enable(["systemd-networkd.service"])
-            .disable(["fstrim.timer"])
-            .mask(["apt-daily.timer"])
-            .root_password(RootPassword::Hash(HASH.into()))
-            .securetty(["pts/0"])
-            .bootstrapper(berth_schema::BootstrapperKind::Debootstrap)
-            .build()
+        crate::testing::web()
     }
 
-    const HASH: &str = "$6$s$h";
+    use crate::testing::HASH;
 
     fn facts() -> HostFacts {
         HostFacts {
@@ -571,7 +563,7 @@ mod tests {
             facts: Some(RootFacts {
                 hostname: Some("web".into()),
                 units,
-                root_hash: Some("$6$s$h".into()),
+                root_hash: Some(HASH.into()),
                 securetty: Some("console\npts/0\n".into()),
                 packages: Some(["systemd", "dbus"].map(String::from).into()),
             }),
@@ -597,7 +589,7 @@ mod tests {
     }
 
     fn secret() -> Secret {
-        Secret::Hash("$6$s$h".into())
+        Secret::Hash(HASH.into())
     }
 
     fn names(plan: &MachinePlan) -> Vec<&'static str> {
