@@ -229,3 +229,71 @@ fn a_second_apply_waits_for_the_lock_and_says_so() {
     run.success().stderr_lacks("waiting");
     holder.wait().unwrap();
 }
+
+#[test]
+fn status_without_a_spec_lists_the_machines_berth_manages() {
+    let sandbox = Sandbox::new("status-records");
+    // No machines.yaml, no record: an empty list, not "cannot read spec".
+    sandbox.berth_cmd().args(["status"]).run().success();
+    let empty = sandbox
+        .berth_cmd()
+        .args(["status", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(empty, serde_json::json!([]));
+    // A managed machine: a root adopted with a spec that is then gone.
+    for name in ["alpha", "beta"] {
+        let root = sandbox.root(name);
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(
+            root.join("etc/os-release"),
+            "ID=debian\nVERSION_CODENAME=bookworm\n",
+        )
+        .unwrap();
+    }
+    let spec = "machines:\n  alpha:\n    distro: debian\n    release: bookworm\n  \
+                beta:\n    distro: debian\n    release: bookworm\n";
+    sandbox
+        .berth_cmd()
+        .spec(spec)
+        .args(["adopt", "alpha", "beta"])
+        .run()
+        .success();
+    fs::remove_file(sandbox.dir.path().join("machines.yaml")).unwrap();
+    sandbox
+        .berth_cmd()
+        .args(["status"])
+        .run()
+        .success()
+        .stdout_has("NAME")
+        .stdout_has("alpha")
+        .stdout_has("beta")
+        .stdout_has("stopped");
+    let json = sandbox
+        .berth_cmd()
+        .args(["status", "--json", "--exclude", "beta"])
+        .run()
+        .success()
+        .json();
+    let list = json.as_array().expect("a JSON list");
+    assert_eq!(list.len(), 1, "{json}");
+    assert_eq!(list[0]["name"], "alpha");
+    assert_eq!(list[0]["state"], "stopped");
+    assert_eq!(list[0]["managed"], true);
+    assert_eq!(list[0]["root"], sandbox.root("alpha").display().to_string());
+    // A pattern matching no managed machine is an error, as with a spec.
+    sandbox
+        .berth_cmd()
+        .args(["status", "gamma"])
+        .run()
+        .code(1)
+        .stderr_has("no machine berth manages matches `gamma`");
+    // An explicit -f that does not exist is still an error.
+    sandbox
+        .berth_cmd()
+        .args(["status", "-f", "machines.yaml"])
+        .run()
+        .code(1)
+        .stderr_has("machines.yaml");
+}

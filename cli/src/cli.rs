@@ -194,8 +194,11 @@ pub struct ApplyArgs {
 /// `berth status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    #[command(flatten)]
-    pub spec: SpecArgs,
+    /// The spec: a YAML file, or a directory of *.yaml files (default
+    /// machines.yaml; without it and without -f, every machine berth manages,
+    /// from its records).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
     /// Print a JSON list.
     #[arg(long)]
     pub json: bool,

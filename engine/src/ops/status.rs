@@ -1,11 +1,12 @@
 //! `berth status`: whether each machine runs, how, and what its guest says.
 
-use berth_schema::Machine;
+use berth_schema::{Launcher, Machine};
 use serde::Serialize;
 
 use crate::drivers::launcher;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::host::state::MachineRecord;
 use crate::host::{Cmd, Host};
 use crate::observe::{self, RootPresence, RunState};
 
@@ -43,14 +44,65 @@ impl Engine {
         let spec_launcher = launcher::resolve(machine.launcher, self.host.facts())
             .map(|l| l.as_str().to_owned())
             .unwrap_or_else(|_| machine.launcher.as_str().to_owned());
-        let launch = observed
-            .record
-            .as_ref()
+        let autostart = match launcher::resolve(machine.launcher, self.host.facts()) {
+            Ok(kind) => launcher::launcher_for(kind).autostart(self.host(), &machine.name)?,
+            Err(_) => None,
+        };
+        Ok(self.status_from(
+            &machine.name,
+            observed.record.as_ref(),
+            &observed.root,
+            &observed.run,
+            spec_launcher,
+            autostart,
+        ))
+    }
+
+    /// The live status of every machine berth manages, from its records
+    /// alone (`berth status` without a spec), in name order. A stopped
+    /// machine's launcher is not known without a spec: `-`.
+    pub fn status_of_records(&self) -> Result<Vec<MachineStatus>, EngineError> {
+        let host = self.host();
+        let procs = launcher::NspawnProcesses::scan(host);
+        let mut out = Vec::new();
+        for record in host.state().all()? {
+            let name = &record.name;
+            let root_path = host.paths().machine_root(name);
+            let root = match std::fs::symlink_metadata(&root_path) {
+                Ok(meta) if meta.is_dir() => RootPresence::Directory,
+                Ok(_) => {
+                    RootPresence::Invalid(format!("{} is not a directory", root_path.display()))
+                }
+                Err(_) => RootPresence::Absent,
+            };
+            let run = observe::run_state_with(host, name, Some(&record), &procs);
+            // Boot integration exists only where machined does; it is the
+            // same systemd-nspawn@ unit for machinectl and nspawn-unit.
+            let autostart = match launcher::resolve(Launcher::Auto, self.host.facts()) {
+                Ok(Launcher::Nspawn) | Err(_) => None,
+                Ok(kind) => launcher::launcher_for(kind).autostart(host, name)?,
+            };
+            out.push(self.status_from(name, Some(&record), &root, &run, "-".to_owned(), autostart));
+        }
+        Ok(out)
+    }
+
+    /// A status out of what was observed of machine `name`.
+    fn status_from(
+        &self,
+        name: &str,
+        record: Option<&MachineRecord>,
+        root: &RootPresence,
+        run: &RunState,
+        spec_launcher: String,
+        autostart: Option<bool>,
+    ) -> MachineStatus {
+        let launch = record
             .and_then(|r| r.launch.as_ref())
-            .filter(|_| matches!(observed.run, RunState::Running { .. }))
-            .and_then(|launch| launcher::refresh(self.host(), &machine.name, launch));
+            .filter(|_| matches!(run, RunState::Running { .. }))
+            .and_then(|launch| launcher::refresh(self.host(), name, launch));
         let launch = launch.as_ref();
-        let (state, launcher, pid, started_by) = match (&observed.root, &observed.run) {
+        let (state, launcher, pid, started_by) = match (root, run) {
             (RootPresence::Absent, _) => ("absent", spec_launcher, None, None),
             (_, RunState::Running { launcher, pid, .. }) => (
                 "running",
@@ -63,7 +115,7 @@ impl Engine {
             }
             (_, RunState::Stopped) => ("stopped", spec_launcher, None, None),
         };
-        let leader = match (&observed.run, launch) {
+        let leader = match (run, launch) {
             (_, Some(launch)) => launcher::leader(self.host(), launch),
             (RunState::Foreign { pid, .. }, None) => {
                 crate::host::process::namespace_init_child(self.host(), *pid)
@@ -71,7 +123,7 @@ impl Engine {
             _ => None,
         };
         let system_state = match (launch, leader) {
-            (Some(launch), _) => launcher::system_state(self.host(), &machine.name, launch),
+            (Some(launch), _) => launcher::system_state(self.host(), name, launch),
             (None, Some(leader)) => self
                 .host
                 .guest_output(leader, &["systemctl", "is-system-running"]),
@@ -80,28 +132,19 @@ impl Engine {
         let addresses = leader
             .map(|l| addresses_of(self.host(), l))
             .unwrap_or_default();
-        let autostart = match launcher::resolve(machine.launcher, self.host.facts()) {
-            Ok(kind) => launcher::launcher_for(kind).autostart(self.host(), &machine.name)?,
-            Err(_) => None,
-        };
-        Ok(MachineStatus {
-            name: machine.name.clone(),
+        MachineStatus {
+            name: name.to_owned(),
             state: state.to_owned(),
             launcher,
-            managed: observed.record.is_some(),
+            managed: record.is_some(),
             pid,
             system_state,
             leader,
             autostart,
             addresses,
             started_by,
-            root: self
-                .host
-                .paths()
-                .machine_root(&machine.name)
-                .display()
-                .to_string(),
-        })
+            root: self.host.paths().machine_root(name).display().to_string(),
+        }
     }
 }
 

@@ -786,6 +786,27 @@ mod tests {
     }
 
     #[test]
+    fn a_release_the_tools_cannot_make_is_a_plan_error() {
+        let absent = Observed {
+            root: RootPresence::Absent,
+            record: None,
+            facts: None,
+            run: RunState::Stopped,
+            ..converged()
+        };
+        let mut observed = absent;
+        let why = "debootstrap has no script for forky (and no `sid` script to use instead): \
+                   install a newer debootstrap, or set `bootstrapper: mmdebstrap`";
+        if let Ok(base) = &mut observed.base {
+            base.command = Err(why.into());
+        }
+        let mut m = machine();
+        m.release = Some("forky".into());
+        let err = plan_machine(&m, &observed, Some(&secret())).unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+    }
+
+    #[test]
     fn another_release_replaces_the_root_and_starts_it_again() {
         let mut m = machine();
         m.release = Some("trixie".into());
