@@ -16,6 +16,7 @@ mod support;
 mod fake_root;
 
 mod arch;
+mod arch_boot;
 mod cache;
 mod cli;
 mod debian;

@@ -2,9 +2,11 @@
 //! machines and state dirs, the real `berth` binary, root checks, and a
 //! guard that stops every machine the test started and removes its files.
 
+pub mod arch_boot_repo;
 pub mod berth;
 pub mod cache;
 pub mod pacman_repo;
+pub mod pty;
 pub mod rpm_repo;
 pub mod systemd_box;
 

@@ -85,7 +85,7 @@ fn cache_key() -> String {
 }
 
 /// The build user's uid and gid, creating the user when missing.
-fn build_user() -> (nix::unistd::Uid, nix::unistd::Gid) {
+pub(crate) fn build_user() -> (nix::unistd::Uid, nix::unistd::Gid) {
     let lookup = || nix::unistd::User::from_name(BUILD_USER).expect("looking up the build user");
     let user = match lookup() {
         Some(user) => user,
@@ -166,7 +166,7 @@ fn build(repo: &Path) {
     assert!(out.status.success(), "repo-add failed\n{}", text(&out));
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
         out.status.code(),

@@ -89,6 +89,13 @@ impl SystemdBox {
     /// that boots the box dies without dropping it (`setpriv --pdeathsig`),
     /// so keep a box in the thread that booted it.
     pub fn boot(name: &str) -> SystemdBox {
+        Self::boot_with(name, &[])
+    }
+
+    /// Like [`SystemdBox::boot`], from a root with the Debian packages
+    /// `extra` on top of the usual ones (its own cached root; nested roots
+    /// seeded by [`SystemdBox::seed_nested_root`] stay the usual ones).
+    pub fn boot_with(name: &str, extra: &[&str]) -> SystemdBox {
         let shared = crate::support::shared();
         let label = sanitize(name);
         let machine = format!(
@@ -111,7 +118,7 @@ impl SystemdBox {
             nspawn: None,
             _shared: shared,
         };
-        copy_tree(&cached_root(), &sbox.root);
+        copy_tree(&cached_root_with(extra), &sbox.root);
         fs::write(
             sbox.root.join("etc/hostname"),
             format!("{}\n", sbox.machine),
@@ -137,6 +144,26 @@ impl SystemdBox {
         let init = self.wait_init();
         run_with_timeout(self.nsenter(init, argv), timeout)
             .unwrap_or_else(|e| panic!("running {argv:?} in box {}: {e}", self.machine))
+    }
+
+    /// The command that runs `argv` inside the box as root (as
+    /// [`SystemdBox::exec`] does), for callers that wire its stdio
+    /// themselves (a pty). Panics if the box is not running.
+    pub fn command(&self, argv: &[&str]) -> Command {
+        assert!(!argv.is_empty(), "a command is needed");
+        let init = self.wait_init();
+        self.nsenter(init, argv)
+    }
+
+    /// Copies the host directory `host` into the box as `in_box` (which
+    /// must not exist), reflinked where possible.
+    pub fn install_tree(&self, host: &Path, in_box: &str) {
+        let dest = self.host_path(in_box);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
+        }
+        copy_tree(host, &dest);
     }
 
     /// Like [`SystemdBox::exec_timeout`], but never panics: None when the box
@@ -579,9 +606,17 @@ pub fn copy_of_cached_root(dest: &Path) {
 /// The cached box root, `TEST_CACHE/systemd-box-root-KEY` (KEY: a hash of
 /// [`stamp`]), bootstrapped if missing.
 fn cached_root() -> PathBuf {
-    let stamp = stamp();
+    cached_root_with(&[])
+}
+
+/// The cached box root with the packages `extra` on top of [`PACKAGES`].
+fn cached_root_with(extra: &[&str]) -> PathBuf {
+    let mut stamp = stamp();
+    if !extra.is_empty() {
+        stamp.push_str(&format!("extra: {}\n", extra.join(",")));
+    }
     let name = format!("{BOX_ROOT}-{}", cache::key(&[stamp.as_bytes()]));
-    cache::cached_dir(&name, build_root)
+    cache::cached_dir(&name, |build| build_root(build, extra))
 }
 
 /// What the cached root is built from; a different stamp is another root.
@@ -595,7 +630,7 @@ fn stamp() -> String {
 
 /// Bootstraps the box root into `build` (an empty directory; see
 /// [`cache::cached_dir`]).
-fn build_root(build: &Path) {
+fn build_root(build: &Path, extra: &[&str]) {
     let started = Instant::now();
     eprintln!(
         "bootstrapping the systemd box root into {} (once per machine)",
@@ -603,7 +638,15 @@ fn build_root(build: &Path) {
     );
     let mut cmd = Command::new("debootstrap");
     cmd.arg("--variant=minbase")
-        .arg(format!("--include={}", PACKAGES.join(",")))
+        .arg(format!(
+            "--include={}",
+            PACKAGES
+                .iter()
+                .chain(extra)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(",")
+        ))
         .arg(RELEASE)
         .arg(build);
     if let Ok(mirror) = std::env::var("BERTH_TEST_MIRROR") {

@@ -31,6 +31,20 @@ pub fn with_entries(current: Option<&str>, add: &[&str]) -> String {
     out
 }
 
+/// `current` without the lines whose entry is one of `remove`, keeping
+/// everything else (comments, blank lines, other entries) as it is.
+pub fn without_entries(current: &str, remove: &[&str]) -> String {
+    let mut out = String::with_capacity(current.len());
+    for line in current.split_inclusive('\n') {
+        let entry = line.trim();
+        if !entry.starts_with('#') && remove.contains(&entry) {
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +61,15 @@ mod tests {
         );
         assert_eq!(missing(None, &wanted), vec!["pts/0", "console"]);
         assert_eq!(with_entries(None, &["pts/0"]), "pts/0\n");
+    }
+
+    #[test]
+    fn removes_only_the_named_entries() {
+        let current = "# pts/0 stays in a comment\nconsole\npts/0\ntty1\npts/1";
+        assert_eq!(
+            without_entries(current, &["pts/0", "pts/1"]),
+            "# pts/0 stays in a comment\nconsole\ntty1\n"
+        );
+        assert_eq!(without_entries(current, &[]), current);
     }
 }

@@ -94,14 +94,31 @@ impl Engine {
                 root.write_atomic("/etc/shadow", updated.as_bytes(), 0o640)?;
                 Ok(())
             }
-            Action::AddSecuretty { after, .. } => {
+            Action::AddSecuretty { after, entries, .. } => {
                 // The file is as observed (the fingerprint held): write the approved content.
                 host.open_root(&root_path)?.write_atomic(
                     "/etc/securetty",
                     after.as_bytes(),
                     0o644,
                 )?;
-                Ok(())
+                // What berth added, so it can remove them when they leave the spec.
+                self.update_record(name, |record| {
+                    for entry in entries {
+                        if !record.securetty_added.contains(entry) {
+                            record.securetty_added.push(entry.clone());
+                        }
+                    }
+                })
+            }
+            Action::RemoveSecuretty { after, entries, .. } => {
+                host.open_root(&root_path)?.write_atomic(
+                    "/etc/securetty",
+                    after.as_bytes(),
+                    0o644,
+                )?;
+                self.update_record(name, |record| {
+                    record.securetty_added.retain(|e| !entries.contains(e));
+                })
             }
             Action::WriteSettings { after, .. } => {
                 let path = host.paths().settings_file(name);
@@ -119,6 +136,20 @@ impl Engine {
                 self.start(machine, *launcher, reporter)
             }
         }
+    }
+
+    /// Loads machine `name`'s record, changes it and saves it.
+    fn update_record(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut MachineRecord),
+    ) -> Result<(), EngineError> {
+        let store = self.host().state();
+        let mut record = store.load(name)?.ok_or_else(|| {
+            EngineError::State(format!("machine {name} has a root but no record"))
+        })?;
+        change(&mut record);
+        store.save(&record)
     }
 
     /// Starts `machine` with launcher `kind`, records the launch, and waits

@@ -110,6 +110,7 @@ impl Engine {
             bootstrap_packages: machine.packages.clone(),
             base: Some(entry.id),
             added_packages: Vec::new(),
+            securetty_added: Vec::new(),
         })
     }
 

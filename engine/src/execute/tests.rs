@@ -85,6 +85,8 @@ fn a_new_machine_is_bootstrapped_configured_and_started_with_the_approved_payloa
     let settings = std::fs::read_to_string(fake.paths().settings_file("web")).unwrap();
     assert!(settings.starts_with(crate::drivers::settings::HEADER));
     let record = fake.state().load("web").unwrap().unwrap();
+    // berth records the securetty entries it added, to remove them later.
+    assert_eq!(record.securetty_added, ["pts/0"]);
     assert_eq!(record.launch.unwrap().launcher, Launcher::Nspawn);
     // The bootstrap tool got an explicit environment: berth's is never inherited.
     let commands = fake.commands.lock().unwrap();

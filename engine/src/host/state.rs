@@ -38,6 +38,10 @@ pub struct MachineRecord {
     /// the only ones it removes when they leave the spec.
     #[serde(default)]
     pub added_packages: Vec<String>,
+    /// Entries berth added to `/etc/securetty` because the spec asked: the
+    /// only ones it removes when they leave the spec.
+    #[serde(default)]
+    pub securetty_added: Vec<String>,
 }
 
 /// How berth started a machine, so it is always controlled the same way.

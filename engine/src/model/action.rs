@@ -123,6 +123,18 @@ pub enum Action {
         #[serde(skip)]
         after: String,
     },
+    /// Remove entries berth added to `/etc/securetty` that left the spec
+    /// (entries it did not add are never removed).
+    RemoveSecuretty {
+        /// The entries to remove.
+        entries: Vec<String>,
+        /// The file's current contents, for the diff.
+        #[serde(skip)]
+        before: String,
+        /// The contents after the change, for the diff.
+        #[serde(skip)]
+        after: String,
+    },
     /// Write the machine's `.nspawn` settings file.
     WriteSettings {
         /// The file on the host (filled in when rendered).
@@ -193,6 +205,7 @@ impl Action {
             Action::UnmaskUnit { .. } => "unmask-unit",
             Action::SetRootPassword { .. } => "set-root-password",
             Action::AddSecuretty { .. } => "add-securetty",
+            Action::RemoveSecuretty { .. } => "remove-securetty",
             Action::WriteSettings { .. } => "write-settings",
             Action::SetAutostart { .. } => "set-autostart",
             Action::Restart { .. } => "restart",
@@ -217,6 +230,7 @@ impl Action {
             | Action::MaskUnit { .. }
             | Action::Stop { .. }
             | Action::RemovePackages { .. }
+            | Action::RemoveSecuretty { .. }
             | Action::Destroy { .. } => Effect::Remove,
             Action::WriteSettings { before: None, .. } => Effect::Create,
             Action::SetAutostart { enabled: true, .. } => Effect::Create,
@@ -287,6 +301,9 @@ impl Action {
             Action::AddSecuretty { entries, .. } => {
                 format!("add {} to /etc/securetty", entries.join(", "))
             }
+            Action::RemoveSecuretty { entries, .. } => {
+                format!("remove {} from /etc/securetty", entries.join(", "))
+            }
             Action::WriteSettings { path, .. } => {
                 if path.is_empty() {
                     "write the .nspawn settings".to_owned()
@@ -326,6 +343,9 @@ impl Action {
                 before.clone().unwrap_or_default(),
                 after.clone(),
             )),
+            Action::RemoveSecuretty { before, after, .. } => {
+                Some(("/etc/securetty".to_owned(), before.clone(), after.clone()))
+            }
             Action::WriteSettings {
                 path,
                 before,

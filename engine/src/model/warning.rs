@@ -10,6 +10,18 @@ use serde::{Serialize, Serializer};
 pub enum Warning {
     /// Debian's PAM stack ignores `/etc/securetty`.
     SecurettyIgnored,
+    /// No securetty entry of the spec matches the pty `machinectl login`
+    /// gets (nspawn gives the container's console `pts/0`, so a login lands
+    /// on `pts/1` or later): where PAM checks `/etc/securetty`, root cannot
+    /// log in that way.
+    SecurettyMissesLoginPty {
+        /// The spec's entries.
+        entries: Vec<String>,
+        /// The first pty `machinectl login` gets (`pts/1`).
+        pty: String,
+        /// The launcher that registers the machine with machined.
+        launcher: berth_schema::Launcher,
+    },
     /// The machine runs, started outside berth; berth leaves it alone.
     Foreign {
         /// How it was started, as far as can be told.
@@ -42,6 +54,17 @@ impl fmt::Display for Warning {
             Warning::SecurettyIgnored => f.write_str(
                 "Debian no longer honours /etc/securetty (pam_securetty is not in its PAM stack); \
                  berth writes the entries, but they do not restrict root logins",
+            ),
+            Warning::SecurettyMissesLoginPty {
+                entries,
+                pty,
+                launcher,
+            } => write!(
+                f,
+                "securetty lists {} but `machinectl login` gets {pty} or later (under {launcher}, \
+                 systemd-nspawn gives the container's console pts/0): where PAM checks \
+                 /etc/securetty, root cannot log in with machinectl login; add {pty}",
+                entries.join(", ")
             ),
             Warning::Foreign { how, wants_stopped } => write!(
                 f,

@@ -74,6 +74,7 @@ impl Engine {
                 .collect(),
             base: None,
             added_packages: Vec::new(),
+            securetty_added: Vec::new(),
         })?;
         // A hand-written .nspawn file that says what the spec says becomes
         // berth's own, so the first plan has nothing to rewrite.

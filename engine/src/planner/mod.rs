@@ -37,6 +37,8 @@ pub fn plan_machine(
     let mut warnings = Vec::new();
     if !machine.securetty.is_empty() && machine.distro == berth_schema::Distro::Debian {
         warnings.push(Warning::SecurettyIgnored);
+    } else if let Some(warning) = login_pty_warning(machine, launcher) {
+        warnings.push(warning);
     }
 
     let mut actions = Vec::new();
@@ -71,7 +73,15 @@ pub fn plan_machine(
             record => {
                 let packages = PackageChanges::new(machine, record.as_ref(), facts, &mut warnings);
                 let packages = package_actions(packages, &*bootstrapper, observed);
-                configure_existing(machine, facts, secret, packages, &mut actions).map_err(&err)?;
+                configure_existing(
+                    machine,
+                    record.as_ref(),
+                    facts,
+                    secret,
+                    packages,
+                    &mut actions,
+                )
+                .map_err(&err)?;
                 ChangeKind::Update
             }
         },
@@ -97,6 +107,31 @@ pub fn plan_machine(
         actions,
         warnings,
         observed: observed.fingerprint(),
+    })
+}
+
+/// The pty `machinectl login` gets in a machine systemd-nspawn runs: nspawn
+/// gives the container's console the first one, `pts/0`.
+pub const MACHINECTL_LOGIN_PTY: &str = "pts/1";
+
+/// A warning when the spec's securetty entries cannot let root in through
+/// `machinectl login` (machines registered with machined: the machinectl and
+/// nspawn-unit launchers): the login lands on `pts/1` or later, never on
+/// the console's `pts/0` that the article's recipe listed.
+fn login_pty_warning(machine: &Machine, launcher: Launcher) -> Option<Warning> {
+    if machine.securetty.is_empty() || launcher == Launcher::Nspawn {
+        return None;
+    }
+    let reaches_login = machine.securetty.iter().any(|entry| {
+        entry
+            .strip_prefix("pts/")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= 1)
+    });
+    (!reaches_login).then(|| Warning::SecurettyMissesLoginPty {
+        entries: machine.securetty.clone(),
+        pty: MACHINECTL_LOGIN_PTY.to_owned(),
+        launcher,
     })
 }
 
@@ -386,6 +421,7 @@ fn configure_fresh(machine: &Machine, secret: Option<&Secret>, actions: &mut Vec
 /// The differences between the spec and an existing root.
 fn configure_existing(
     machine: &Machine,
+    record: Option<&MachineRecord>,
     facts: &RootFacts,
     secret: Option<&Secret>,
     packages: Vec<Action>,
@@ -481,6 +517,23 @@ fn configure_existing(
             after: securetty::with_entries(facts.securetty.as_deref(), &add),
         });
     }
+    // Entries berth added that left the spec; never one it did not add.
+    if let (Some(record), Some(current)) = (record, facts.securetty.as_deref()) {
+        let present = securetty::entries(current);
+        let remove: Vec<&str> = record
+            .securetty_added
+            .iter()
+            .map(String::as_str)
+            .filter(|e| !machine.securetty.iter().any(|s| s == e) && present.contains(e))
+            .collect();
+        if !remove.is_empty() {
+            actions.push(Action::RemoveSecuretty {
+                entries: remove.iter().map(|s| (*s).to_owned()).collect(),
+                before: current.to_owned(),
+                after: securetty::without_entries(current, &remove),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -540,6 +593,7 @@ mod tests {
             bootstrap_packages: vec!["systemd".into(), "dbus".into()],
             base: None,
             added_packages: Vec::new(),
+            securetty_added: Vec::new(),
         }
     }
 
@@ -804,6 +858,82 @@ mod tests {
         m.release = Some("forky".into());
         let err = plan_machine(&m, &observed, Some(&secret())).unwrap_err();
         assert!(err.to_string().contains(why), "{err}");
+    }
+
+    #[test]
+    fn securetty_entries_berth_added_that_left_the_spec_are_removed_with_a_diff() {
+        let mut m = machine();
+        m.securetty = vec!["pts/1".into()];
+        let mut observed = converged();
+        if let Some(record) = &mut observed.record {
+            // berth added pts/0 and pts/1; console was there before.
+            record.securetty_added = vec!["pts/0".into(), "pts/1".into()];
+        }
+        observed.facts.as_mut().unwrap().securetty = Some("console\npts/0\npts/1\n".into());
+        let plan = plan_machine(&m, &observed, Some(&secret())).unwrap();
+        let removal: Vec<&Action> = plan
+            .actions
+            .iter()
+            .filter(|a| a.name() == "remove-securetty")
+            .collect();
+        assert_eq!(removal.len(), 1, "{:?}", plan.actions);
+        assert_eq!(removal[0].describe(), "remove pts/0 from /etc/securetty");
+        assert_eq!(removal[0].effect(), crate::model::action::Effect::Remove);
+        let (path, old, new) = removal[0].file_change().unwrap();
+        assert_eq!(
+            (path.as_str(), old.as_str(), new.as_str()),
+            (
+                "/etc/securetty",
+                "console\npts/0\npts/1\n",
+                "console\npts/1\n"
+            )
+        );
+        // An entry berth did not add is kept, whatever the spec says.
+        if let Some(record) = &mut observed.record {
+            record.securetty_added = vec!["pts/1".into()];
+        }
+        let plan = plan_machine(&m, &observed, Some(&secret())).unwrap();
+        assert!(
+            !plan.actions.iter().any(|a| a.name() == "remove-securetty"),
+            "{:?}",
+            plan.actions
+        );
+    }
+
+    #[test]
+    fn securetty_without_the_machinectl_login_pty_is_a_typed_warning() {
+        // Any distro whose PAM may check /etc/securetty (Debian's does not).
+        let mut m = machine();
+        m.distro = Distro::Ubuntu;
+        m.launcher = Launcher::Machinectl;
+        let observed = Observed {
+            launcher: Ok(Launcher::Machinectl),
+            ..converged()
+        };
+        // The article's `securetty: [pts/0]`: the console's pty, not the login's.
+        let plan = plan_machine(&m, &observed, Some(&secret())).unwrap();
+        let warning = Warning::SecurettyMissesLoginPty {
+            entries: vec!["pts/0".into()],
+            pty: "pts/1".into(),
+            launcher: Launcher::Machinectl,
+        };
+        assert!(plan.warnings.contains(&warning), "{:?}", plan.warnings);
+        assert!(warning.to_string().contains("add pts/1"), "{warning}");
+        // Listing pts/1 silences it; so does the nspawn launcher (no machined).
+        m.securetty = vec!["pts/0".into(), "pts/1".into()];
+        let plan = plan_machine(&m, &observed, Some(&secret())).unwrap();
+        assert!(
+            !plan
+                .warnings
+                .iter()
+                .any(|w| matches!(w, Warning::SecurettyMissesLoginPty { .. })),
+            "{:?}",
+            plan.warnings
+        );
+        let mut nspawn = machine();
+        nspawn.distro = Distro::Ubuntu;
+        let plan = plan_machine(&nspawn, &converged(), Some(&secret())).unwrap();
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     }
 
     #[test]
