@@ -413,3 +413,21 @@ fn a_base_that_lacks_what_the_plan_showed_stops_the_configuration_as_stale() {
     assert!(matches!(err.inner(), EngineError::Stale { .. }), "{err}");
     assert!(err.to_string().contains("install less"), "{err}");
 }
+
+/// `berth shell`/`login` get the host's minimal environment plus TERM,
+/// never berth's own (which may hold an `env:` secret).
+#[test]
+fn a_console_gets_only_term_from_berths_environment() {
+    let (engine, _fake) = engine(false);
+    let m = machine();
+    apply(&engine, &m).unwrap();
+    for console in [crate::Console::Shell, crate::Console::Login] {
+        let cmd = engine.console_command(&m, console).unwrap();
+        assert!(cmd.argv[0] == "nsenter", "{cmd:?}");
+        assert!(
+            cmd.env.iter().all(|(k, _)| k == "TERM"),
+            "a console inherits only TERM: {cmd:?}"
+        );
+        assert_eq!(cmd.output, crate::host::Output::Inherit);
+    }
+}

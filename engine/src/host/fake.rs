@@ -204,6 +204,11 @@ impl Host for FakeHost {
         }
     }
 
+    fn exec(&self, cmd: &Cmd) -> EngineError {
+        self.commands.lock().expect("commands").push(cmd.clone());
+        EngineError::State(format!("the fake host does not exec {}", cmd.display()))
+    }
+
     fn spawn_detached(&self, request: &Detached) -> Result<i32, EngineError> {
         self.commands
             .lock()
