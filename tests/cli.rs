@@ -297,3 +297,35 @@ fn status_without_a_spec_lists_the_machines_berth_manages() {
         .code(1)
         .stderr_has("machines.yaml");
 }
+
+/// `scripts/test` refuses to run without root, saying so, before it
+/// installs, builds or tests anything: a run that skipped the root tests
+/// would prove nothing.
+#[test]
+fn scripts_test_refuses_to_run_without_root() {
+    if !crate::support::require_root("scripts_test_refuses_to_run_without_root") {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&script)
+        .env_remove("CI")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        crate::support::describe(&out)
+    );
+    assert!(
+        stderr.contains("must run as root") && stderr.contains("sudo scripts/test"),
+        "{}",
+        crate::support::describe(&out)
+    );
+    assert!(out.stdout.is_empty(), "{}", crate::support::describe(&out));
+}

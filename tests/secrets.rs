@@ -2,7 +2,12 @@
 //! appears in plan, apply, status (human or JSON), berth's state, logs,
 //! settings files, error messages, or any process's command line while apply
 //! runs; a file readable by others draws a warning; a plaintext password in
-//! the spec is refused. Cheap fake roots, nothing boots.
+//! the spec is refused. These use cheap fake roots, nothing boots.
+//!
+//! No other process ever holds an `env:` secret in its environment or
+//! command line: sampled across the whole host during a real bootstrap,
+//! configuration, boot, run and console under the nspawn launcher, and in
+//! the systemd box under machinectl.
 //! Needs root (fails under CI=true without it).
 
 use std::fs;
@@ -14,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::fake_root;
+use crate::support::systemd_box::SystemdBox;
 use crate::support::{Sandbox, describe, require_root};
 
 const ENV_PW: &str = "envS3cret-plaintext-7f3a";
@@ -311,4 +317,311 @@ fn plaintext_passwords_in_the_spec_are_refused() {
         }
     }
     assert!(sandbox.written_files().is_empty());
+}
+
+/// A canary password no other process on this host holds: unique per run.
+fn canary() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("berthCanary{}x{nanos}", std::process::id())
+}
+
+/// What a [`Sampler`] saw: per phase, how many passes over `/proc` it made
+/// and the names of the processes it read; and every process whose
+/// environment or command line held the canary.
+#[derive(Debug, Default)]
+struct Sampled {
+    passes: std::collections::BTreeMap<&'static str, usize>,
+    seen: std::collections::BTreeMap<&'static str, std::collections::BTreeSet<String>>,
+    hits: std::collections::BTreeSet<String>,
+}
+
+impl Sampled {
+    /// Panics unless phase `phase` was sampled at least `min` times.
+    fn assert_sampled(&self, phase: &str, min: usize) {
+        let n = self.passes.get(phase).copied().unwrap_or(0);
+        assert!(
+            n >= min,
+            "phase {phase:?} sampled {n} times (want {min}): {self:?}"
+        );
+    }
+
+    /// Panics unless a process named `comm` was read during `phase`.
+    fn assert_saw(&self, phase: &str, comm: &str) {
+        assert!(
+            self.seen.get(phase).is_some_and(|s| s.contains(comm)),
+            "no {comm} process was sampled during {phase:?}: {:?}",
+            self.seen.get(phase)
+        );
+    }
+}
+
+/// Reads `/proc/*/environ` and `/proc/*/cmdline` of every process on the
+/// host (boxes and machines included: they share this kernel) in a loop,
+/// until [`Sampler::finish`], labelling each pass with the current phase.
+/// berth's own processes are left out (berth holds the variable it reads;
+/// that is the point): every process whose executable is named `berth`.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    phase: Arc<std::sync::Mutex<&'static str>>,
+    handle: std::thread::JoinHandle<Sampled>,
+}
+
+impl Sampler {
+    fn start(canary: &str, phase: &'static str) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let phase = Arc::new(std::sync::Mutex::new(phase));
+        let (stop2, phase2, canary) = (stop.clone(), phase.clone(), canary.as_bytes().to_vec());
+        let handle = std::thread::spawn(move || {
+            let mut sampled = Sampled::default();
+            let holds = |bytes: &[u8]| bytes.windows(canary.len()).any(|w| w == canary);
+            while !stop2.load(Ordering::SeqCst) {
+                let now = *phase2.lock().unwrap();
+                for entry in fs::read_dir("/proc").unwrap().flatten() {
+                    let dir = entry.path();
+                    if !entry
+                        .file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                    {
+                        continue;
+                    }
+                    let exe = fs::read_link(dir.join("exe")).unwrap_or_default();
+                    if exe.file_name().is_some_and(|n| n == "berth") {
+                        continue;
+                    }
+                    let comm = fs::read_to_string(dir.join("comm")).unwrap_or_default();
+                    let comm = comm.trim().to_owned();
+                    for file in ["environ", "cmdline"] {
+                        let bytes = fs::read(dir.join(file)).unwrap_or_default();
+                        if holds(&bytes) {
+                            // Where, never what: the secret stays out of the report.
+                            sampled.hits.insert(format!(
+                                "{now}: {} ({comm}, {}) {file}",
+                                dir.display(),
+                                exe.display()
+                            ));
+                        }
+                    }
+                    sampled.seen.entry(now).or_default().insert(comm);
+                }
+                *sampled.passes.entry(now).or_default() += 1;
+            }
+            sampled
+        });
+        Sampler {
+            stop,
+            phase,
+            handle,
+        }
+    }
+
+    /// Labels the passes from now on.
+    fn phase(&self, phase: &'static str) {
+        *self.phase.lock().unwrap() = phase;
+    }
+
+    /// Samples `phase` for `how_long`.
+    fn dwell(&self, phase: &'static str, how_long: Duration) {
+        self.phase(phase);
+        std::thread::sleep(how_long);
+    }
+
+    fn finish(self) -> Sampled {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().unwrap()
+    }
+}
+
+/// The plaintext of an `env:` password never reaches another process: no
+/// process on the host (the bootstrapper and its children, systemctl,
+/// systemd-nspawn, the guest, `berth shell`'s nsenter and shell) holds it in
+/// its environment or command line, sampled during the bootstrap, the
+/// configuration, the boot, while the machine runs, during a configuration
+/// of the running machine and after apply. Under the nspawn launcher on
+/// this host; the same under machinectl in the systemd box is the next test.
+/// Needs mmdebstrap and a reachable Debian mirror.
+#[test]
+fn an_env_secret_is_in_no_other_process_environment_or_command_line() {
+    if !require_root("an_env_secret_is_in_no_other_process_environment_or_command_line") {
+        return;
+    }
+    let sandbox = Sandbox::new("secret-env");
+    let canary = canary();
+    let spec = |hostname: &str, units: &str| {
+        format!(
+            "machines:\n  envpw:\n    distro: debian\n    release: bookworm\n    bootstrapper: mmdebstrap\n    \
+             packages: [systemd, systemd-sysv, dbus]\n    hostname: {hostname}\n    units:\n      enable: [{units}]\n    \
+             root_password: {{env: BERTH_TEST_PW}}\n    launcher: nspawn\n    state: running\n"
+        )
+    };
+    let berth = |args: &[&str]| {
+        sandbox
+            .berth_cmd()
+            .env("BERTH_TEST_PW", &canary)
+            .env("TERM", "berth-test-term")
+            .args(args)
+    };
+
+    let sampler = Sampler::start(&canary, "bootstrap, configuration and boot");
+    berth(&["apply", "--yes"])
+        .spec(&spec("envpw", "systemd-networkd"))
+        .run()
+        .success()
+        .stderr_lacks(&canary)
+        .stdout_lacks(&canary);
+    sampler.dwell("running", Duration::from_secs(2));
+    berth(&["status"]).run().success().stdout_has("running");
+
+    // A configuration of the running machine: hostname set live, a unit
+    // enabled and the guest's systemd reloaded.
+    sampler.phase("configuration of the running machine");
+    berth(&["apply", "--yes"])
+        .spec(&spec(
+            "envpw-two",
+            "systemd-networkd, systemd-networkd-wait-online",
+        ))
+        .run()
+        .success()
+        .stdout_has("envpw-two");
+    sampler.dwell("after apply", Duration::from_secs(2));
+
+    // berth shell: the console gets TERM, and nothing else of berth's.
+    sampler.phase("berth shell");
+    let shell = berth(&["shell", "envpw"])
+        .stdin("env; sleep 2; exit\n")
+        .run();
+    shell.success();
+    let env = shell.stdout();
+    sampler.dwell("after apply", Duration::from_secs(1));
+    let sampled = sampler.finish();
+
+    sampled.assert_sampled("bootstrap, configuration and boot", 20);
+    sampled.assert_saw("bootstrap, configuration and boot", "mmdebstrap");
+    sampled.assert_saw("bootstrap, configuration and boot", "systemd-nspawn");
+    sampled.assert_sampled("configuration of the running machine", 3);
+    sampled.assert_sampled("running", 5);
+    sampled.assert_saw("running", "systemd-nspawn");
+    sampled.assert_saw("running", "systemd-journal");
+    sampled.assert_sampled("after apply", 5);
+    sampled.assert_saw("after apply", "systemd-nspawn");
+    sampled.assert_sampled("berth shell", 3);
+    sampled.assert_saw("berth shell", "nsenter");
+    assert!(
+        sampled.hits.is_empty(),
+        "the secret is in other processes:\n{}",
+        sampled.hits.iter().cloned().collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        env.contains("TERM=berth-test-term"),
+        "the console lost TERM: {env}"
+    );
+    assert!(
+        !env.contains(&canary),
+        "the console's shell holds the secret: {env}"
+    );
+    assert!(verifies(&root_hash(&sandbox.root("envpw")), &canary));
+    sandbox
+        .berth_cmd()
+        .args(["destroy", "--yes", "envpw"])
+        .run()
+        .success();
+}
+
+/// The same on a systemd host under the machinectl launcher: berth runs in
+/// the systemd box with the canary in its environment only (read from a
+/// file by the shell that starts berth, so no command line holds it, and
+/// given to berth alone, not exported to the shell), and no other
+/// process in the box, in the machine or on this host holds it, sampled
+/// during adopt and the first apply (configuration, `machinectl start`, the
+/// boot), while the machine runs, during a configuration of the running
+/// machine, after apply and under `berth shell` (`machinectl shell`).
+#[test]
+fn in_a_systemd_box_an_env_secret_is_in_no_other_process_under_machinectl() {
+    if !require_root("in_a_systemd_box_an_env_secret_is_in_no_other_process_under_machinectl") {
+        return;
+    }
+    let sbox = SystemdBox::boot("secret-env");
+    sbox.install_file(
+        Path::new(env!("CARGO_BIN_EXE_berth")),
+        "/usr/local/bin/berth",
+    );
+    sbox.seed_nested_root("/var/lib/machines/web");
+    let canary = canary();
+    let pw = sbox.host_path("/root/pw");
+    fs::write(&pw, &canary).unwrap();
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+    let spec = |hostname: &str| {
+        fs::write(
+            sbox.host_path("/root/machines.yaml"),
+            format!(
+                "machines:\n  web:\n    distro: debian\n    release: bookworm\n    \
+                 packages: [systemd, systemd-sysv, dbus]\n    hostname: {hostname}\n    units:\n      \
+                 enable: [systemd-networkd]\n    root_password: {{env: BERTH_TEST_PW}}\n    \
+                 launcher: machinectl\n    state: running\n"
+            ),
+        )
+        .unwrap();
+    };
+    let berth = |args: &str, stdin: &str| {
+        let script = format!(
+            "cd /root; {stdin} BERTH_TEST_PW=\"$(cat /root/pw)\" TERM=berth-test-term berth {args}"
+        );
+        let out = sbox.exec_timeout(&["sh", "-c", &script], Duration::from_secs(300));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "berth {args}\n{}\n{}",
+            describe(&out),
+            sbox.console_tail()
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains(&canary)
+                && !String::from_utf8_lossy(&out.stderr).contains(&canary),
+            "berth {args} printed the secret"
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    spec("web");
+    let sampler = Sampler::start(&canary, "configuration and boot");
+    berth("adopt web", "");
+    berth("apply --yes", "");
+    sampler.dwell("running", Duration::from_secs(2));
+    assert!(berth("status", "").contains("running"));
+    sampler.phase("configuration of the running machine");
+    spec("web-two");
+    berth("apply --yes", "");
+    sampler.dwell("after apply", Duration::from_secs(2));
+    sampler.phase("berth shell");
+    // stdin stays open for 3 s, so the console runs that long.
+    let shell = berth("shell web", "(sleep 3; echo 'hostname; exit') |");
+    sampler.dwell("after apply", Duration::from_secs(1));
+    let sampled = sampler.finish();
+
+    sampled.assert_sampled("configuration and boot", 10);
+    sampled.assert_saw("configuration and boot", "systemd-nspawn");
+    sampled.assert_sampled("running", 5);
+    sampled.assert_saw("running", "systemd-nspawn");
+    sampled.assert_sampled("configuration of the running machine", 3);
+    sampled.assert_sampled("after apply", 5);
+    sampled.assert_sampled("berth shell", 3);
+    sampled.assert_saw("berth shell", "machinectl");
+    assert!(
+        sampled.hits.is_empty(),
+        "the secret is in other processes:\n{}",
+        sampled.hits.iter().cloned().collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        shell.contains("web-two"),
+        "berth shell ran no shell: {shell}"
+    );
+    assert!(verifies(
+        &root_hash(&sbox.host_path("/var/lib/machines/web")),
+        &canary
+    ));
+    berth("destroy --yes web", "");
 }

@@ -385,3 +385,84 @@ fn a_base_that_lacks_what_the_plan_showed_stops_the_configuration_as_stale() {
     assert!(matches!(err.inner(), EngineError::Stale { .. }), "{err}");
     assert!(err.to_string().contains("install less"), "{err}");
 }
+
+/// On a systemd host machined keeps a guest whose systemd-nspawn was killed
+/// in its scope, `machine-NAME.scope`: a restart and a destroy kill that
+/// scope first (and only a scope on this machine's root).
+#[test]
+fn a_guest_left_in_its_machined_scope_is_killed_before_a_start_and_a_destroy() {
+    let (engine, fake) = engine(true);
+    let mut m = machine();
+    m.launcher = Launcher::Nspawn;
+    apply(&engine, &m).unwrap();
+    let root = fake.paths().machine_root("web").display().to_string();
+    let orphan = |root: &str| {
+        // systemd-nspawn dies; machined keeps the guest in its scope.
+        let pid = fake
+            .state()
+            .load("web")
+            .unwrap()
+            .unwrap()
+            .launch
+            .unwrap()
+            .pid;
+        fake.signal(pid, nix::sys::signal::Signal::SIGKILL);
+        *fake.machined.lock().unwrap() =
+            vec![("web".into(), "machine-web.scope".into(), root.into())];
+    };
+    let kill = "systemctl kill --signal=SIGKILL -- machine-web.scope";
+
+    orphan(&root);
+    fake.clear();
+    assert!(apply(&engine, &m).unwrap().contains(&"start"));
+    let lines = fake.lines();
+    let killed = lines.iter().position(|l| l == kill);
+    let started = lines
+        .iter()
+        .position(|l| l.starts_with("systemd-nspawn --quiet --boot"));
+    assert!(
+        killed.is_some() && killed < started,
+        "the scope must be killed before the new nspawn starts: {lines:#?}"
+    );
+    assert!(fake.machined.lock().unwrap().is_empty());
+
+    // A scope machined holds on another root is not this machine's.
+    orphan("/elsewhere/web");
+    fake.clear();
+    assert!(apply(&engine, &m).unwrap().contains(&"start"));
+    assert!(
+        !fake.lines().iter().any(|l| l == kill),
+        "{:#?}",
+        fake.lines()
+    );
+
+    // destroy kills the leftover guest before it removes the root.
+    orphan(&root);
+    fake.clear();
+    assert!(engine.destroy("web", &Silent).unwrap());
+    assert!(
+        fake.lines().iter().any(|l| l == kill),
+        "{:#?}",
+        fake.lines()
+    );
+    assert!(fake.machined.lock().unwrap().is_empty());
+    assert!(!fake.paths().machine_root("web").exists());
+}
+
+/// `berth shell`/`login` get the host's minimal environment plus TERM,
+/// never berth's own (which may hold an `env:` secret).
+#[test]
+fn a_console_gets_only_term_from_berths_environment() {
+    let (engine, _fake) = engine(false);
+    let m = machine();
+    apply(&engine, &m).unwrap();
+    for console in [crate::Console::Shell, crate::Console::Login] {
+        let cmd = engine.console_command(&m, console).unwrap();
+        assert!(cmd.argv[0] == "nsenter", "{cmd:?}");
+        assert!(
+            cmd.env.iter().all(|(k, _)| k == "TERM"),
+            "a console inherits only TERM: {cmd:?}"
+        );
+        assert_eq!(cmd.output, crate::host::Output::Inherit);
+    }
+}

@@ -29,6 +29,9 @@ pub(crate) struct FakeHost {
     pub(crate) base_units: Vec<String>,
     /// Packages a bootstrap's dpkg status lists.
     pub(crate) base_packages: Vec<String>,
+    /// Machines machined knows: (name, unit, root directory). `machinectl
+    /// show` answers from here; `systemctl kill` of a unit removes its machine.
+    pub(crate) machined: Mutex<Vec<(String, String, String)>>,
 }
 
 impl FakeHost {
@@ -69,6 +72,7 @@ impl FakeHost {
                 "apt-daily.timer".into(),
             ],
             base_packages: vec!["systemd".into(), "dbus".into()],
+            machined: Mutex::new(Vec::new()),
         }
     }
 
@@ -190,6 +194,27 @@ impl Host for FakeHost {
                 LocalHost::with_facts(self.facts.clone()).run(cmd)
             }
             [.., "is-system-running"] => Ok(ok("running\n")),
+            ["machinectl", "show", .., "--", name] => {
+                let machined = self.machined.lock().expect("machined");
+                match machined.iter().find(|(n, _, _)| n == name) {
+                    Some((_, unit, root)) => {
+                        Ok(ok(&format!("Unit={unit}\nRootDirectory={root}\n")))
+                    }
+                    None => Ok(Finished {
+                        code: Some(1),
+                        status: "exit status: 1".into(),
+                        stdout: Vec::new(),
+                        stderr: format!("No machine '{name}' known").into_bytes(),
+                    }),
+                }
+            }
+            ["systemctl", "kill", .., "--", unit] => {
+                self.machined
+                    .lock()
+                    .expect("machined")
+                    .retain(|(_, u, _)| u != unit);
+                Ok(ok(""))
+            }
             ["machinectl", "start", name] | ["systemctl", "start", name] => {
                 let pid = self.add_process("systemd-nspawn", &[format!("--machine={name}")]);
                 *self.unit_pid.lock().expect("pid") = Some(pid);
@@ -202,6 +227,11 @@ impl Host for FakeHost {
             ["systemctl", "is-enabled", ..] => Ok(ok("disabled\n")),
             _ => Ok(ok("")),
         }
+    }
+
+    fn exec(&self, cmd: &Cmd) -> EngineError {
+        self.commands.lock().expect("commands").push(cmd.clone());
+        EngineError::State(format!("the fake host does not exec {}", cmd.display()))
     }
 
     fn spawn_detached(&self, request: &Detached) -> Result<i32, EngineError> {

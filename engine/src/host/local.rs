@@ -187,6 +187,13 @@ impl Host for LocalHost {
         })
     }
 
+    fn exec(&self, cmd: &Cmd) -> EngineError {
+        match command(cmd) {
+            Ok(mut c) => EngineError::io(format!("running {}", cmd.display()), c.exec()),
+            Err(e) => e,
+        }
+    }
+
     fn spawn_detached(&self, request: &Detached) -> Result<i32, EngineError> {
         let mut cmd = request.cmd.clone();
         cmd.cgroup = request.cgroup.clone();

@@ -76,6 +76,11 @@ pub trait Host: Send + Sync + Debug {
     /// to a log as the command says.
     fn run(&self, cmd: &Cmd) -> Result<Finished, EngineError>;
 
+    /// Replaces berth with `cmd` (a console: `berth shell`, `berth login`),
+    /// with exactly the environment [`Host::run`] would give it; returns only
+    /// the error if it cannot be run.
+    fn exec(&self, cmd: &Cmd) -> EngineError;
+
     /// Starts a process that outlives berth, in a session of its own; returns its pid.
     fn spawn_detached(&self, request: &Detached) -> Result<i32, EngineError>;
 

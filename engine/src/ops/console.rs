@@ -5,6 +5,7 @@ use berth_schema::Machine;
 
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::host::Cmd;
 use crate::observe::{self, RunState};
 
 /// What `berth shell` and `berth login` hand over to.
@@ -16,11 +17,39 @@ pub enum Console {
     Login,
 }
 
+/// The only variable of berth's environment a console passes on: the
+/// terminal type, which the shell or login prompt needs to drive the
+/// terminal. Everything else (a secret read from `root_password: {env:
+/// VAR}` included) stays behind, as for every other command berth runs.
+const CONSOLE_ENV: &[&str] = &["TERM"];
+
 impl Engine {
     /// The command that opens a shell or login prompt in running machine
     /// `machine`: `machinectl shell|login` under the launchers machined
     /// knows, nsenter into the guest's init under the plain nspawn launcher.
-    pub fn console_command(
+    /// Its environment is the host's minimal one plus `TERM` (see
+    /// [`Host::run`](crate::host::Host::run)), never berth's own.
+    pub fn console_command(&self, machine: &Machine, console: Console) -> Result<Cmd, EngineError> {
+        let argv = self.console_argv(machine, console)?;
+        let mut cmd = Cmd::new(argv).inherit_output();
+        for key in CONSOLE_ENV {
+            if let Ok(value) = std::env::var(key) {
+                cmd = cmd.env(*key, value);
+            }
+        }
+        Ok(cmd)
+    }
+
+    /// Replaces berth with [`Engine::console_command`]: returns only if it
+    /// cannot be run.
+    pub fn exec_console(&self, machine: &Machine, console: Console) -> EngineError {
+        match self.console_command(machine, console) {
+            Ok(cmd) => self.host.exec(&cmd),
+            Err(e) => e,
+        }
+    }
+
+    fn console_argv(
         &self,
         machine: &Machine,
         console: Console,

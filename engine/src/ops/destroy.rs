@@ -124,9 +124,10 @@ impl Engine {
             });
             self.stop(name)?;
         }
-        // A guest whose systemd-nspawn was killed outlives it in the
-        // machine's cgroup: it must not keep running on a removed root.
-        if !self.host.booted_with_systemd() && self.host.kill_cgroup(name) > 0 {
+        // A guest whose systemd-nspawn was killed outlives it (in the
+        // machine's cgroup, or in machined's scope on a systemd host): it
+        // must not keep running on a removed root.
+        if launcher::kill_leftover_guest(self.host(), name)? && !self.host.booted_with_systemd() {
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
         if meta.is_ok() {

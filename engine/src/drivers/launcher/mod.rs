@@ -9,6 +9,7 @@
 pub(crate) mod cgroup;
 pub(crate) mod detect;
 mod nspawn;
+mod orphan;
 mod unit;
 
 use std::thread;
@@ -22,6 +23,7 @@ use crate::host::{Cmd, Host, HostFacts, log_tail, process};
 
 pub use detect::{NspawnProcesses, Running, find_nspawn};
 pub use nspawn::Nspawn;
+pub use orphan::kill_leftover_guest;
 pub use unit::UnitLauncher;
 
 /// The program every launcher ends up running.

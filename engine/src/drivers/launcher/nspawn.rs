@@ -53,17 +53,16 @@ impl MachineLauncher for Nspawn {
                 package: "systemd-container".to_owned(),
             });
         }
+        // A guest whose systemd-nspawn was killed may still run on the
+        // root (in berth's cgroup for the machine, or in machined's scope
+        // on a systemd host; see orphan.rs): two inits must never share a
+        // root, so it goes first.
+        if super::kill_leftover_guest(host, name)? && !host.booted_with_systemd() {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
         // Without a service manager, give the machine its own cgroup (see
-        // cgroup.rs). Processes still in it belong to a guest whose
-        // systemd-nspawn was killed: two inits must never share a root.
-        let cgroup = if host.booted_with_systemd() {
-            None
-        } else {
-            if host.kill_cgroup(name) > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-            }
-            Some(name.clone())
-        };
+        // cgroup.rs).
+        let cgroup = (!host.booted_with_systemd()).then(|| name.clone());
         let pid = host
             .spawn_detached(&Detached {
                 cmd: Cmd::new(Self::command(machine, host.facts())),
@@ -89,8 +88,14 @@ impl MachineLauncher for Nspawn {
 
     fn kill(&self, host: &dyn Host, name: &str, launch: &LaunchRecord) -> Result<(), EngineError> {
         host.signal(launch.pid, Signal::SIGKILL);
-        // The guest would outlive its killed supervisor: kill its cgroup too.
-        host.kill_cgroup(name);
+        // The guest would outlive its killed supervisor: once that is gone,
+        // kill what is left of the guest too.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while super::is_running(host, launch) && std::time::Instant::now() < deadline {
+            host.reap(launch.pid);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        super::kill_leftover_guest(host, name)?;
         Ok(())
     }
 
