@@ -43,6 +43,7 @@ fn machine() -> Machine {
         capabilities: Vec::new(),
         drop_capabilities: Vec::new(),
         environment: Vec::new(),
+        storage: berth_schema::Storage::Copy,
     }
 }
 

@@ -525,6 +525,7 @@ mod tests {
             capabilities: Vec::new(),
             drop_capabilities: Vec::new(),
             environment: Vec::new(),
+            storage: berth_schema::Storage::Copy,
         }
     }
 

@@ -215,6 +215,7 @@ mod tests {
             capabilities: Vec::new(),
             drop_capabilities: Vec::new(),
             environment: Vec::new(),
+            storage: berth_schema::Storage::Copy,
         }
     }
 
