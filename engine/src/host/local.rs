@@ -233,4 +233,39 @@ impl Host for LocalHost {
     fn signal(&self, pid: i32, signal: nix::sys::signal::Signal) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
     }
+
+    fn in_private_mount_namespace(
+        &self,
+        work: &mut (dyn FnMut() + Send),
+    ) -> Result<(), EngineError> {
+        use nix::mount::{MsFlags, mount};
+        use nix::sched::{CloneFlags, unshare};
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // This thread only (CLONE_NEWNS unshares its fs struct too);
+                    // children it starts inherit the namespace.
+                    unshare(CloneFlags::CLONE_NEWNS)
+                        .map_err(|e| EngineError::io("unsharing a mount namespace", e.into()))?;
+                    // Nothing mounted here may propagate back to the host's
+                    // shared mounts (systemd makes / shared).
+                    mount(
+                        None::<&str>,
+                        "/",
+                        None::<&str>,
+                        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                        None::<&str>,
+                    )
+                    .map_err(|e| EngineError::io("making mounts private", e.into()))?;
+                    work();
+                    Ok(())
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(EngineError::State(
+                        "a thread in a private mount namespace panicked".into(),
+                    ))
+                })
+        })
+    }
 }

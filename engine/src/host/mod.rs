@@ -98,6 +98,14 @@ pub trait Host: Send + Sync + Debug {
     /// Sends `signal` to `pid` (a process berth started and recorded).
     fn signal(&self, pid: i32, signal: nix::sys::signal::Signal);
 
+    /// Runs `work` on a thread of its own in a private mount namespace:
+    /// mounts made there (by `work`'s commands too) are seen by that thread
+    /// and its children only, and vanish with it.
+    fn in_private_mount_namespace(
+        &self,
+        work: &mut (dyn FnMut() + Send),
+    ) -> Result<(), EngineError>;
+
     /// berth's directories.
     fn paths(&self) -> &Paths {
         &self.facts().paths

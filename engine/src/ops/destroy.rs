@@ -129,6 +129,9 @@ impl Engine {
         if !self.host.booted_with_systemd() && self.host.kill_cgroup(name) > 0 {
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
+        // An overlay root: unmounted, its layers removed (only this
+        // machine's own overlay; anything else mounted there is refused).
+        self.discard_overlay(name)?;
         if meta.is_ok() {
             let inside = mounts::mounts_under(&root)
                 .map_err(|e| EngineError::io("reading /proc/self/mountinfo", e))?;
