@@ -20,9 +20,14 @@ fn spec(state: &str, suffix: &str, units: &str, packages: &str) -> String {
     let mut out = format!(
         "defaults:\n  distro: debian\n  release: bookworm\n  bootstrapper: mmdebstrap\n  packages: [systemd, systemd-sysv, dbus{packages}]\n  launcher: nspawn\n  state: {state}\n  root_password: {{hash: '{HASH}'}}\n  units: {units}\nmachines:\n"
     );
-    for (name, storage) in [("cp", "copy"), ("ov", "overlay")] {
+    // The overlay with a user namespace that needs no ID-mapped mount
+    // (overlayfs cannot be ID-mapped; `pick` is refused by validation).
+    for (name, storage) in [
+        ("cp", "copy\n"),
+        ("ov", "overlay\n    private_users: identity\n"),
+    ] {
         out.push_str(&format!(
-            "  {name}:\n    hostname: {name}{suffix}\n    storage: {storage}\n"
+            "  {name}:\n    hostname: {name}{suffix}\n    storage: {storage}"
         ));
     }
     out
@@ -216,6 +221,10 @@ fn overlay_and_copy_machines_share_one_lifecycle_and_no_mount_outlives_its_use()
         .replace("storage: copy", "storage: COPY")
         .replace("storage: overlay", "storage: copy")
         .replace("storage: COPY", "storage: overlay");
+    assert!(
+        swapped.contains("  ov:\n    hostname: ov-3\n    storage: copy\n"),
+        "{swapped}"
+    );
     let (rc, out) = plan(&swapped);
     assert_eq!(rc, 2, "{out}");
     assert!(

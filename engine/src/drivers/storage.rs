@@ -18,9 +18,10 @@
 //!   thread, even if berth is killed; plan stays lock-free and concurrent
 //!   plans and applies never unmount each other's mounts.
 //!
-//! The commands go through the [`Host`] (`mount`, `umount`), and whether a
-//! root is mounted is read from the host's `/proc/self/mountinfo`, so the
-//! fake host of the unit tests can play the mounts.
+//! Mounts go through the [`Host`] (`mount(2)` and `umount2(2)`, no
+//! subprocess: observation stays free of them), and whether a root is
+//! mounted is read from the host's `/proc/self/mountinfo`, so the fake host
+//! of the unit tests can play the mounts.
 
 use std::fs;
 use std::io;
@@ -90,11 +91,11 @@ impl Layers {
         ))
     }
 
-    /// A read-only view of both layers (`ro,lowerdir=UPPER:BASE`): no upper
-    /// and no work directory, so nothing can be written through it.
+    /// A view of both layers (`lowerdir=UPPER:BASE`, mounted read-only): no
+    /// upper and no work directory, so nothing can be written through it.
     fn view_options(&self) -> Result<String, EngineError> {
         Ok(format!(
-            "ro,lowerdir={}:{}",
+            "lowerdir={}:{}",
             option_path(&self.upper)?,
             option_path(&self.lower)?
         ))
@@ -201,7 +202,7 @@ fn mount_on(host: &dyn Host, path: &Path) -> Result<Option<(String, String)>, En
 /// Unmounts whatever an interrupted creation left mounted on `path`.
 fn unmount_leftover(host: &dyn Host, path: &Path) -> Result<(), EngineError> {
     if mount_on(host, path)?.is_some() {
-        run(host, vec!["umount".into(), path.display().to_string()])?;
+        host.unmount(path)?;
     }
     Ok(())
 }
@@ -290,19 +291,7 @@ pub fn ensure_mounted(host: &dyn Host, layers: &Layers) -> Result<(), EngineErro
             layers.root.display()
         )));
     }
-    let options = layers.options()?;
-    run(
-        host,
-        vec![
-            "mount".into(),
-            "-t".into(),
-            "overlay".into(),
-            "-o".into(),
-            options,
-            "overlay".into(),
-            layers.root.display().to_string(),
-        ],
-    )
+    host.mount_overlay(&layers.options()?, false, &layers.root)
 }
 
 /// Unmounts the machine's overlay if it is mounted (retrying for a few
@@ -313,10 +302,7 @@ pub fn unmount(host: &dyn Host, layers: &Layers) -> Result<(), EngineError> {
         if mounted(host, layers)? != Mounted::Ours {
             return Ok(());
         }
-        last = run(
-            host,
-            vec!["umount".into(), layers.root.display().to_string()],
-        );
+        last = host.unmount(&layers.root);
         if last.is_ok() {
             continue;
         }
@@ -351,24 +337,10 @@ pub fn with_view<T: Send>(
             return;
         };
         result = Some((|| {
-            run(
-                host,
-                vec![
-                    "mount".into(),
-                    "-t".into(),
-                    "overlay".into(),
-                    "-o".into(),
-                    options.clone(),
-                    "overlay".into(),
-                    layers.root.display().to_string(),
-                ],
-            )?;
+            host.mount_overlay(&options, true, &layers.root)?;
             let out = work();
             // The namespace goes with the thread; the fake host needs this.
-            let unmounted = run(
-                host,
-                vec!["umount".into(), layers.root.display().to_string()],
-            );
+            let unmounted = host.unmount(&layers.root);
             let out = out?;
             unmounted.map(|()| out)
         })());

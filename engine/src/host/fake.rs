@@ -310,6 +310,37 @@ impl Host for FakeHost {
 
     fn reap(&self, _pid: i32) {}
 
+    fn mount_overlay(
+        &self,
+        options: &str,
+        read_only: bool,
+        target: &Path,
+    ) -> Result<(), EngineError> {
+        let options = if read_only {
+            format!("ro,{options}")
+        } else {
+            options.to_owned()
+        };
+        self.run(&Cmd::new([
+            "mount".to_owned(),
+            "-t".into(),
+            "overlay".into(),
+            "-o".into(),
+            options,
+            "overlay".into(),
+            target.display().to_string(),
+        ]))
+        .map(|_| ())
+    }
+
+    fn unmount(&self, target: &Path) -> Result<(), EngineError> {
+        self.run(&Cmd::new([
+            "umount".to_owned(),
+            target.display().to_string(),
+        ]))
+        .map(|_| ())
+    }
+
     fn in_private_mount_namespace(
         &self,
         work: &mut (dyn FnMut() + Send),

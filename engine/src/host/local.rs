@@ -234,6 +234,42 @@ impl Host for LocalHost {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
     }
 
+    fn mount_overlay(
+        &self,
+        options: &str,
+        read_only: bool,
+        target: &Path,
+    ) -> Result<(), EngineError> {
+        use nix::mount::{MsFlags, mount};
+        let flags = if read_only {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
+        mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            flags,
+            Some(options),
+        )
+        .map_err(|e| {
+            EngineError::io(
+                format!(
+                    "mounting an overlay at {} ({}{options})",
+                    target.display(),
+                    if read_only { "ro," } else { "" }
+                ),
+                e.into(),
+            )
+        })
+    }
+
+    fn unmount(&self, target: &Path) -> Result<(), EngineError> {
+        nix::mount::umount2(target, nix::mount::MntFlags::UMOUNT_NOFOLLOW)
+            .map_err(|e| EngineError::io(format!("unmounting {}", target.display()), e.into()))
+    }
+
     fn in_private_mount_namespace(
         &self,
         work: &mut (dyn FnMut() + Send),

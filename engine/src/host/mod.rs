@@ -106,6 +106,18 @@ pub trait Host: Send + Sync + Debug {
         work: &mut (dyn FnMut() + Send),
     ) -> Result<(), EngineError>;
 
+    /// Mounts an overlayfs with `options` (`lowerdir=...` and the rest) at
+    /// `target`, read-only when `read_only`.
+    fn mount_overlay(
+        &self,
+        options: &str,
+        read_only: bool,
+        target: &Path,
+    ) -> Result<(), EngineError>;
+
+    /// Unmounts the filesystem mounted at `target`.
+    fn unmount(&self, target: &Path) -> Result<(), EngineError>;
+
     /// berth's directories.
     fn paths(&self) -> &Paths {
         &self.facts().paths
