@@ -408,3 +408,72 @@ fn an_overlay_machine_under_machinectl_is_mounted_at_boot_for_autostart_and_unmo
             .exists()
     );
 }
+
+#[test]
+fn an_overlay_machine_under_a_symlinked_machines_dir_is_mounted_and_unmounted_by_its_real_path() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::fake_root;
+
+    let _alone = support::exclusive();
+    if !require_root(
+        "an_overlay_machine_under_a_symlinked_machines_dir_is_mounted_and_unmounted_by_its_real_path",
+    ) {
+        return;
+    }
+    let sandbox = Sandbox::new("storage-link");
+    let _cleanup = Cleanup(&sandbox);
+    // A stand-in debootstrap copying a small fake root (nothing boots here).
+    let template = sandbox.dir.path().join("template");
+    fake_root::make(&template);
+    let bin = sandbox.dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(
+        bin.join("debootstrap"),
+        format!(
+            "#!/bin/sh\nfor target; do :; done\nmkdir -p \"$target\" && cp -a '{}'/. \"$target\"/\n",
+            template.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("debootstrap"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let link = sandbox.dir.path().join("machines-link");
+    std::os::unix::fs::symlink(sandbox.machines(), &link).unwrap();
+    let berth = |hostname: &str, args: &[&str]| {
+        sandbox.spec(
+            &format!(
+                "{}    storage: overlay\n",
+                fake_root::spec("ln", &fake_root::hash_source())
+            )
+            .replace("hostname: ln-host", &format!("hostname: {hostname}")),
+        );
+        sandbox
+            .berth_cmd()
+            .env("PATH", &path)
+            .env("BERTH_MACHINES_DIR", &link)
+            .args(args)
+            .run()
+    };
+    berth("ln-1", &["apply", "--yes"]).success();
+    let upper = sandbox.machines().join(".ln.overlay/upper");
+    assert_eq!(
+        fs::read_to_string(upper.join("etc/hostname")).unwrap(),
+        "ln-1\n"
+    );
+    assert_eq!(mounts_under(sandbox.dir.path()), Vec::<String>::new());
+    berth("ln-1", &["plan", "--detailed-exitcode"]).code(0);
+    berth("ln-2", &["apply", "--yes"]).success();
+    assert_eq!(
+        fs::read_to_string(upper.join("etc/hostname")).unwrap(),
+        "ln-2\n"
+    );
+    assert_eq!(mounts_under(sandbox.dir.path()), Vec::<String>::new());
+    berth("ln-2", &["destroy", "--yes", "ln"]).success();
+    assert!(!sandbox.machines().join(".ln.overlay").exists());
+    assert!(!sandbox.machines().join("ln").exists());
+}

@@ -54,14 +54,17 @@ pub struct Layers {
 }
 
 impl Layers {
-    /// The layers of machine `name` over cached base `base`.
+    /// The layers of machine `name` over cached base `base`, under the
+    /// machines and cache dirs with symlinks resolved: mountinfo and
+    /// systemd's `Where=` name mount points by their real paths.
     pub fn of(paths: &Paths, name: &str, base: &str) -> Layers {
-        let dir = overlay_dir(paths, name);
+        let machines = real(&paths.machines_dir);
+        let dir = machines.join(format!(".{name}.overlay"));
         Layers {
-            lower: Cache::new(&paths.cache_dir).entry_root(base),
+            lower: Cache::new(&real(&paths.cache_dir)).entry_root(base),
             upper: dir.join("upper"),
             work: dir.join("work"),
-            root: paths.machine_root(name),
+            root: machines.join(name),
             dir,
         }
     }
@@ -123,7 +126,20 @@ impl Layers {
 
 /// `MACHINES_DIR/.NAME.overlay`: hidden, so machinectl lists no image for it.
 pub fn overlay_dir(paths: &Paths, name: &str) -> PathBuf {
-    paths.machines_dir.join(format!(".{name}.overlay"))
+    real(&paths.machines_dir).join(format!(".{name}.overlay"))
+}
+
+/// `dir` with symlinks resolved, when it exists.
+fn real(dir: &Path) -> PathBuf {
+    fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())
+}
+
+/// `path` with symlinks in its parent resolved.
+fn real_parent(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => real(parent).join(name),
+        _ => path.to_owned(),
+    }
 }
 
 /// A path for overlayfs options, which separate with `,` and `:`.
@@ -223,6 +239,7 @@ pub fn create_layers(
     let paths = host.paths();
     let io_err =
         |what: &Path, e: io::Error| EngineError::io(format!("creating {}", what.display()), e);
+    let staging = &real_parent(staging);
     // The machine has no root: a `.NAME.overlay` is a leftover of an
     // interrupted creation or replacement.
     discard_leftover(paths, name)?;
@@ -269,7 +286,7 @@ pub fn create_layers(
 /// Unmounts what an interrupted overlay creation left mounted in the
 /// staging dir `staging`, so it can be discarded.
 pub fn release_staging(host: &dyn Host, staging: &Path) -> Result<(), EngineError> {
-    unmount_leftover(host, &staging.join("mnt"))
+    unmount_leftover(host, &real_parent(staging).join("mnt"))
 }
 
 /// Mounts the machine's overlay at its root unless it is mounted already;
@@ -485,7 +502,7 @@ pub fn write_boot_units(host: &dyn Host, name: &str, layers: &Layers) -> Result<
 pub fn remove_boot_units(host: &dyn Host, name: &str) -> Result<(), EngineError> {
     let paths = host.paths();
     let dir = unit_dir(paths);
-    let root = paths.machine_root(name);
+    let root = real(&paths.machines_dir).join(name);
     let dropin_dir = dir.join(format!("systemd-nspawn@{name}.service.d"));
     let mut changed = false;
     for path in [
