@@ -767,11 +767,18 @@ fn a_shadow_with_a_bare_root_line_converges() {
 /// a directory or a FIFO is refused, leaving no machine and no staging dir.
 #[test]
 fn a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root() {
+    // Alone: the overlay roots are mounted in the host's mount namespace.
+    let _alone = crate::support::exclusive();
     if !require_root("a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root") {
         return;
     }
-    for attack in attacks(Expect::File) {
-        let what = format!("/etc/machine-id as {attack:?}");
+    // A clone of the base, and an overlay on it (the id is written through
+    // the overlay into the machine's own layer).
+    for (storage, attack) in ["copy", "overlay"]
+        .into_iter()
+        .flat_map(|storage| attacks(Expect::File).iter().map(move |a| (storage, a)))
+    {
+        let what = format!("/etc/machine-id as {attack:?}, storage: {storage}");
         let sandbox = Sandbox::new("hostile-machine-id");
         let canaries = Canaries::plant(&sandbox);
         let template = sandbox.dir.path().join("template");
@@ -801,7 +808,10 @@ fn a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root() {
             bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        sandbox.spec(&fake_root::spec("h", &fake_root::hash_source()));
+        sandbox.spec(&format!(
+            "{}    storage: {storage}\n",
+            fake_root::spec("h", &fake_root::hash_source())
+        ));
 
         let apply = sandbox
             .berth_cmd()
@@ -814,10 +824,17 @@ fn a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root() {
             panic!("{what}: {change}\n{}", describe(apply.output()));
         }
         let root = sandbox.root("h");
+        // A stopped overlay machine is unmounted: its files are in its layer.
+        let layers = sandbox.machines().join(".h.overlay");
+        let files = if storage == "overlay" {
+            layers.join("upper")
+        } else {
+            root.clone()
+        };
         match attack {
             Attack::AbsoluteLink | Attack::RelativeLink | Attack::Dangling => {
                 apply.success();
-                let id_path = root.join("etc/machine-id");
+                let id_path = files.join("etc/machine-id");
                 let meta = fs::symlink_metadata(&id_path).unwrap();
                 assert!(meta.is_file(), "{what}: {meta:?}");
                 let id = fs::read_to_string(&id_path).unwrap();
@@ -840,6 +857,7 @@ fn a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root() {
                     .stderr_has("/etc/machine-id in ")
                     .stderr_has("is a directory");
                 assert!(!root.exists(), "{what}: a machine was made");
+                assert!(!layers.exists(), "{what}: overlay layers were left");
             }
             Attack::Fifo => {
                 apply
@@ -847,13 +865,25 @@ fn a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root() {
                     .stderr_has("/etc/machine-id in ")
                     .stderr_has("is a FIFO");
                 assert!(!root.exists(), "{what}: a machine was made");
+                assert!(!layers.exists(), "{what}: overlay layers were left");
             }
         }
-        assert_eq!(
-            sandbox.staging_left(),
-            Vec::<String>::new(),
-            "{what}: staging left"
+        let staging: Vec<String> = sandbox
+            .staging_left()
+            .into_iter()
+            .filter(|n| n != ".h.overlay")
+            .collect();
+        assert_eq!(staging, Vec::<String>::new(), "{what}: staging left");
+        let mounted = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounted.contains(&sandbox.dir.path().display().to_string()),
+            "{what}: a mount was left: {mounted}"
         );
+        sandbox
+            .berth_cmd()
+            .args(["destroy", "--yes", "h"])
+            .run()
+            .success();
         let leftovers = [
             temp_files(&sandbox.machines()),
             temp_files(&sandbox.state()),

@@ -33,5 +33,6 @@ mod orphans;
 mod plan_snapshots;
 mod saved_plans;
 mod secrets;
+mod storage;
 mod systemd_box;
 mod targeting;

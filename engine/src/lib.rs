@@ -50,6 +50,7 @@ pub use error::EngineError;
 pub use host::lock::StateLock;
 pub use host::paths::Paths;
 pub use model::action::{Action, Effect};
+pub use ops::cache::Pruned;
 pub use ops::console::Console;
 pub use ops::status::MachineStatus;
 pub use ops::{import, saved_plan};

@@ -15,6 +15,7 @@ use crate::drivers::cache::{BaseKey, Cache};
 use crate::drivers::launcher::{self, NspawnProcesses};
 use crate::drivers::packages::PackageManager;
 use crate::drivers::shadow;
+use crate::drivers::storage;
 use crate::drivers::units::{self, UnitState};
 use crate::error::EngineError;
 use crate::host::Host;
@@ -87,13 +88,41 @@ pub fn observe_with(
     // The spec's bootstrapper, or the distro's default on this host.
     let bootstrapper = bootstrap::for_machine(host, machine);
     let manager = bootstrapper.as_ref().ok().map(|b| b.package_manager());
-    let (facts, guest_package_manager) = match root {
-        RootPresence::Directory => {
-            let facts = read_facts(host, machine, manager)?;
-            let has_manager = match manager {
-                Some(m) => host.open_root(&root_path)?.exists(m.guest_program())?,
-                None => false,
-            };
+    // An overlay machine's root: mounted, or read through its layers.
+    let layers = match &record {
+        Some(r) => storage::Layers::of_record(paths, r)?,
+        None => None,
+    };
+    let root = match (root, &layers) {
+        (RootPresence::Directory, Some(layers))
+            if storage::mounted(host, layers)? == storage::Mounted::No =>
+        {
+            match layers.missing() {
+                Some(why) => RootPresence::Invalid(format!(
+                    "{} is an overlay root that cannot be mounted: {why}; \
+                     `berth destroy {name}` removes what is left",
+                    root_path.display()
+                )),
+                None => RootPresence::Directory,
+            }
+        }
+        (root, _) => root,
+    };
+    let read = || -> Result<(RootFacts, bool), EngineError> {
+        let facts = read_facts(host, machine, manager)?;
+        let has_manager = match manager {
+            Some(m) => host.open_root(&root_path)?.exists(m.guest_program())?,
+            None => false,
+        };
+        Ok((facts, has_manager))
+    };
+    let (facts, guest_package_manager) = match (&root, &layers) {
+        (RootPresence::Directory, Some(layers)) => {
+            let (facts, has_manager) = storage::with_view(host, layers, read)?;
+            (Some(facts), has_manager)
+        }
+        (RootPresence::Directory, None) => {
+            let (facts, has_manager) = read()?;
             (Some(facts), has_manager)
         }
         _ => (None, false),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::spec::{
     Bind, BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
-    PrivateUsers, Repo, RootPassword, Source, Units,
+    PrivateUsers, Repo, RootPassword, Source, Storage, Units,
 };
 
 impl Machine {
@@ -48,6 +48,7 @@ impl Machine {
                 capabilities: Vec::new(),
                 drop_capabilities: Vec::new(),
                 environment: Vec::new(),
+                storage: Storage::Copy,
             },
         }
     }
@@ -229,6 +230,12 @@ impl MachineBuilder {
         self
     }
 
+    /// How the root is stored (default: `copy`).
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.machine.storage = storage;
+        self
+    }
+
     /// User namespacing (default: unset, meaning `no`).
     pub fn private_users(mut self, users: PrivateUsers) -> Self {
         self.machine.private_users = Some(users);
@@ -305,6 +312,7 @@ mod tests {
                 capabilities: Vec::new(),
                 drop_capabilities: Vec::new(),
                 environment: Vec::new(),
+                storage: Storage::Copy,
             }
         );
     }

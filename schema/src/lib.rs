@@ -27,7 +27,7 @@ pub use diagnostic::{Diagnostic, LoadError};
 pub use load::{MAX_FILE_SIZE, load, load_str};
 pub use spec::{
     Bind, BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
-    NetworkMode, Port, PrivateUsers, Protocol, Repo, RootPassword, Source, Spec, Units,
+    NetworkMode, Port, PrivateUsers, Protocol, Repo, RootPassword, Source, Spec, Storage, Units,
 };
 
 /// The JSON Schema (draft 2020-12) of a spec file, for `berth schema` and

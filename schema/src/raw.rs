@@ -14,7 +14,9 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
 use crate::names::quote;
-use crate::spec::{BootstrapperKind, DesiredState, Distro, Launcher, NetworkMode, PrivateUsers};
+use crate::spec::{
+    BootstrapperKind, DesiredState, Distro, Launcher, NetworkMode, PrivateUsers, Storage,
+};
 
 /// A berth spec file: machines, and defaults merged under each of them.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -123,6 +125,13 @@ pub(crate) struct RawMachine {
     #[serde(default)]
     #[schemars(schema_with = "environment_schema")]
     pub environment: Option<Spanned<RawEnvironment>>,
+    /// How the root is stored (default `copy`): `copy` clones the cached
+    /// base (a btrfs snapshot, a reflink copy, or a full copy); `overlay`
+    /// mounts an overlayfs with the base read-only below and the machine's
+    /// own changes above, so a machine costs only what it changes. Not with
+    /// `private_users: pick`. Changing it replaces the root.
+    #[schemars(with = "Option<Storage>")]
+    pub storage: Option<Spanned<String>>,
 }
 
 /// Options for the bootstrap tool.

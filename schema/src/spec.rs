@@ -90,6 +90,42 @@ pub struct Machine {
     pub drop_capabilities: Vec<String>,
     /// Environment variables for the machine's init (`Environment=`), in order.
     pub environment: Vec<(String, String)>,
+    /// How the root is stored: a full clone of the cached base, or an overlay on it.
+    pub storage: Storage,
+}
+
+/// How a machine's root is made from its cached base.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// A clone of the base: a btrfs snapshot, a reflink copy, or a full copy.
+    #[default]
+    Copy,
+    /// An overlayfs: the base read-only below, the machine's own changes above.
+    Overlay,
+}
+
+impl Storage {
+    /// The spec spelling (`copy`, `overlay`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Storage::Copy => "copy",
+            Storage::Overlay => "overlay",
+        }
+    }
+
+    /// Whether this is the default, `copy` (records and JSON leave it out).
+    pub fn is_copy(&self) -> bool {
+        *self == Storage::Copy
+    }
+}
+
+impl fmt::Display for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A bootstrap tool.

@@ -935,3 +935,56 @@ fn json_schema_describes_the_new_fields() {
         assert!(text.contains(word), "schema lacks {word}: {schema:#}");
     }
 }
+
+#[test]
+fn storage_is_copy_or_overlay_and_merges_from_defaults() {
+    use berth_schema::Storage;
+    assert_eq!(only(&web("")).storage, Storage::Copy);
+    assert_eq!(only(&web("    storage: copy\n")).storage, Storage::Copy);
+    assert_eq!(
+        only(&web("    storage: overlay\n")).storage,
+        Storage::Overlay
+    );
+    let spec = load(
+        "defaults:\n  storage: overlay\nmachines:\n  a:\n    distro: debian\n    release: bookworm\n  b:\n    distro: debian\n    release: bookworm\n    storage: copy\n",
+    );
+    assert_eq!(spec.machines["a"].storage, Storage::Overlay);
+    assert_eq!(spec.machines["b"].storage, Storage::Copy);
+    // Identity and no user namespacing go with an overlay.
+    for users in ["identity", "\"no\""] {
+        let m = only(&web(&format!(
+            "    storage: overlay\n    private_users: {users}\n"
+        )));
+        assert_eq!(m.storage, Storage::Overlay);
+    }
+
+    let err = errors(&web("    storage: overlayfs\n"));
+    let d = &err.diagnostics[0];
+    assert_eq!(d.field.as_deref(), Some("machines.web.storage"));
+    assert_eq!((d.line, d.column), (Some(5), Some(14)));
+    assert!(err.to_string().contains("spec.yaml:5:14"), "{err}");
+    assert!(err.to_string().contains("overlay"), "{err}");
+}
+
+#[test]
+fn an_overlay_with_picked_private_users_is_refused_at_the_storage_field() {
+    let err = errors(&web("    private_users: pick\n    storage: overlay\n"));
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    let d = &err.diagnostics[0];
+    assert_eq!(d.field.as_deref(), Some("machines.web.storage"));
+    assert_eq!((d.line, d.column), (Some(6), Some(14)));
+    assert!(
+        d.message.contains("does not go with private_users: pick"),
+        "{d}"
+    );
+    assert!(err.to_string().contains("spec.yaml:6:14"), "{err}");
+
+    // From the defaults: the error names the machine.
+    let err = errors(
+        "defaults:\n  storage: overlay\nmachines:\n  web:\n    distro: debian\n    release: bookworm\n    private_users: pick\n",
+    );
+    let d = &err.diagnostics[0];
+    assert_eq!(d.field.as_deref(), Some("defaults.storage"));
+    assert_eq!(d.line, Some(2));
+    assert!(d.message.contains("machine `web`"), "{d}");
+}

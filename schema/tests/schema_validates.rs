@@ -215,6 +215,7 @@ const SCHEMA_REFUSES: &[&str] = &[
     "74-capability-leading-dash",
     "75-env-name-with-dash",
     "82-drop-all-capabilities",
+    "88-storage-unknown",
 ];
 
 /// Corpus files the schema accepts: their mistake is one only berth's
@@ -244,6 +245,7 @@ const BEYOND_THE_SCHEMA: &[&str] = &[
     "85-repo-id-twice",
     "86-bootstrapper-from-defaults-wrong-distro",
     "87-zone-with-host-mode",
+    "89-storage-overlay-with-pick",
 ];
 
 /// Corpus files that are not one YAML document of JSON values at all: the

@@ -38,12 +38,19 @@ pub fn run(engine: &Engine, command: &CacheCommand) -> Result<ExitCode> {
         }
         CacheCommand::Prune { all } => {
             let _lock = super::lock_state(engine, None)?;
-            let removed = engine.prune_cache(*all)?;
-            if removed.is_empty() {
+            let pruned = engine.prune_cache(*all)?;
+            if pruned.removed.is_empty() {
                 anstream::println!("Nothing to prune.");
             }
-            for id in removed {
+            for id in pruned.removed {
                 anstream::println!("removed {id}");
+            }
+            for (id, machines) in pruned.held {
+                anstream::println!(
+                    "kept {id}: the lower layer of overlay machine{} {}",
+                    if machines.len() == 1 { "" } else { "s" },
+                    machines.join(", ")
+                );
             }
         }
     }

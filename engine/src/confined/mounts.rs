@@ -41,7 +41,7 @@ pub(crate) fn parse_mount_points(info: &[u8]) -> Vec<PathBuf> {
 }
 
 /// Decodes the kernel's `\ooo` octal escapes.
-fn unescape(field: &[u8]) -> Vec<u8> {
+pub(crate) fn unescape(field: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {

@@ -137,6 +137,12 @@ impl Cache {
         self.dir.join(id).join("root")
     }
 
+    /// The root of entry `id`, whether or not it exists (an overlay
+    /// machine's lower layer).
+    pub fn entry_root(&self, id: &str) -> PathBuf {
+        self.root(id)
+    }
+
     /// The entry for `key`, if it exists and is complete.
     pub fn get(&self, key: &BaseKey) -> Option<Entry> {
         let id = key.id();

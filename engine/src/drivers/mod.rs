@@ -1,7 +1,7 @@
 //! Drivers: the tools berth drives and the formats it owns, one module each.
 //! Bootstrappers, launchers, package managers, units, the `.nspawn`
-//! settings file, the base cache, securetty, shadow, and running commands
-//! inside a machine.
+//! settings file, the base cache, securetty, shadow, running commands
+//! inside a machine, and overlay storage.
 
 pub mod bootstrap;
 pub mod cache;
@@ -12,4 +12,5 @@ pub mod securetty;
 pub mod settings;
 pub mod shadow;
 pub(crate) mod staging;
+pub mod storage;
 pub mod units;

@@ -166,6 +166,8 @@ impl Engine {
         let mut record = store.load(name)?.ok_or_else(|| {
             EngineError::State(format!("machine {name} has a root but no record"))
         })?;
+        // An overlay root is mounted before every start, under every launcher.
+        self.mount_overlay(name)?;
         let launch = launcher::launcher_for(kind).start(host, machine)?;
         record.launch = Some(launch.clone());
         store.save(&record)?;
@@ -218,6 +220,7 @@ impl Engine {
     /// record goes too, and the bootstrap that follows writes a new one.
     pub(super) fn discard_root(&self, name: &str) -> Result<(), EngineError> {
         self.stop(name)?;
+        self.discard_overlay(name)?;
         let root = self.host().paths().machine_root(name);
         let inside = mounts::mounts_under(&root)
             .map_err(|e| EngineError::io("reading /proc/self/mountinfo", e))?;

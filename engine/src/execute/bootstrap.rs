@@ -6,12 +6,13 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use berth_schema::Machine;
+use berth_schema::{Machine, Storage};
 use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 
 use crate::drivers::bootstrap::{self, Bootstrapper};
 use crate::drivers::cache::{self, BaseKey, Cache};
 use crate::drivers::staging::{discard_staging, fresh_machine_id};
+use crate::drivers::storage;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::host::state::MachineRecord;
@@ -34,13 +35,18 @@ impl Engine {
         let name = &machine.name;
         let host = self.host();
         let paths = host.paths();
-        let (kind, command) = match action {
+        let (kind, command, storage) = match action {
             Action::Bootstrap {
                 bootstrapper,
                 command,
+                storage,
                 ..
-            } => (*bootstrapper, Some(command.as_slice())),
-            Action::Clone { bootstrapper, .. } => (*bootstrapper, None),
+            } => (*bootstrapper, Some(command.as_slice()), *storage),
+            Action::Clone {
+                bootstrapper,
+                storage,
+                ..
+            } => (*bootstrapper, None, *storage),
             other => {
                 return Err(EngineError::State(format!(
                     "{} does not create a root",
@@ -58,7 +64,9 @@ impl Engine {
         fs::create_dir_all(&paths.machines_dir).map_err(|e| {
             EngineError::io(format!("creating {}", paths.machines_dir.display()), e)
         })?;
-        // A staging dir left by an interrupted bootstrap is ours to discard.
+        // A staging dir left by an interrupted bootstrap is ours to discard
+        // (an interrupted overlay creation may have left a mount in it).
+        storage::release_staging(host, &staging)?;
         discard_staging(&staging)?;
         let key = BaseKey::of(machine, &*bootstrapper)?;
         let cache = Cache::new(&paths.cache_dir);
@@ -75,6 +83,38 @@ impl Engine {
             };
             self.run_bootstrapper(machine, &*bootstrapper, &argv, into, reporter)
         })?;
+        let created_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let record = MachineRecord {
+            name: name.clone(),
+            distro: machine.distro.to_string(),
+            release: machine.release.clone(),
+            bootstrapper: kind,
+            created_at,
+            launch: None,
+            bootstrap_packages: machine.packages.clone(),
+            base: Some(entry.id.clone()),
+            added_packages: Vec::new(),
+            securetty_added: Vec::new(),
+            storage,
+        };
+        if storage == Storage::Overlay {
+            // The layers first, then the record, then the mount point: an
+            // interruption before the record leaves no root (the next
+            // apply discards the layers); after it, no mount point (the
+            // next apply plans a create again).
+            storage::create_layers(host, name, &entry.root, &staging)?;
+            host.state().save(&record)?;
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&target)
+                .map_err(|e| EngineError::io(format!("creating {}", target.display()), e))?;
+            let layers = storage::Layers::of(paths, name, &entry.id);
+            storage::write_boot_units(host, name, &layers)?;
+            return storage::ensure_mounted(host, &layers);
+        }
         if let Err(e) = cache::clone_tree(host, &entry.root, &staging) {
             let _ = discard_staging(&staging);
             return Err(e);
@@ -96,22 +136,7 @@ impl Engine {
                 e.into(),
             )
         })?;
-        let created_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        host.state().save(&MachineRecord {
-            name: name.clone(),
-            distro: machine.distro.to_string(),
-            release: machine.release.clone(),
-            bootstrapper: kind,
-            created_at,
-            launch: None,
-            bootstrap_packages: machine.packages.clone(),
-            base: Some(entry.id),
-            added_packages: Vec::new(),
-            securetty_added: Vec::new(),
-        })
+        host.state().save(&record)
     }
 
     /// Runs the approved bootstrap command into `target`, its output to the

@@ -20,6 +20,7 @@
 
 mod actions;
 mod bootstrap;
+mod storage;
 
 use std::time::Duration;
 
@@ -52,7 +53,21 @@ impl Engine {
             .map_err(|e| e.at(&machine.source))
     }
 
+    /// [`Self::apply_steps`], then an overlay root the machine does not
+    /// run on is unmounted, whether the steps succeeded or not.
     fn apply_approved(
+        &self,
+        machine: &Machine,
+        approved: &MachinePlan,
+        allow_replace: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<(), EngineError> {
+        let applied = self.apply_steps(machine, approved, allow_replace, reporter);
+        let unmounted = self.unmount_overlay_if_stopped(&machine.name);
+        applied.and(unmounted)
+    }
+
+    fn apply_steps(
         &self,
         machine: &Machine,
         approved: &MachinePlan,
@@ -100,6 +115,10 @@ impl Engine {
             return self.run_actions(machine, &after.actions, secret.as_ref(), reporter);
         }
         let rest: Vec<Action> = actions.cloned().collect();
+        if !rest.is_empty() {
+            // An overlay root is written through its mount.
+            self.mount_overlay(&machine.name)?;
+        }
         self.run_actions(machine, &rest, secret.as_ref(), reporter)
     }
 

@@ -466,3 +466,109 @@ fn a_console_gets_only_term_from_berths_environment() {
         assert_eq!(cmd.output, crate::host::Output::Inherit);
     }
 }
+
+#[test]
+fn an_overlay_machine_is_mounted_to_work_on_read_through_its_layers_when_stopped_and_unmounted_and_removed_by_destroy()
+ {
+    use berth_schema::Storage;
+    let (engine, fake) = engine(false);
+    let mut m = machine();
+    m.storage = Storage::Overlay;
+    m.state = DesiredState::Stopped;
+    // (The fake's systemctl changes no links: units would never converge.)
+    m.units = berth_schema::Units::default();
+    let plan = engine.plan([&m]).unwrap();
+    assert!(
+        plan.machines[0].actions[0]
+            .describe()
+            .contains("(the root: an overlay on the new base)"),
+        "{:?}",
+        plan.machines[0].actions[0]
+    );
+    apply(&engine, &m).unwrap();
+    let paths = fake.paths().clone();
+    let root = paths.machine_root("web");
+    let layers = paths.machines_dir.join(".web.overlay");
+    let record = fake.state().load("web").unwrap().unwrap();
+    assert_eq!(record.storage, Storage::Overlay);
+    let base = record.base.clone().unwrap();
+    let lines = fake.lines();
+    let mount = format!(
+        "mount -t overlay -o lowerdir={},upperdir={},workdir={} overlay {}",
+        paths
+            .cache_dir
+            .join("bases")
+            .join(&base)
+            .join("root")
+            .display(),
+        layers.join("upper").display(),
+        layers.join("work").display(),
+        root.display()
+    );
+    assert!(lines.contains(&mount), "{lines:#?}");
+    // No copy of the base for the machine (only the fake's first mount fills its layer).
+    assert!(!lines.iter().any(|l| l.starts_with("cp ")), "{lines:#?}");
+    // Stopped: unmounted, the mount point empty, the machine's files in its layer.
+    assert!(!fake.is_mounted(&root));
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_to_string(layers.join("upper/etc/hostname")).unwrap(),
+        "web\n"
+    );
+    // plan reads through the layers (a read-only view, unmounted after): no change.
+    fake.clear();
+    assert_eq!(names(&engine, &m), Vec::<&str>::new());
+    let view = format!(
+        "mount -t overlay -o ro,lowerdir={}:{} overlay {}",
+        layers.join("upper").display(),
+        paths
+            .cache_dir
+            .join("bases")
+            .join(&base)
+            .join("root")
+            .display(),
+        root.display()
+    );
+    assert!(fake.lines().contains(&view), "{:#?}", fake.lines());
+    assert!(!fake.is_mounted(&root));
+
+    // A change to a stopped overlay machine is written through its mount.
+    m.hostname = "web2".into();
+    assert_eq!(apply(&engine, &m).unwrap(), ["set-hostname"]);
+    assert_eq!(
+        std::fs::read_to_string(layers.join("upper/etc/hostname")).unwrap(),
+        "web2\n"
+    );
+    assert!(!fake.is_mounted(&root));
+
+    // Started: mounted while it runs; a storage change is a replacement.
+    m.state = DesiredState::Running;
+    assert_eq!(apply(&engine, &m).unwrap(), ["start"]);
+    assert!(fake.is_mounted(&root));
+    let mut copy = m.clone();
+    copy.storage = Storage::Copy;
+    let plan = engine.plan([&copy]).unwrap();
+    assert_eq!(plan.machines[0].actions[0].name(), "replace");
+    assert!(
+        plan.machines[0].actions[0]
+            .describe()
+            .contains("storage: overlay with debian bookworm (debootstrap) (destroys"),
+        "{}",
+        plan.machines[0].actions[0].describe()
+    );
+    let err = engine
+        .apply_machine(&copy, &plan.machines[0], false, &Silent)
+        .unwrap_err();
+    assert!(err.to_string().contains("--replace web"), "{err}");
+
+    // The base is the overlay's lower layer: never pruned, even with --all.
+    let pruned = engine.prune_cache(true).unwrap();
+    assert!(pruned.removed.is_empty(), "{pruned:?}");
+    assert_eq!(pruned.held, [(base.clone(), vec!["web".to_owned()])]);
+
+    // destroy stops it, unmounts and removes the layers.
+    engine.destroy("web", &Silent).unwrap();
+    assert!(!fake.is_mounted(&root));
+    assert!(!root.exists() && !layers.exists());
+    assert_eq!(engine.prune_cache(false).unwrap().removed, [base]);
+}

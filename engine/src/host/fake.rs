@@ -133,6 +133,79 @@ impl FakeHost {
         pid
     }
 
+    /// Plays `mount -t overlay -o OPTIONS overlay TARGET`: the top layer
+    /// (the upper dir, or the first lower dir of a read-only view) holds a
+    /// whole copy of the root, filled from the base on the first mount, and
+    /// is moved onto the mount point until unmounted; the mount is listed in
+    /// the fake `/proc/self/mountinfo`.
+    fn play_mount(&self, options: &str, target: &Path) {
+        let option = |key: &str| {
+            options
+                .split(',')
+                .find_map(|o| o.strip_prefix(key))
+                .map(str::to_owned)
+        };
+        let (top, lower) = match option("upperdir=") {
+            Some(upper) => (upper, option("lowerdir=").expect("lowerdir")),
+            None => {
+                let lowers = option("lowerdir=").expect("lowerdir");
+                let (top, lower) = lowers.split_once(':').expect("two layers");
+                (top.to_owned(), lower.to_owned())
+            }
+        };
+        let top = PathBuf::from(top);
+        assert!(top.starts_with(self.top()) && target.starts_with(self.top()));
+        if fs::read_dir(&top).expect("the top layer").next().is_none() {
+            let out = std::process::Command::new("cp")
+                .args(["-a", "--no-target-directory", "--"])
+                .arg(&lower)
+                .arg(&top)
+                .status()
+                .expect("cp");
+            assert!(out.success());
+        }
+        fs::remove_dir(target).expect("an empty mount point");
+        fs::rename(&top, target).expect("the top layer onto the mount point");
+        let info = self.proc_dir.join("self/mountinfo");
+        fs::create_dir_all(self.proc_dir.join("self")).expect("fake /proc/self");
+        let mut text = fs::read_to_string(&info).unwrap_or_default();
+        text.push_str(&format!(
+            "1 1 0:1 / {} rw - overlay overlay rw,{options},top={}\n",
+            target.display(),
+            top.display()
+        ));
+        fs::write(&info, text).expect("fake mountinfo");
+    }
+
+    /// Plays `umount TARGET` (see [`FakeHost::play_mount`]).
+    fn play_umount(&self, target: &Path) {
+        let info = self.proc_dir.join("self/mountinfo");
+        let text = fs::read_to_string(&info).unwrap_or_default();
+        let mut kept = String::new();
+        for line in text.lines() {
+            if line.split(' ').nth(4) == Some(&target.display().to_string()) {
+                let top = line
+                    .rsplit(',')
+                    .find_map(|o| o.strip_prefix("top="))
+                    .expect("the top layer");
+                fs::rename(target, top).expect("the top layer back");
+                fs::create_dir(target).expect("the mount point back");
+            } else {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        fs::write(&info, kept).expect("fake mountinfo");
+    }
+
+    /// Whether anything is mounted on `path` in the fake mountinfo.
+    pub(crate) fn is_mounted(&self, path: &Path) -> bool {
+        fs::read_to_string(self.proc_dir.join("self/mountinfo"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(&path.display().to_string()))
+    }
+
     /// Makes a small Debian-like root at `target`.
     fn make_root(&self, target: &Path) {
         for d in [
@@ -192,6 +265,14 @@ impl Host for FakeHost {
                     "the fake host copies only inside its temp dir: {cmd:?}"
                 );
                 LocalHost::with_facts(self.facts.clone()).run(cmd)
+            }
+            ["mount", "-t", "overlay", "-o", options, "overlay", target] => {
+                self.play_mount(options, Path::new(target));
+                Ok(ok(""))
+            }
+            ["umount", target] => {
+                self.play_umount(Path::new(target));
+                Ok(ok(""))
             }
             [.., "is-system-running"] => Ok(ok("running\n")),
             ["machinectl", "show", .., "--", name] => {
@@ -258,6 +339,46 @@ impl Host for FakeHost {
     fn remove_cgroup(&self, _name: &str) {}
 
     fn reap(&self, _pid: i32) {}
+
+    fn mount_overlay(
+        &self,
+        options: &str,
+        read_only: bool,
+        target: &Path,
+    ) -> Result<(), EngineError> {
+        let options = if read_only {
+            format!("ro,{options}")
+        } else {
+            options.to_owned()
+        };
+        self.run(&Cmd::new([
+            "mount".to_owned(),
+            "-t".into(),
+            "overlay".into(),
+            "-o".into(),
+            options,
+            "overlay".into(),
+            target.display().to_string(),
+        ]))
+        .map(|_| ())
+    }
+
+    fn unmount(&self, target: &Path) -> Result<(), EngineError> {
+        self.run(&Cmd::new([
+            "umount".to_owned(),
+            target.display().to_string(),
+        ]))
+        .map(|_| ())
+    }
+
+    fn in_private_mount_namespace(
+        &self,
+        work: &mut (dyn FnMut() + Send),
+    ) -> Result<(), EngineError> {
+        // The fake's mounts are played (see `play_mount`): callers unmount.
+        work();
+        Ok(())
+    }
 
     fn signal(&self, pid: i32, _signal: nix::sys::signal::Signal) {
         // The fake process exits at once, with its guest.

@@ -255,4 +255,75 @@ impl Host for LocalHost {
     fn signal(&self, pid: i32, signal: nix::sys::signal::Signal) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
     }
+
+    fn mount_overlay(
+        &self,
+        options: &str,
+        read_only: bool,
+        target: &Path,
+    ) -> Result<(), EngineError> {
+        use nix::mount::{MsFlags, mount};
+        let flags = if read_only {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
+        mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            flags,
+            Some(options),
+        )
+        .map_err(|e| {
+            EngineError::io(
+                format!(
+                    "mounting an overlay at {} ({}{options})",
+                    target.display(),
+                    if read_only { "ro," } else { "" }
+                ),
+                e.into(),
+            )
+        })
+    }
+
+    fn unmount(&self, target: &Path) -> Result<(), EngineError> {
+        nix::mount::umount2(target, nix::mount::MntFlags::UMOUNT_NOFOLLOW)
+            .map_err(|e| EngineError::io(format!("unmounting {}", target.display()), e.into()))
+    }
+
+    fn in_private_mount_namespace(
+        &self,
+        work: &mut (dyn FnMut() + Send),
+    ) -> Result<(), EngineError> {
+        use nix::mount::{MsFlags, mount};
+        use nix::sched::{CloneFlags, unshare};
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // This thread only (CLONE_NEWNS unshares its fs struct too);
+                    // children it starts inherit the namespace.
+                    unshare(CloneFlags::CLONE_NEWNS)
+                        .map_err(|e| EngineError::io("unsharing a mount namespace", e.into()))?;
+                    // Nothing mounted here may propagate back to the host's
+                    // shared mounts (systemd makes / shared).
+                    mount(
+                        None::<&str>,
+                        "/",
+                        None::<&str>,
+                        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                        None::<&str>,
+                    )
+                    .map_err(|e| EngineError::io("making mounts private", e.into()))?;
+                    work();
+                    Ok(())
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(EngineError::State(
+                        "a thread in a private mount namespace panicked".into(),
+                    ))
+                })
+        })
+    }
 }

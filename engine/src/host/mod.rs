@@ -103,6 +103,26 @@ pub trait Host: Send + Sync + Debug {
     /// Sends `signal` to `pid` (a process berth started and recorded).
     fn signal(&self, pid: i32, signal: nix::sys::signal::Signal);
 
+    /// Runs `work` on a thread of its own in a private mount namespace:
+    /// mounts made there (by `work`'s commands too) are seen by that thread
+    /// and its children only, and vanish with it.
+    fn in_private_mount_namespace(
+        &self,
+        work: &mut (dyn FnMut() + Send),
+    ) -> Result<(), EngineError>;
+
+    /// Mounts an overlayfs with `options` (`lowerdir=...` and the rest) at
+    /// `target`, read-only when `read_only`.
+    fn mount_overlay(
+        &self,
+        options: &str,
+        read_only: bool,
+        target: &Path,
+    ) -> Result<(), EngineError>;
+
+    /// Unmounts the filesystem mounted at `target`.
+    fn unmount(&self, target: &Path) -> Result<(), EngineError>;
+
     /// berth's directories.
     fn paths(&self) -> &Paths {
         &self.facts().paths

@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-use berth_schema::{BootstrapperKind, Launcher};
+use berth_schema::{BootstrapperKind, Launcher, Storage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
@@ -42,6 +42,10 @@ pub struct MachineRecord {
     /// only ones it removes when they leave the spec.
     #[serde(default)]
     pub securetty_added: Vec<String>,
+    /// How the root is stored: a clone of `base`, or an overlay on it
+    /// (absent in records written before overlays: copy).
+    #[serde(default, skip_serializing_if = "Storage::is_copy")]
+    pub storage: Storage,
 }
 
 /// How berth started a machine, so it is always controlled the same way.

@@ -1,7 +1,7 @@
 //! The typed steps a plan is made of. Each action describes itself (for the
 //! human plan and `--json`); executing it is `apply`'s job.
 
-use berth_schema::{BootstrapperKind, Launcher};
+use berth_schema::{BootstrapperKind, Launcher, Storage};
 use serde::Serialize;
 
 /// One change to one machine.
@@ -20,6 +20,9 @@ pub enum Action {
         packages: Vec<String>,
         /// The exact command line that will run.
         command: Vec<String>,
+        /// How the machine's root is made from the new base.
+        #[serde(skip_serializing_if = "Storage::is_copy")]
+        storage: Storage,
     },
     /// Create the root as a clone of a cached base (no bootstrap tool runs).
     Clone {
@@ -31,6 +34,9 @@ pub enum Action {
         bootstrapper: BootstrapperKind,
         /// The cache entry id.
         base: String,
+        /// A clone of the base, or an overlay on it.
+        #[serde(skip_serializing_if = "Storage::is_copy")]
+        storage: Storage,
     },
     /// Remove the root and bootstrap it again (distro, release or bootstrapper changed).
     Replace {
@@ -255,25 +261,37 @@ impl Action {
                 distro,
                 release,
                 bootstrapper,
+                storage,
                 ..
             } => format!(
-                "bootstrap {distro}{} with {bootstrapper}",
+                "bootstrap {distro}{} with {bootstrapper}{}",
                 release
                     .as_deref()
                     .map(|r| format!(" {r}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if storage.is_copy() {
+                    ""
+                } else {
+                    " (the root: an overlay on the new base)"
+                }
             ),
             Action::Clone {
                 distro,
                 release,
                 bootstrapper,
                 base,
+                storage,
             } => format!(
-                "create {distro}{} as a clone of cached base {base} (made by {bootstrapper})",
+                "create {distro}{} as {} cached base {base} (made by {bootstrapper})",
                 release
                     .as_deref()
                     .map(|r| format!(" {r}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if storage.is_copy() {
+                    "a clone of"
+                } else {
+                    "an overlay on"
+                }
             ),
             Action::Replace { from, to } => {
                 format!("replace {from} with {to} (destroys the root)")

@@ -60,6 +60,7 @@ impl Engine {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         store.save(&crate::host::state::MachineRecord {
+            storage: berth_schema::Storage::Copy,
             name: name.clone(),
             distro: machine.distro.to_string(),
             release: machine.release.clone(),

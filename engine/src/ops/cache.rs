@@ -1,5 +1,7 @@
 //! `berth cache list|prune`: the cached bases and the machines made from them.
 
+use berth_schema::Storage;
+
 use crate::drivers::cache::{Cache, Entry};
 use crate::error::EngineError;
 
@@ -23,13 +25,38 @@ impl crate::engine::Engine {
     }
 
     /// Removes cached bases no managed machine was made from (every one
-    /// with `all`); returns the ids removed.
-    pub fn prune_cache(&self, all: bool) -> Result<Vec<String>, EngineError> {
+    /// with `all`), but never the base of an overlay machine (its lower
+    /// layer), not even with `all`.
+    pub fn prune_cache(&self, all: bool) -> Result<Pruned, EngineError> {
         let records = self.host.state().all()?;
-        Cache::new(&self.host.paths().cache_dir).prune(|entry| {
-            !all && records
+        let uses = |entry: &Entry, overlay_only: bool| -> Vec<String> {
+            records
                 .iter()
-                .any(|r| r.base.as_deref() == Some(entry.id.as_str()))
-        })
+                .filter(|r| r.base.as_deref() == Some(entry.id.as_str()))
+                .filter(|r| !overlay_only || r.storage == Storage::Overlay)
+                .map(|r| r.name.clone())
+                .collect()
+        };
+        let cache = Cache::new(&self.host.paths().cache_dir);
+        let held: Vec<(String, Vec<String>)> = cache
+            .list()?
+            .iter()
+            .map(|entry| (entry.id.clone(), uses(entry, true)))
+            .filter(|(_, overlays)| !overlays.is_empty())
+            .collect();
+        let removed = cache.prune(|entry| {
+            !uses(entry, true).is_empty() || (!all && !uses(entry, false).is_empty())
+        })?;
+        Ok(Pruned { removed, held })
     }
+}
+
+/// What `berth cache prune` did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// The ids removed.
+    pub removed: Vec<String>,
+    /// Bases kept because overlay machines mount them as their lower
+    /// layer: (id, those machines).
+    pub held: Vec<(String, Vec<String>)>,
 }

@@ -130,6 +130,9 @@ impl Engine {
         if launcher::kill_leftover_guest(self.host(), name)? && !self.host.booted_with_systemd() {
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
+        // An overlay root: unmounted, its layers removed (only this
+        // machine's own overlay; anything else mounted there is refused).
+        self.discard_overlay(name)?;
         if meta.is_ok() {
             let inside = mounts::mounts_under(&root)
                 .map_err(|e| EngineError::io("reading /proc/self/mountinfo", e))?;

@@ -2,7 +2,7 @@
 //! shell/login, saved plans, and opening roots berth did not make.
 
 pub(crate) mod adopt;
-pub(crate) mod cache;
+pub mod cache;
 pub(crate) mod console;
 pub(crate) mod destroy;
 pub mod existing;

@@ -4,7 +4,7 @@
 //! the host (the resolved launcher and bootstrapper, the base cache, missing
 //! tools, paths) is in [`Observed`]. Unit-tested on hand-built states.
 
-use berth_schema::{DesiredState, Launcher, Machine, RootPassword};
+use berth_schema::{DesiredState, Launcher, Machine, RootPassword, Storage};
 
 use crate::drivers::bootstrap;
 use crate::drivers::securetty;
@@ -59,12 +59,15 @@ pub fn plan_machine(
         (RootPresence::Directory, Some(facts)) => match &observed.record {
             Some(record) if needs_replacement(machine, record) => {
                 actions.push(Action::Replace {
-                    from: describe_root(
-                        &record.distro,
-                        record.release.as_deref(),
-                        record.bootstrapper.as_str(),
+                    from: with_storage(
+                        describe_root(
+                            &record.distro,
+                            record.release.as_deref(),
+                            record.bootstrapper.as_str(),
+                        ),
+                        record.storage,
                     ),
-                    to: target,
+                    to: with_storage(target, machine.storage),
                 });
                 plan_bootstrap(machine, base, &mut actions).map_err(&err)?;
                 configure_fresh(machine, secret, &mut actions);
@@ -231,11 +234,21 @@ fn describe_root(distro: &str, release: Option<&str>, bootstrapper: &str) -> Str
     }
 }
 
-/// Whether the root must be rebuilt: another distro or release, or another
-/// bootstrapper the spec names explicitly (a changed host default never
-/// replaces a root).
+/// `ROOT` with `, storage: overlay` for overlay roots.
+fn with_storage(root: String, storage: Storage) -> String {
+    if storage.is_copy() {
+        root
+    } else {
+        format!("{root}, storage: {storage}")
+    }
+}
+
+/// Whether the root must be rebuilt: another distro, release or storage,
+/// or another bootstrapper the spec names explicitly (a changed host
+/// default never replaces a root).
 fn needs_replacement(machine: &Machine, record: &MachineRecord) -> bool {
-    record.distro != machine.distro.as_str()
+    record.storage != machine.storage
+        || record.distro != machine.distro.as_str()
         || record.release != machine.release
         || machine
             .bootstrapper
@@ -255,6 +268,7 @@ fn plan_bootstrap(
             release: machine.release.clone(),
             bootstrapper: base.bootstrapper,
             base: id.clone(),
+            storage: machine.storage,
         });
         return Ok(());
     }
@@ -271,6 +285,7 @@ fn plan_bootstrap(
         bootstrapper: base.bootstrapper,
         packages: machine.packages.clone(),
         command: base.command.clone()?,
+        storage: machine.storage,
     });
     Ok(())
 }
@@ -594,6 +609,7 @@ mod tests {
             base: None,
             added_packages: Vec::new(),
             securetty_added: Vec::new(),
+            storage: Storage::Copy,
         }
     }
 
@@ -825,6 +841,7 @@ mod tests {
                 release: Some("bookworm".into()),
                 bootstrapper: berth_schema::BootstrapperKind::Debootstrap,
                 base: "0123".into(),
+                storage: Storage::Copy,
             }
         );
         let mut missing = absent;

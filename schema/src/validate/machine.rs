@@ -6,13 +6,15 @@ use std::path::Path;
 
 use serde_saphyr::Spanned;
 
-use super::values::{BOOTSTRAPPERS, DISTROS, DISTROS_NAMES, LAUNCHERS, PRIVATE_USERS, STATES};
+use super::values::{
+    BOOTSTRAPPERS, DISTROS, DISTROS_NAMES, LAUNCHERS, PRIVATE_USERS, STATES, STORAGES,
+};
 use super::{Checked, Field, Validator, optional, path_key, placed, resolve, valid_or};
 use crate::names::{self, quote};
 use crate::raw::{RawMachine, position};
 use crate::spec::{
-    BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network, Source,
-    Units,
+    BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
+    PrivateUsers, Source, Storage, Units,
 };
 
 impl Validator<'_, '_> {
@@ -38,6 +40,7 @@ impl Validator<'_, '_> {
         if let Field::Valid(distro) = merged.distro {
             self.fits_distro(&name.value, distro, &merged);
         }
+        self.fits_storage(&name.value, &merged);
 
         let hostname = match merged.hostname {
             Field::Valid(h) => Some(h),
@@ -124,7 +127,31 @@ impl Validator<'_, '_> {
             capabilities: valid_or(merged.capabilities, Vec::new())?,
             drop_capabilities: valid_or(merged.drop_capabilities, Vec::new())?,
             environment: valid_or(merged.environment, Vec::new())?,
+            storage: optional(merged.storage)?.map_or(Storage::Copy, |p| p.value),
         })
+    }
+
+    /// `storage: overlay` with `private_users: pick`: systemd-nspawn would
+    /// shift the ownership of every file (overlayfs cannot be ID-mapped),
+    /// copying the whole base into the machine's layer. The error points at
+    /// `storage:`.
+    fn fits_storage(&mut self, machine: &str, merged: &Checked) {
+        if let (Field::Valid(p), Field::Valid(PrivateUsers::Pick)) =
+            (&merged.storage, &merged.private_users)
+            && p.value == Storage::Overlay
+        {
+            let whose = if p.field.starts_with("defaults.") {
+                format!(" (machine {})", quote(machine))
+            } else {
+                String::new()
+            };
+            let msg = format!(
+                "storage: overlay does not go with private_users: pick{whose}: overlayfs cannot be \
+                 ID-mapped, so systemd-nspawn would change the owner of every file and copy the \
+                 whole base into the machine's layer; use private_users: identity or no, or storage: copy"
+            );
+            self.error(&p.loc, p.field.clone(), msg);
+        }
     }
 
     /// The merged fields that depend on the distro: the bootstrapper,
@@ -306,6 +333,17 @@ impl Validator<'_, '_> {
             None => Field::Absent,
             Some(e) => self.environment(&e.value, &format!("{prefix}.environment")),
         };
+        let storage_field = format!("{prefix}.storage");
+        let storage = placed(
+            self.choice(
+                raw.storage.as_ref(),
+                &storage_field,
+                "storage value",
+                STORAGES,
+            ),
+            raw.storage.as_ref().map(|s| s.referenced),
+            storage_field,
+        );
         Checked {
             distro,
             release,
@@ -328,6 +366,7 @@ impl Validator<'_, '_> {
             capabilities,
             drop_capabilities,
             environment,
+            storage,
         }
     }
 }

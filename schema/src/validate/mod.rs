@@ -30,7 +30,7 @@ use crate::diagnostic::{Diagnostic, SourceText};
 use crate::raw::{RawFile, RawMachine, position};
 use crate::spec::{
     Bind, BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
-    PrivateUsers, Repo, RootPassword, Units,
+    PrivateUsers, Repo, RootPassword, Storage, Units,
 };
 
 /// Most diagnostics kept for one file; the rest are only counted.
@@ -90,6 +90,7 @@ struct Checked {
     capabilities: Field<Vec<String>>,
     drop_capabilities: Field<Vec<String>>,
     environment: Field<Vec<(String, String)>>,
+    storage: Field<Placed<Storage>>,
 }
 
 impl Checked {
@@ -121,6 +122,7 @@ impl Checked {
                 .drop_capabilities
                 .or(clone(&defaults.drop_capabilities)),
             environment: self.environment.or(clone(&defaults.environment)),
+            storage: self.storage.or(clone(&defaults.storage)),
         }
     }
 }

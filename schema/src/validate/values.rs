@@ -8,7 +8,9 @@ use serde_saphyr::Spanned;
 use super::{Field, Validator};
 use crate::names::{self, quote};
 use crate::raw::RawBool;
-use crate::spec::{BootstrapperKind, DesiredState, Distro, Launcher, NetworkMode, PrivateUsers};
+use crate::spec::{
+    BootstrapperKind, DesiredState, Distro, Launcher, NetworkMode, PrivateUsers, Storage,
+};
 
 impl Validator<'_, '_> {
     /// A YAML boolean; anything else (`"yes"`, `1`) is reported.
@@ -150,6 +152,10 @@ pub(super) const PRIVATE_USERS: &[(&str, PrivateUsers)] = &[
     ("no", PrivateUsers::No),
     ("identity", PrivateUsers::Identity),
 ];
+
+/// `storage` spellings.
+pub(super) const STORAGES: &[(&str, Storage)] =
+    &[("copy", Storage::Copy), ("overlay", Storage::Overlay)];
 
 /// Desired state spellings.
 pub(super) const STATES: &[(&str, DesiredState)] = &[

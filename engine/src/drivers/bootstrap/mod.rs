@@ -366,6 +366,7 @@ mod tests {
             capabilities: Vec::new(),
             drop_capabilities: Vec::new(),
             environment: Vec::new(),
+            storage: berth_schema::Storage::Copy,
         }
     }
 
