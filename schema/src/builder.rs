@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::spec::{
-    Bind, BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
+    Bind, BootstrapOptions, BootstrapperKind, DesiredState, Device, Distro, Launcher, Machine,
+    Network, NspawnExtra, Resources,
     PrivateUsers, Repo, RootPassword, Source, Storage, Units,
 };
 
@@ -49,6 +50,9 @@ impl Machine {
                 drop_capabilities: Vec::new(),
                 environment: Vec::new(),
                 storage: Storage::Copy,
+                resources: Resources::default(),
+                devices: Vec::new(),
+                nspawn_extra: NspawnExtra::default(),
             },
         }
     }
@@ -236,6 +240,24 @@ impl MachineBuilder {
         self
     }
 
+    /// Resource limits (default: none).
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.machine.resources = resources;
+        self
+    }
+
+    /// Devices made available in the machine (default: none).
+    pub fn devices(mut self, devices: Vec<Device>) -> Self {
+        self.machine.devices = devices;
+        self
+    }
+
+    /// Extra `.nspawn` keys (default: none).
+    pub fn nspawn_extra(mut self, extra: NspawnExtra) -> Self {
+        self.machine.nspawn_extra = extra;
+        self
+    }
+
     /// User namespacing (default: unset, meaning `no`).
     pub fn private_users(mut self, users: PrivateUsers) -> Self {
         self.machine.private_users = Some(users);
@@ -313,6 +335,9 @@ mod tests {
                 drop_capabilities: Vec::new(),
                 environment: Vec::new(),
                 storage: Storage::Copy,
+                resources: Resources::default(),
+                devices: Vec::new(),
+                nspawn_extra: NspawnExtra::default(),
             }
         );
     }
@@ -336,7 +361,7 @@ mod tests {
             gpgcheck: false,
         };
         let network = Network {
-            mode: NetworkMode::Veth,
+            mode: Some(NetworkMode::Veth),
             zone: Some("web".into()),
             bridge: None,
             ports: vec![Port {
@@ -450,7 +475,7 @@ mod tests {
             .mask(["apt-daily.timer"])
             .root_password(RootPassword::Hash("$6$salt$hash".into()))
             .network(Network {
-                mode: NetworkMode::Veth,
+                mode: Some(NetworkMode::Veth),
                 ports: vec![Port {
                     protocol: Protocol::Tcp,
                     host: 8080,

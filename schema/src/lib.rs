@@ -26,8 +26,9 @@ pub use builder::MachineBuilder;
 pub use diagnostic::{Diagnostic, LoadError};
 pub use load::{MAX_FILE_SIZE, load, load_str};
 pub use spec::{
-    Bind, BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
-    NetworkMode, Port, PrivateUsers, Protocol, Repo, RootPassword, Source, Spec, Storage, Units,
+    Address, Bind, BootstrapOptions, BootstrapperKind, DEFAULT_POOL, DesiredState, Device, Distro,
+    Ipv4Cidr, Launcher, Limit, Machine, Network, NetworkMode, NspawnExtra, Port, PrivateUsers,
+    Protocol, Repo, Resources, RootPassword, Source, Spec, Storage, Units,
 };
 
 /// The JSON Schema (draft 2020-12) of a spec file, for `berth schema` and

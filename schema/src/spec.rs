@@ -5,6 +5,7 @@
 //! file it was declared.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
@@ -92,7 +93,136 @@ pub struct Machine {
     pub environment: Vec<(String, String)>,
     /// How the root is stored: a full clone of the cached base, or an overlay on it.
     pub storage: Storage,
+    /// Resource limits for the running machine (cgroup properties).
+    pub resources: Resources,
+    /// Host devices made available in the machine (`Bind=` plus `DeviceAllow=`).
+    pub devices: Vec<Device>,
+    /// Extra keys merged into the `.nspawn` file berth writes.
+    pub nspawn_extra: NspawnExtra,
 }
+
+/// Resource limits, applied live to the running machine's cgroup and kept
+/// for its next start. `None` leaves a limit unset (the kernel's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resources {
+    /// `MemoryMax=` / `memory.max`: the hard memory limit, in bytes.
+    pub memory_max: Option<Limit>,
+    /// `MemoryHigh=` / `memory.high`: the throttling threshold, in bytes.
+    pub memory_high: Option<Limit>,
+    /// `CPUQuota=` / `cpu.max`: CPU time in percent of one CPU (`150` = 1.5 CPUs).
+    pub cpu_quota: Option<u32>,
+    /// `CPUWeight=` / `cpu.weight`: 1–10000 (default 100).
+    pub cpu_weight: Option<u64>,
+    /// `TasksMax=` / `pids.max`: the number of tasks.
+    pub tasks_max: Option<Limit>,
+    /// `IOWeight=` / `io.weight`: 1–10000 (default 100).
+    pub io_weight: Option<u64>,
+}
+
+impl Resources {
+    /// Whether no limit is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Resources::default()
+    }
+}
+
+/// A limit: a number (bytes for memory, tasks for `tasks_max`) or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// At most this many bytes or tasks.
+    Value(u64),
+    /// No limit (`infinity`, cgroup `max`).
+    Infinity,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Value(n) => write!(f, "{n}"),
+            Limit::Infinity => f.write_str("infinity"),
+        }
+    }
+}
+
+/// A host device made available in the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Device {
+    /// The absolute device node path (`/dev/fuse`), the same inside.
+    pub path: PathBuf,
+    /// The access granted: a non-empty subset of `rwm`, in that order.
+    pub access: String,
+}
+
+/// Keys merged into the `.nspawn` file, per section, in spec order. A key
+/// given here replaces every line berth would write for the same key in
+/// that section; a list gives the key once per item.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NspawnExtra {
+    /// `[Exec]` keys and values.
+    pub exec: Vec<(String, String)>,
+    /// `[Files]` keys and values.
+    pub files: Vec<(String, String)>,
+    /// `[Network]` keys and values.
+    pub network: Vec<(String, String)>,
+}
+
+impl NspawnExtra {
+    /// Whether nothing is merged.
+    pub fn is_empty(&self) -> bool {
+        self.exec.is_empty() && self.files.is_empty() && self.network.is_empty()
+    }
+}
+
+/// An IPv4 address with its prefix length, `10.0.0.5/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ipv4Cidr {
+    /// The address.
+    pub address: Ipv4Addr,
+    /// The prefix length, 0–32.
+    pub prefix: u8,
+}
+
+impl Ipv4Cidr {
+    /// The network mask as a number.
+    pub fn mask(self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix.min(32)))
+        }
+    }
+
+    /// The network address (host bits cleared).
+    pub fn network(self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.address) & self.mask())
+    }
+
+    /// Whether `addr` lies in this network.
+    pub fn contains(self, addr: Ipv4Addr) -> bool {
+        u32::from(addr) & self.mask() == u32::from(self.network())
+    }
+}
+
+impl fmt::Display for Ipv4Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix)
+    }
+}
+
+/// The machine's address on its private link (`network.address`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// A fixed address and prefix.
+    Static(Ipv4Cidr),
+    /// A free address drawn from `network.pool`, recorded by berth.
+    Auto,
+}
+
+/// The pool `network.address: auto` draws from when the spec names none.
+pub const DEFAULT_POOL: Ipv4Cidr = Ipv4Cidr {
+    address: Ipv4Addr::new(10, 231, 0, 0),
+    prefix: 16,
+};
 
 /// How a machine's root is made from its cached base.
 #[derive(
@@ -187,14 +317,34 @@ pub struct Repo {
 /// How the machine is networked.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Network {
-    /// The kind of network.
-    pub mode: NetworkMode,
+    /// The kind of network; `None` is the launcher's default (veth under
+    /// machinectl and nspawn-unit, as systemd-nspawn@.service does).
+    pub mode: Option<NetworkMode>,
     /// `Zone=`: a veth link joined to a zone bridge on the host.
     pub zone: Option<String>,
     /// `Bridge=`: a veth link joined to a host bridge.
     pub bridge: Option<String>,
     /// `Port=` forwards from the host to the machine.
     pub ports: Vec<Port>,
+    /// The machine's IPv4 address on `host0`; `None` leaves addressing to
+    /// DHCP (the host's networkd).
+    pub address: Option<Address>,
+    /// Where `address: auto` draws from (default [`DEFAULT_POOL`]).
+    pub pool: Option<Ipv4Cidr>,
+    /// The machine's default gateway (default: the host side of its link,
+    /// the first address of its network).
+    pub gateway: Option<Ipv4Addr>,
+    /// Masquerade the machine's outbound traffic (an nftables table berth owns).
+    pub nat: bool,
+    /// Write the spec's other machines on this host into `/etc/hosts`.
+    pub hosts: bool,
+}
+
+impl Network {
+    /// Whether the spec asks for a veth link (a mode, zone or bridge).
+    pub fn wants_link(&self) -> bool {
+        self.mode == Some(NetworkMode::Veth) || self.zone.is_some() || self.bridge.is_some()
+    }
 }
 
 /// The kind of network a machine gets.

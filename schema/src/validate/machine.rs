@@ -128,6 +128,10 @@ impl Validator<'_, '_> {
             drop_capabilities: valid_or(merged.drop_capabilities, Vec::new())?,
             environment: valid_or(merged.environment, Vec::new())?,
             storage: optional(merged.storage)?.map_or(Storage::Copy, |p| p.value),
+            // Filled in by the validation of `resources`, `devices` and `nspawn_extra`.
+            resources: crate::spec::Resources::default(),
+            devices: Vec::new(),
+            nspawn_extra: crate::spec::NspawnExtra::default(),
         })
     }
 

@@ -90,15 +90,16 @@ impl Validator<'_, '_> {
             return Field::Invalid;
         }
         let mode = match mode {
-            _ if link.is_some() => NetworkMode::Veth,
-            Field::Valid(m) => m,
-            _ => NetworkMode::default(),
+            _ if link.is_some() => Some(NetworkMode::Veth),
+            Field::Valid(m) => Some(m),
+            _ => None,
         };
         Field::Valid(Network {
             mode,
             zone: optional(zone).flatten(),
             bridge: optional(bridge).flatten(),
             ports,
+            ..Network::default()
         })
     }
 }
