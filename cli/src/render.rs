@@ -131,8 +131,14 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
     };
     let _ = writeln!(
         out,
-        "{BOLD}machine {:?}{BOLD:#} {kind} {DIM}(launcher: {}){DIM:#}",
-        machine.name, machine.launcher
+        "{BOLD}machine {:?}{BOLD:#} {kind} {DIM}(launcher: {}{}){DIM:#}",
+        machine.name,
+        machine.launcher,
+        machine
+            .network
+            .as_deref()
+            .map(|n| format!(", network: {n}"))
+            .unwrap_or_default()
     );
     for action in &machine.actions {
         let (style, sym) = symbol(action.effect());
@@ -193,8 +199,8 @@ pub fn status(statuses: &[MachineStatus]) {
         .unwrap_or(4)
         .max(4);
     println!(
-        "{BOLD}{:<width$}  {:<8}  {:<11}  {:<9}  {:<8}  {:<9}  ADDRESSES{BOLD:#}",
-        "NAME", "STATE", "LAUNCHER", "AUTOSTART", "PID", "SYSTEM"
+        "{BOLD}{:<width$}  {:<8}  {:<11}  {:<9}  {:<9}  {:<8}  {:<9}  ADDRESSES{BOLD:#}",
+        "NAME", "STATE", "LAUNCHER", "NETWORK", "AUTOSTART", "PID", "SYSTEM"
     );
     for s in statuses {
         let style = match s.state.as_str() {
@@ -213,10 +219,11 @@ pub fn status(statuses: &[MachineStatus]) {
             s.addresses.join(" ")
         };
         println!(
-            "{:<width$}  {style}{:<8}{style:#}  {:<11}  {:<9}  {:<8}  {:<9}  {addresses}",
+            "{:<width$}  {style}{:<8}{style:#}  {:<11}  {:<9}  {:<9}  {:<8}  {:<9}  {addresses}",
             s.name,
             s.state,
             s.launcher,
+            s.network.as_deref().unwrap_or("-"),
             autostart,
             s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             s.system_state.as_deref().unwrap_or("-"),

@@ -52,9 +52,15 @@ pub fn load_spec(data: &[u8]) {
     };
     if let Ok(spec) = berth_schema::load_str(text, Path::new("fuzz.yaml")) {
         for machine in spec.machines.values() {
-            let _ = crate::drivers::settings::render(machine);
-            let _ = crate::drivers::settings::command_line(machine);
-            let _ = crate::drivers::settings::fingerprint(machine);
+            for mode in [
+                berth_schema::NetworkMode::Host,
+                berth_schema::NetworkMode::Private,
+                berth_schema::NetworkMode::Veth,
+            ] {
+                let _ = crate::drivers::settings::render(machine, mode);
+                let _ = crate::drivers::settings::command_line(machine, mode);
+                let _ = crate::drivers::settings::fingerprint(machine, mode);
+            }
         }
     }
 }

@@ -159,6 +159,7 @@ pub fn observe_with(
         launcher,
         base,
         guest_package_manager,
+        host_dhcp: host.facts().host_dhcp,
         settings_path,
         machines_dir: paths.machines_dir.clone(),
     })

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use crate::spec::{
     Bind, BootstrapOptions, BootstrapperKind, DesiredState, Device, Distro, Launcher, Machine,
-    Network, NspawnExtra, Resources,
-    PrivateUsers, Repo, RootPassword, Source, Storage, Units,
+    Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword, Source, Storage, Units,
 };
 
 impl Machine {

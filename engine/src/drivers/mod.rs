@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod guest;
 pub mod launcher;
+pub mod network;
 pub mod packages;
 pub mod securetty;
 pub mod settings;

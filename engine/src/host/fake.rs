@@ -60,6 +60,7 @@ impl FakeHost {
             facts: HostFacts {
                 paths,
                 booted_with_systemd: systemd,
+                host_dhcp: false,
                 check_tools: false,
             },
             proc_dir,

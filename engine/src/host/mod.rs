@@ -37,6 +37,9 @@ pub struct HostFacts {
     pub paths: Paths,
     /// Whether the host was booted with systemd as PID 1.
     pub booted_with_systemd: bool,
+    /// Whether the host's systemd-networkd runs, serving DHCP to containers'
+    /// veth links (its `80-container-ve.network`).
+    pub host_dhcp: bool,
     /// Whether observation checks that bootstrap tools are installed (off in
     /// unit tests, which must not depend on the host's tools).
     pub check_tools: bool,
@@ -48,6 +51,7 @@ impl HostFacts {
         HostFacts {
             paths,
             booted_with_systemd: paths::host_booted_with_systemd(),
+            host_dhcp: paths::host_networkd_runs(),
             check_tools: true,
         }
     }

@@ -74,3 +74,9 @@ impl Paths {
 pub fn host_booted_with_systemd() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
+
+/// Whether the host's systemd-networkd runs (it keeps its state in
+/// `/run/systemd/netif/state` while it does).
+pub fn host_networkd_runs() -> bool {
+    host_booted_with_systemd() && Path::new("/run/systemd/netif/state").is_file()
+}

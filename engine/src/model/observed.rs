@@ -38,6 +38,9 @@ pub struct Observed {
     /// Whether the root holds its own package manager (packages change in
     /// the guest; otherwise from the host, against the root).
     pub guest_package_manager: bool,
+    /// Whether the host's networkd serves DHCP to containers' veth links
+    /// (the plain nspawn launcher then defaults to a veth link).
+    pub host_dhcp: bool,
     /// Where the machine's `.nspawn` file lives on this host.
     pub settings_path: PathBuf,
     /// The directory of machine roots on this host (for messages).

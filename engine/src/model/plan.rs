@@ -41,6 +41,10 @@ pub struct MachinePlan {
     pub change: ChangeKind,
     /// The concrete launcher (after resolving `auto`).
     pub launcher: Launcher,
+    /// The network the machine gets (`host`, `veth`, `zone lab`, ...): the
+    /// spec's mode or the launcher's default; None for a destroy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
     /// The actions, in the order apply runs them.
     pub actions: Vec<Action>,
     /// Things the user should know that are not errors.

@@ -50,6 +50,7 @@ impl Engine {
                 });
             }
             return Ok(MachinePlan {
+                network: None,
                 name: name.to_owned(),
                 change: ChangeKind::Absent,
                 launcher: berth_schema::Launcher::Nspawn,
@@ -75,6 +76,7 @@ impl Engine {
             root: root.display().to_string(),
         });
         Ok(MachinePlan {
+            network: None,
             name: name.to_owned(),
             change: ChangeKind::Destroy,
             launcher,

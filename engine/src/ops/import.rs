@@ -18,9 +18,10 @@ use berth_schema::yaml::{BindDoc, Entry, MachineDoc, NetworkDoc, RootPasswordDoc
 use berth_schema::{DesiredState, Distro, Machine, NetworkMode, PrivateUsers};
 
 use crate::confined::{FileKind, Root};
-use crate::drivers::settings;
+use crate::drivers::launcher;
 use crate::drivers::shadow;
 use crate::drivers::units::{self, UnitState};
+use crate::drivers::{network, settings};
 use crate::error::EngineError;
 use crate::host::Host;
 use crate::observe;
@@ -324,13 +325,13 @@ fn normalise_port(value: &str) -> Option<String> {
 /// `machine` with its settings fields replaced by `fields`.
 fn with_fields(machine: &Machine, fields: &SettingsFields) -> Machine {
     let mut m = machine.clone();
-    m.network.mode = if fields.veth {
+    m.network.mode = Some(if fields.veth {
         NetworkMode::Veth
     } else if fields.private {
         NetworkMode::Private
     } else {
         NetworkMode::Host
-    };
+    });
     m.network.zone = fields.zone.clone();
     m.network.bridge = fields.bridge.clone();
     m.binds = fields
@@ -361,7 +362,11 @@ pub(crate) fn adopt_settings(host: &dyn Host, machine: &Machine) -> Result<bool,
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(EngineError::io(format!("reading {}", path.display()), e)),
     };
-    let wanted = settings::render(machine);
+    let mode = match launcher::resolve(machine.launcher, host.facts()) {
+        Ok(kind) => network::mode_on(machine, kind, host.facts()),
+        Err(_) => return Ok(false),
+    };
+    let wanted = settings::render(machine, mode);
     if existing.as_deref() == Some(wanted.as_str())
         || existing
             .as_deref()
@@ -382,7 +387,8 @@ pub(crate) fn adopt_settings(host: &dyn Host, machine: &Machine) -> Result<bool,
     let mut file_ports = fields.ports.clone();
     spec_ports.sort();
     file_ports.sort();
-    if spec_ports != file_ports || settings::render(&with_fields(machine, &fields)) != wanted {
+    if spec_ports != file_ports || settings::render(&with_fields(machine, &fields), mode) != wanted
+    {
         return Ok(false);
     }
     crate::host::state::write_file_atomic(&path, wanted.as_bytes())
@@ -708,6 +714,9 @@ fn set_settings(doc: &mut MachineDoc, f: SettingsFields, from_file: bool) {
         Some(NetworkMode::Veth)
     } else if f.private {
         Some(NetworkMode::Private)
+    } else if from_file {
+        // The host's network is no longer every launcher's default.
+        Some(NetworkMode::Host)
     } else {
         None
     };
@@ -717,6 +726,7 @@ fn set_settings(doc: &mut MachineDoc, f: SettingsFields, from_file: bool) {
             zone: Entry::from(f.zone),
             bridge: Entry::from(f.bridge),
             ports: Entry::from((!f.ports.is_empty()).then_some(f.ports)),
+            ..NetworkDoc::default()
         });
     }
     if !f.binds.is_empty() {

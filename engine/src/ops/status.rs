@@ -3,7 +3,7 @@
 use berth_schema::{Launcher, Machine};
 use serde::Serialize;
 
-use crate::drivers::launcher;
+use crate::drivers::{launcher, network};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::host::state::MachineRecord;
@@ -27,6 +27,8 @@ pub struct MachineStatus {
     pub system_state: Option<String>,
     /// The guest's init process (PID 1 inside the machine), while running.
     pub leader: Option<i32>,
+    /// The network it gets (`host`, `veth`, `zone lab`, ...); None without a spec.
+    pub network: Option<String>,
     /// Whether it starts at host boot (None: the launcher has no boot integration).
     pub autostart: Option<bool>,
     /// The guest's IP addresses, while running.
@@ -48,14 +50,21 @@ impl Engine {
             Ok(kind) => launcher::launcher_for(kind).autostart(self.host(), &machine.name)?,
             Err(_) => None,
         };
-        Ok(self.status_from(
+        let mut status = self.status_from(
             &machine.name,
             observed.record.as_ref(),
             &observed.root,
             &observed.run,
             spec_launcher,
             autostart,
-        ))
+        );
+        status.network = launcher::resolve(machine.launcher, self.host.facts())
+            .ok()
+            .map(|kind| {
+                let mode = network::mode_on(machine, kind, self.host.facts());
+                network::describe_mode(&machine.network, mode)
+            });
+        Ok(status)
     }
 
     /// The live status of every machine berth manages, from its records
@@ -140,6 +149,7 @@ impl Engine {
             pid,
             system_state,
             leader,
+            network: None,
             autostart,
             addresses,
             started_by,

@@ -4,9 +4,10 @@
 //! the host (the resolved launcher and bootstrapper, the base cache, missing
 //! tools, paths) is in [`Observed`]. Unit-tested on hand-built states.
 
-use berth_schema::{DesiredState, Launcher, Machine, RootPassword, Storage};
+use berth_schema::{DesiredState, Launcher, Machine, NetworkMode, RootPassword, Storage};
 
 use crate::drivers::bootstrap;
+use crate::drivers::network;
 use crate::drivers::securetty;
 use crate::drivers::settings;
 use crate::drivers::units::{self, UnitState};
@@ -95,9 +96,25 @@ pub fn plan_machine(
         }
     };
 
+    let mode = network::effective_mode(&machine.network, launcher, observed.host_dhcp);
     let settings_path = observed.settings_path.display().to_string();
-    plan_settings(machine, observed, launcher, settings_path, &mut actions).map_err(&err)?;
-    plan_run_state(machine, observed, launcher, &mut actions, &mut warnings);
+    plan_settings(
+        machine,
+        observed,
+        launcher,
+        mode,
+        settings_path,
+        &mut actions,
+    )
+    .map_err(&err)?;
+    plan_run_state(
+        machine,
+        observed,
+        launcher,
+        mode,
+        &mut actions,
+        &mut warnings,
+    );
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {
@@ -107,6 +124,7 @@ pub fn plan_machine(
         name: name.clone(),
         change,
         launcher,
+        network: Some(network::describe_mode(&machine.network, mode)),
         actions,
         warnings,
         observed: observed.fingerprint(),
@@ -143,10 +161,11 @@ fn plan_settings(
     machine: &Machine,
     observed: &Observed,
     launcher: Launcher,
+    mode: NetworkMode,
     path: String,
     actions: &mut Vec<Action>,
 ) -> Result<(), String> {
-    let wanted = settings::render(machine);
+    let wanted = settings::render(machine, mode);
     if observed.settings.as_deref() != Some(wanted.as_str()) {
         actions.push(Action::WriteSettings {
             path,
@@ -179,6 +198,7 @@ fn plan_run_state(
     machine: &Machine,
     observed: &Observed,
     launcher: Launcher,
+    mode: NetworkMode,
     actions: &mut Vec<Action>,
     warnings: &mut Vec<Warning>,
 ) {
@@ -219,7 +239,8 @@ fn plan_run_state(
             } else if *running != wanted {
                 actions.push(Action::Stop { launcher: *running });
                 actions.push(Action::Start { launcher: wanted });
-            } else if started_with.as_deref() != Some(settings::fingerprint(machine).as_str()) {
+            } else if started_with.as_deref() != Some(settings::fingerprint(machine, mode).as_str())
+            {
                 actions.push(Action::Restart { launcher: wanted });
             }
         }
@@ -579,6 +600,7 @@ mod tests {
                 cache_dir: PathBuf::from("/nonexistent/berth-cache"),
             },
             booted_with_systemd: false,
+            host_dhcp: false,
             check_tools: false,
         }
     }
@@ -626,7 +648,7 @@ mod tests {
                     launcher: Launcher::Nspawn,
                     pid: 1,
                     start_time: 1,
-                    settings: Some(settings::fingerprint(&machine())),
+                    settings: Some(settings::fingerprint(&machine(), NetworkMode::Host)),
                 }),
                 ..record()
             }),
@@ -640,9 +662,9 @@ mod tests {
             run: RunState::Running {
                 launcher: Launcher::Nspawn,
                 pid: 1,
-                settings: Some(settings::fingerprint(&machine())),
+                settings: Some(settings::fingerprint(&machine(), NetworkMode::Host)),
             },
-            settings: Some(settings::render(&machine())),
+            settings: Some(settings::render(&machine(), NetworkMode::Host)),
             autostart: None,
             launcher: Ok(Launcher::Nspawn),
             base: Ok(BaseObservation {
@@ -653,6 +675,7 @@ mod tests {
                 missing_tool: None,
             }),
             guest_package_manager: true,
+            host_dhcp: false,
             settings_path: PathBuf::from("/n/web.nspawn"),
             machines_dir: PathBuf::from("/m"),
         }
@@ -1031,8 +1054,8 @@ mod tests {
         assert_eq!(names(&plan), ["write-settings", "restart"]);
         let (path, old, new) = plan.actions[0].file_change().unwrap();
         assert_eq!(path, "/n/web.nspawn");
-        assert_eq!(old, settings::render(&machine()));
-        assert_eq!(new, settings::render(&m));
+        assert_eq!(old, settings::render(&machine(), NetworkMode::Host));
+        assert_eq!(new, settings::render(&m, NetworkMode::Host));
         assert_eq!(
             plan.actions[1],
             Action::Restart {

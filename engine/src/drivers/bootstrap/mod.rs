@@ -367,6 +367,9 @@ mod tests {
             drop_capabilities: Vec::new(),
             environment: Vec::new(),
             storage: berth_schema::Storage::Copy,
+            resources: Default::default(),
+            devices: Vec::new(),
+            nspawn_extra: Default::default(),
         }
     }
 

@@ -221,6 +221,9 @@ pub(crate) fn record(
         launcher: kind,
         pid,
         start_time,
-        settings: Some(crate::drivers::settings::fingerprint(machine)),
+        settings: Some(crate::drivers::settings::fingerprint(
+            machine,
+            crate::drivers::network::mode_on(machine, kind, host.facts()),
+        )),
     })
 }

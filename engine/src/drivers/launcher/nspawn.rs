@@ -7,7 +7,7 @@ use berth_schema::{Launcher, Machine};
 use nix::sys::signal::Signal;
 
 use super::{MachineLauncher, NSPAWN};
-use crate::drivers::settings;
+use crate::drivers::{network, settings};
 use crate::error::EngineError;
 use crate::host::state::LaunchRecord;
 use crate::host::{Cmd, Detached, Host, HostFacts};
@@ -19,7 +19,7 @@ pub struct Nspawn;
 impl Nspawn {
     /// The command line that boots `machine`: its settings as options, the
     /// settings file ignored (`--settings=no`) so exactly the spec applies.
-    pub fn command(machine: &Machine, host: &HostFacts) -> Vec<String> {
+    pub fn command(machine: &Machine, host: &HostFacts) -> Result<Vec<String>, String> {
         let name = &machine.name;
         let mut cmd = vec![
             NSPAWN.to_owned(),
@@ -30,13 +30,14 @@ impl Nspawn {
             "--console=read-only".to_owned(),
             "--settings=no".to_owned(),
         ];
-        cmd.extend(settings::command_line(machine));
+        let mode = network::mode_on(machine, Launcher::Nspawn, host);
+        cmd.extend(settings::command_line(machine, mode)?);
         if !host.booted_with_systemd {
             // No machined and no service manager to register with.
             cmd.push("--register=no".to_owned());
             cmd.push("--keep-unit".to_owned());
         }
-        cmd
+        Ok(cmd)
     }
 }
 
@@ -63,9 +64,13 @@ impl MachineLauncher for Nspawn {
         // Without a service manager, give the machine its own cgroup (see
         // cgroup.rs).
         let cgroup = (!host.booted_with_systemd()).then(|| name.clone());
+        let cmd = Self::command(machine, host.facts()).map_err(|message| EngineError::Launch {
+            machine: name.clone(),
+            message,
+        })?;
         let pid = host
             .spawn_detached(&Detached {
-                cmd: Cmd::new(Self::command(machine, host.facts())),
+                cmd: Cmd::new(cmd),
                 log: host.paths().console_log(name),
                 cgroup,
             })
