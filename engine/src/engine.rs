@@ -7,6 +7,7 @@ use std::sync::Arc;
 use berth_schema::{Machine, Spec};
 
 use crate::drivers::launcher::NspawnProcesses;
+use crate::drivers::network::address::RunAddresses;
 use crate::error::EngineError;
 use crate::host::paths::Paths;
 use crate::host::{Host, HostFacts, LocalHost};
@@ -19,6 +20,8 @@ use crate::secret::{self, Secret};
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub(crate) host: Arc<dyn Host>,
+    /// Every machine of the spec being worked on (see [`Engine::for_spec`]).
+    spec: Option<Arc<Vec<Machine>>>,
 }
 
 impl Engine {
@@ -26,6 +29,7 @@ impl Engine {
     pub fn new(paths: Paths) -> Self {
         Engine {
             host: Arc::new(LocalHost::new(paths)),
+            spec: None,
         }
     }
 
@@ -33,12 +37,24 @@ impl Engine {
     pub fn with_facts(facts: HostFacts) -> Self {
         Engine {
             host: Arc::new(LocalHost::with_facts(facts)),
+            spec: None,
         }
     }
 
     /// An engine on any host (the unit tests' fake one).
     pub fn on(host: Arc<dyn Host>) -> Self {
-        Engine { host }
+        Engine { host, spec: None }
+    }
+
+    /// This engine, planning machines as part of `spec`: a machine's
+    /// `/etc/hosts` lists the spec's other machines, and addresses are given
+    /// out knowing all of them, whichever are planned. Without it, the
+    /// machines planned are taken as the whole spec.
+    pub fn for_spec(&self, spec: &Spec) -> Engine {
+        Engine {
+            host: self.host.clone(),
+            spec: Some(Arc::new(spec.machines.values().cloned().collect())),
+        }
     }
 
     /// The host facts in use.
@@ -57,12 +73,14 @@ impl Engine {
         &self,
         machines: impl IntoIterator<Item = &'a Machine>,
     ) -> Result<Plan, Vec<EngineError>> {
+        let machines: Vec<&Machine> = machines.into_iter().collect();
+        let run = self.network_run(&machines).map_err(|e| vec![e])?;
         let mut plans = Vec::new();
         let mut errors = Vec::new();
         let procs = NspawnProcesses::scan(self.host());
         for machine in machines {
             match self
-                .plan_full(machine, &procs)
+                .plan_full(machine, &procs, &run)
                 .map_err(|e| e.at(&machine.source))
             {
                 Ok((plan, _, _)) => plans.push(plan),
@@ -76,25 +94,40 @@ impl Engine {
         }
     }
 
-    /// Plans one machine, returning the resolved secret and what was
-    /// observed (saved plans fingerprint it).
+    /// The addresses of a planning run of `selected` (see [`RunAddresses`]):
+    /// two machines planned together never get the same one.
+    pub(crate) fn network_run(&self, selected: &[&Machine]) -> Result<RunAddresses, EngineError> {
+        let records = self.host().state().all()?;
+        let spec: Vec<&Machine> = match &self.spec {
+            Some(all) => all.iter().collect(),
+            None => selected.to_vec(),
+        };
+        Ok(RunAddresses::new(&spec, selected, &records))
+    }
+
+    /// Plans one machine of the planning run `run`, returning the resolved
+    /// secret and what was observed (saved plans fingerprint it).
     pub(crate) fn plan_observed(
         &self,
         machine: &Machine,
+        run: &RunAddresses,
     ) -> Result<(MachinePlan, Option<Secret>, Observed), EngineError> {
-        self.plan_full(machine, &NspawnProcesses::scan(self.host()))
+        self.plan_full(machine, &NspawnProcesses::scan(self.host()), run)
             .map_err(|e| e.at(&machine.source))
     }
 
     /// Observes and plans one machine against a snapshot of the host's
-    /// nspawn processes (taken once when planning many machines).
+    /// nspawn processes (taken once when planning many machines), as part of
+    /// the planning run `run`.
     fn plan_full(
         &self,
         machine: &Machine,
         procs: &NspawnProcesses,
+        run: &RunAddresses,
     ) -> Result<(MachinePlan, Option<Secret>, Observed), EngineError> {
         let (secret, warnings) = resolve_secret(machine)?;
-        let observed = observe::observe_with(self.host(), machine, procs)?;
+        let mut observed = observe::observe_with(self.host(), machine, procs)?;
+        observed.network.with_run(&machine.name, run);
         let mut plan = planner::plan_machine(machine, &observed, secret.as_ref())?;
         plan.warnings.extend(warnings);
         Ok((plan, secret, observed))

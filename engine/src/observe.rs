@@ -13,6 +13,7 @@ use indexmap::IndexMap;
 use crate::drivers::bootstrap::{self, Bootstrapper};
 use crate::drivers::cache::{BaseKey, Cache};
 use crate::drivers::launcher::{self, NspawnProcesses};
+use crate::drivers::network::{self, observe::GuestNetwork};
 use crate::drivers::packages::PackageManager;
 use crate::drivers::shadow;
 use crate::drivers::storage;
@@ -108,26 +109,28 @@ pub fn observe_with(
         }
         (root, _) => root,
     };
-    let read = || -> Result<(RootFacts, bool), EngineError> {
+    let read = || -> Result<(RootFacts, bool, GuestNetwork), EngineError> {
         let facts = read_facts(host, machine, manager)?;
+        let opened = host.open_root(&root_path)?;
         let has_manager = match manager {
-            Some(m) => host.open_root(&root_path)?.exists(m.guest_program())?,
+            Some(m) => opened.exists(m.guest_program())?,
             None => false,
         };
-        Ok((facts, has_manager))
+        Ok((facts, has_manager, network::observe::read_guest(&opened)?))
     };
-    let (facts, guest_package_manager) = match (&root, &layers) {
+    let (facts, guest_package_manager, guest_network) = match (&root, &layers) {
         (RootPresence::Directory, Some(layers)) => {
-            let (facts, has_manager) = storage::with_view(host, layers, read)?;
-            (Some(facts), has_manager)
+            let (facts, has_manager, guest) = storage::with_view(host, layers, read)?;
+            (Some(facts), has_manager, Some(guest))
         }
         (RootPresence::Directory, None) => {
-            let (facts, has_manager) = read()?;
-            (Some(facts), has_manager)
+            let (facts, has_manager, guest) = read()?;
+            (Some(facts), has_manager, Some(guest))
         }
-        _ => (None, false),
+        _ => (None, false, None),
     };
     let run = run_state_with(host, name, record.as_ref(), procs);
+    let network = network::observe::observe(host, machine, record.as_ref(), &run, guest_network)?;
     let settings_path = paths.settings_file(name);
     let settings = match fs::read_to_string(&settings_path) {
         Ok(text) => Some(text),
@@ -162,6 +165,7 @@ pub fn observe_with(
         host_dhcp: host.facts().host_dhcp,
         settings_path,
         machines_dir: paths.machines_dir.clone(),
+        network,
     })
 }
 

@@ -31,6 +31,8 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         Some((_, saved)) => crate::select::exact(&spec, &saved.targets, &saved.spec)?,
         None => super::select_excluding(&spec, &args.names, &args.exclude)?,
     };
+    // Machines are planned as part of the whole spec (addresses, /etc/hosts).
+    let engine = &engine.for_spec(&spec);
     let _lock = super::lock_state(
         engine,
         args.lock_timeout.map(std::time::Duration::from_secs),

@@ -20,6 +20,8 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
         None => super::load(&args.spec)?,
     };
     let machines = super::select_excluding(&spec, &args.names, &args.exclude)?;
+    // Machines are planned as part of the whole spec (addresses, /etc/hosts).
+    let engine = &engine.for_spec(&spec);
     let plan = match &args.out {
         Some(out) => {
             let (plan, saved) = engine

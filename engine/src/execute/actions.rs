@@ -6,7 +6,7 @@ use berth_schema::{Launcher, Machine};
 
 use super::{BOOT_TIMEOUT, STOP_TIMEOUT};
 use crate::confined::{FileKind, Root, mounts, remove};
-use crate::drivers::{guest, launcher, shadow, units};
+use crate::drivers::{guest, launcher, network, shadow, units};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::host::Cmd;
@@ -128,6 +128,15 @@ impl Engine {
             Action::SetAutostart { enabled, launcher } => {
                 launcher::launcher_for(*launcher).set_autostart(host, name, *enabled)
             }
+            Action::AllocateAddress { .. }
+            | Action::WriteNetworkConfig { .. }
+            | Action::RemoveNetworkConfig { .. }
+            | Action::WriteHosts { .. }
+            | Action::ConfigureHostLink { .. }
+            | Action::AddNat { .. }
+            | Action::RemoveNat { .. } => {
+                network::apply::execute(host, machine, action, self.running_leader(name)?)
+            }
             Action::Start { launcher } => self.start(machine, *launcher, reporter),
             Action::Stop { .. } => self.stop(name),
             Action::Destroy { .. } => self.destroy(name, reporter).map(|_| ()),
@@ -176,7 +185,8 @@ impl Engine {
             message: "waiting for the guest to finish booting",
         });
         launcher::wait_booted(host, name, &launch, BOOT_TIMEOUT)?;
-        Ok(())
+        // The machine's link is new: its host side, where berth configures it.
+        network::apply::after_start(host, machine, kind)
     }
 
     /// Stops machine `name` through the launcher that started it and forgets the launch.

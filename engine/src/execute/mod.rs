@@ -107,9 +107,21 @@ impl Engine {
             self.step(machine, action, reporter, || {
                 self.create_root(machine, action, reporter)
             })?;
+            // The address approved for the machine goes into its new
+            // record first: the configuration is planned with it.
+            for action in approved
+                .actions
+                .iter()
+                .filter(|a| matches!(a, Action::AllocateAddress { .. }))
+            {
+                self.step(machine, action, reporter, || {
+                    self.execute(machine, action, secret.as_ref(), reporter)
+                })?;
+            }
             // The root now exists: plan its configuration against what the
             // bootstrap really produced, within what was approved.
-            let observed = observe::observe(self.host(), machine)?;
+            let mut observed = observe::observe(self.host(), machine)?;
+            observed.network.carry_approved(&approved.actions);
             let after = planner::plan_machine(machine, &observed, secret.as_ref())?;
             check_approved(&machine.name, approved, &after.actions)?;
             return self.run_actions(machine, &after.actions, secret.as_ref(), reporter);

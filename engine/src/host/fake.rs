@@ -211,6 +211,7 @@ impl FakeHost {
     fn make_root(&self, target: &Path) {
         for d in [
             "etc/systemd/system",
+            "etc/systemd/network",
             "usr/lib/systemd/system",
             "var/lib/dpkg",
             "usr/bin",

@@ -46,6 +46,10 @@ pub struct MachineRecord {
     /// (absent in records written before overlays: copy).
     #[serde(default, skip_serializing_if = "Storage::is_copy")]
     pub storage: Storage,
+    /// The machine's address on its link (`10.0.0.5/24`), static or
+    /// allocated from a pool: no other machine on the host gets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// How berth started a machine, so it is always controlled the same way.

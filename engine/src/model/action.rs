@@ -4,6 +4,8 @@
 use berth_schema::{BootstrapperKind, Launcher, Storage};
 use serde::Serialize;
 
+use crate::drivers::network::address::Peer;
+
 /// One change to one machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -152,6 +154,81 @@ pub enum Action {
         #[serde(skip)]
         after: String,
     },
+    /// Record the machine's address in berth's record: unique on the host
+    /// (`auto`: drawn from the pool). apply checks again that no other
+    /// machine holds it.
+    AllocateAddress {
+        /// The address with its prefix (`10.0.0.5/24`).
+        address: String,
+        /// The address recorded until now, if another.
+        from: Option<String>,
+        /// The pool it was drawn from (`auto`).
+        pool: Option<String>,
+    },
+    /// Write the guest's networkd file for `host0` (address, gateway, DNS).
+    WriteNetworkConfig {
+        /// The file inside the root.
+        path: String,
+        /// The address.
+        address: String,
+        /// The gateway.
+        gateway: String,
+        /// Its current contents (None: absent), for the diff.
+        #[serde(skip)]
+        before: Option<String>,
+        /// Its new contents, for the diff.
+        #[serde(skip)]
+        after: String,
+    },
+    /// Remove the guest's networkd file berth wrote and release the
+    /// machine's address (the spec no longer asks for one).
+    RemoveNetworkConfig {
+        /// The file inside the root.
+        path: String,
+        /// The address released.
+        address: Option<String>,
+        /// The file's current contents (None: already gone), for the diff.
+        #[serde(skip)]
+        before: Option<String>,
+    },
+    /// Write berth's block of the spec's other machines into the guest's
+    /// `/etc/hosts` (or remove it: `network.hosts` left the spec).
+    WriteHosts {
+        /// The machines listed.
+        peers: Vec<Peer>,
+        /// Whether the block is removed.
+        remove: bool,
+        /// The file's current contents (None: absent), for the diff.
+        #[serde(skip)]
+        before: Option<String>,
+        /// Its new contents, for the diff.
+        #[serde(skip)]
+        after: String,
+    },
+    /// Configure the host side of a running machine's link, found missing
+    /// or wrong.
+    ConfigureHostLink {
+        /// The interface (`ve-NAME`, `vz-ZONE`).
+        interface: String,
+        /// What is missing or wrong.
+        problems: Vec<String>,
+        /// The `ip` commands that run.
+        #[serde(skip)]
+        commands: Vec<Vec<String>>,
+    },
+    /// Masquerade the machine's outbound traffic (berth's nftables table).
+    AddNat {
+        /// The machine's address.
+        address: String,
+        /// Whether IPv4 forwarding is turned on too (it is off now).
+        enable_forwarding: bool,
+    },
+    /// Remove the machine's masquerade rules (`nat:` left the spec, or its
+    /// address did).
+    RemoveNat {
+        /// The addresses they masquerade.
+        addresses: Vec<String>,
+    },
     /// Make the machine start (or not) at host boot.
     SetAutostart {
         /// Start at boot or not.
@@ -213,6 +290,13 @@ impl Action {
             Action::AddSecuretty { .. } => "add-securetty",
             Action::RemoveSecuretty { .. } => "remove-securetty",
             Action::WriteSettings { .. } => "write-settings",
+            Action::AllocateAddress { .. } => "allocate-address",
+            Action::WriteNetworkConfig { .. } => "write-network-config",
+            Action::RemoveNetworkConfig { .. } => "remove-network-config",
+            Action::WriteHosts { .. } => "write-hosts",
+            Action::ConfigureHostLink { .. } => "configure-host-link",
+            Action::AddNat { .. } => "add-nat",
+            Action::RemoveNat { .. } => "remove-nat",
             Action::SetAutostart { .. } => "set-autostart",
             Action::Restart { .. } => "restart",
             Action::Start { .. } => "start",
@@ -239,6 +323,21 @@ impl Action {
             | Action::RemoveSecuretty { .. }
             | Action::Destroy { .. } => Effect::Remove,
             Action::WriteSettings { before: None, .. } => Effect::Create,
+            Action::AllocateAddress { from: None, .. }
+            | Action::WriteNetworkConfig { before: None, .. }
+            | Action::WriteHosts {
+                before: None,
+                remove: false,
+                ..
+            }
+            | Action::AddNat { .. } => Effect::Create,
+            Action::RemoveNetworkConfig { .. }
+            | Action::WriteHosts { remove: true, .. }
+            | Action::RemoveNat { .. } => Effect::Remove,
+            Action::AllocateAddress { .. }
+            | Action::WriteNetworkConfig { .. }
+            | Action::WriteHosts { .. }
+            | Action::ConfigureHostLink { .. } => Effect::Change,
             Action::SetAutostart { enabled: true, .. } => Effect::Create,
             Action::SetAutostart { enabled: false, .. } => Effect::Remove,
             Action::SetHostname { .. }
@@ -329,6 +428,73 @@ impl Action {
                     format!("write {path}")
                 }
             }
+            Action::AllocateAddress {
+                address,
+                from,
+                pool,
+            } => {
+                let mut text = match pool {
+                    Some(pool) => format!("allocate address {address} from pool {pool}"),
+                    None => format!("record address {address} as the machine's"),
+                };
+                if let Some(from) = from {
+                    text.push_str(&format!(" (was {from})"));
+                }
+                text
+            }
+            Action::WriteNetworkConfig {
+                path,
+                address,
+                gateway,
+                ..
+            } => format!("write {path} (address {address}, gateway {gateway})"),
+            Action::RemoveNetworkConfig {
+                path,
+                address,
+                before,
+            } => match (before, address) {
+                (Some(_), Some(address)) => format!("remove {path} and release address {address}"),
+                (Some(_), None) => format!("remove {path}"),
+                (None, Some(address)) => format!("release address {address}"),
+                (None, None) => "release the machine's address".to_owned(),
+            },
+            Action::WriteHosts { remove: true, .. } => {
+                "remove berth's block of machines from /etc/hosts".to_owned()
+            }
+            Action::WriteHosts { peers, .. } => {
+                let names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
+                format!(
+                    "write the spec's machines into /etc/hosts ({})",
+                    if names.is_empty() {
+                        "none has an address yet".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            }
+            Action::ConfigureHostLink {
+                interface,
+                problems,
+                ..
+            } => format!(
+                "configure the host side of the link, {interface} ({})",
+                problems.join("; ")
+            ),
+            Action::AddNat {
+                address,
+                enable_forwarding,
+            } => format!(
+                "masquerade outbound traffic from {address} (nftables table ip berth){}",
+                if *enable_forwarding {
+                    "; turn IPv4 forwarding on (net.ipv4.ip_forward is 0)"
+                } else {
+                    ""
+                }
+            ),
+            Action::RemoveNat { addresses } => format!(
+                "remove the masquerade rule for {} (nftables table ip berth)",
+                addresses.join(", ")
+            ),
             Action::SetAutostart {
                 enabled: true,
                 launcher,
@@ -373,6 +539,26 @@ impl Action {
                 before.clone().unwrap_or_default(),
                 after.clone(),
             )),
+            Action::WriteNetworkConfig {
+                path,
+                before,
+                after,
+                ..
+            } => Some((
+                path.clone(),
+                before.clone().unwrap_or_default(),
+                after.clone(),
+            )),
+            Action::RemoveNetworkConfig {
+                path,
+                before: Some(before),
+                ..
+            } => Some((path.clone(), before.clone(), String::new())),
+            Action::WriteHosts { before, after, .. } => Some((
+                "/etc/hosts".to_owned(),
+                before.clone().unwrap_or_default(),
+                after.clone(),
+            )),
             _ => None,
         }
     }
@@ -390,6 +576,9 @@ impl Action {
             Action::DisableUnit { unit: u, .. } => unit("disable", u),
             Action::MaskUnit { unit: u, .. } => unit("mask", u),
             Action::UnmaskUnit { unit: u } => unit("unmask", u),
+            Action::ConfigureHostLink { commands, .. } => {
+                commands.iter().map(|c| c.join(" ")).collect()
+            }
             _ => Vec::new(),
         }
     }

@@ -9,6 +9,7 @@ use berth_schema::{BootstrapperKind, Launcher};
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 
+use crate::drivers::network::observe::NetworkObservation;
 use crate::drivers::units::UnitState;
 use crate::host::state::MachineRecord;
 
@@ -45,6 +46,9 @@ pub struct Observed {
     pub settings_path: PathBuf,
     /// The directory of machine roots on this host (for messages).
     pub machines_dir: PathBuf,
+    /// Its network beyond the `.nspawn` file: addresses, the guest's
+    /// networkd file and `/etc/hosts`, the host side, NAT.
+    pub network: NetworkObservation,
 }
 
 /// How the root of a machine would be made: the resolved bootstrapper, the
@@ -132,7 +136,8 @@ pub(crate) fn sha256(text: &str) -> String {
 
 impl Observed {
     /// SHA-256 of each part of what was observed: `root` (presence and the
-    /// configuration read inside), `record`, `run`, `settings`, `autostart`.
+    /// configuration read inside), `record`, `run`, `settings`, `autostart`,
+    /// `network` (the files berth writes for the network in the root).
     /// Only digests: root's salted hash from `/etc/shadow` never leaves.
     pub fn fingerprint(&self) -> BTreeMap<String, String> {
         let mut parts = BTreeMap::new();
@@ -150,6 +155,10 @@ impl Observed {
             "autostart".to_owned(),
             sha256(&format!("{:?}", self.autostart)),
         );
+        parts.insert(
+            "network".to_owned(),
+            sha256(&self.network.fingerprint_text()),
+        );
         parts
     }
 
@@ -163,6 +172,7 @@ impl Observed {
             "run" => "it was started or stopped",
             "settings" => "its .nspawn settings file changed",
             "autostart" => "its boot integration changed",
+            "network" => "its network files (networkd's host0 file, /etc/hosts) changed",
             _ => "it changed",
         }
     }

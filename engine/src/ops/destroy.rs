@@ -132,6 +132,8 @@ impl Engine {
         if launcher::kill_leftover_guest(self.host(), name)? && !self.host.booted_with_systemd() {
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
+        // Its NAT rule (its links went when it stopped).
+        crate::drivers::network::apply::teardown(self.host(), name)?;
         // An overlay root: unmounted, its layers removed (only this
         // machine's own overlay; anything else mounted there is refused).
         self.discard_overlay(name)?;

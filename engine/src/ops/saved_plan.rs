@@ -111,11 +111,13 @@ impl Engine {
         spec: &Path,
         machines: impl IntoIterator<Item = &'a Machine>,
     ) -> Result<(Plan, SavedPlan), Vec<EngineError>> {
+        let machines: Vec<&Machine> = machines.into_iter().collect();
+        let run = self.network_run(&machines).map_err(|e| vec![e])?;
         let mut plans = Vec::new();
         let mut prints = Vec::new();
         let mut errors = Vec::new();
         for machine in machines {
-            match self.plan_observed(machine) {
+            match self.plan_observed(machine, &run) {
                 Ok((plan, _secret, observed)) => {
                     prints.push(MachineFingerprint {
                         name: machine.name.clone(),
@@ -173,6 +175,7 @@ impl Engine {
                 "the spec no longer has the same machines; plan again".into(),
             ));
         }
+        let run = self.network_run(machines)?;
         let mut plans = Vec::new();
         for (machine, print) in machines.iter().zip(&saved.machines) {
             let name = &print.name;
@@ -188,7 +191,7 @@ impl Engine {
                     saved.spec.display()
                 )));
             }
-            let (plan, _secret, observed) = self.plan_observed(machine)?;
+            let (plan, _secret, observed) = self.plan_observed(machine, &run)?;
             if let Some(what) = observed.changed_since(&print.observed) {
                 return Err(stale(format!(
                     "machine {name} changed since the plan was made: {what}; plan again"

@@ -6,8 +6,9 @@
 
 use berth_schema::{DesiredState, Launcher, Machine, NetworkMode, RootPassword, Storage};
 
+mod network;
+
 use crate::drivers::bootstrap;
-use crate::drivers::network;
 use crate::drivers::securetty;
 use crate::drivers::settings;
 use crate::drivers::units::{self, UnitState};
@@ -125,6 +126,7 @@ pub fn plan_machine(
         &mut actions,
         &mut warnings,
     );
+    network::plan(machine, observed, mode, change, &mut actions).map_err(&err)?;
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {
@@ -642,6 +644,7 @@ mod tests {
             added_packages: Vec::new(),
             securetty_added: Vec::new(),
             storage: Storage::Copy,
+            address: None,
         }
     }
 
@@ -688,6 +691,7 @@ mod tests {
             host_dhcp: false,
             settings_path: PathBuf::from("/n/web.nspawn"),
             machines_dir: PathBuf::from("/m"),
+            network: Default::default(),
         }
     }
 

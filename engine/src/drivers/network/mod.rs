@@ -1,6 +1,15 @@
 //! A machine's network: the mode it effectively gets on this host, and (in
 //! submodules) what berth configures for it beyond the `.nspawn` file.
 
+pub mod address;
+pub mod apply;
+pub mod hosts;
+pub mod ifname;
+pub mod link;
+pub mod nat;
+pub mod networkd;
+pub mod observe;
+
 use berth_schema::{Launcher, Network, NetworkMode};
 
 /// The network mode a machine gets: the spec's `network.mode`, else the
@@ -9,13 +18,15 @@ use berth_schema::{Launcher, Network, NetworkMode};
 /// article's machines have. The plain nspawn launcher defaults to a veth
 /// link too where the host's networkd serves DHCP to containers
 /// (`80-container-ve.network`), and to the host's network elsewhere, where
-/// a veth link would leave the guest without an address. A spec that asks
-/// for an address or port forwards without naming a mode gets a veth link.
+/// a veth link would leave the guest without an address. A spec that names
+/// a zone or bridge, or asks for an address, NAT or port forwards, without
+/// naming a mode gets a veth link.
 pub fn effective_mode(network: &Network, launcher: Launcher, host_dhcp: bool) -> NetworkMode {
     if let Some(mode) = network.mode {
         return mode;
     }
-    if network.address.is_some() || !network.ports.is_empty() || network.nat {
+    if network.wants_link() || network.address.is_some() || !network.ports.is_empty() || network.nat
+    {
         return NetworkMode::Veth;
     }
     match launcher {
@@ -81,6 +92,14 @@ mod tests {
         };
         assert_eq!(
             effective_mode(&addressed, Launcher::Nspawn, false),
+            NetworkMode::Veth
+        );
+        let zoned = Network {
+            zone: Some("lab".into()),
+            ..Network::default()
+        };
+        assert_eq!(
+            effective_mode(&zoned, Launcher::Nspawn, false),
             NetworkMode::Veth
         );
     }

@@ -1,0 +1,289 @@
+//! Outbound NAT for machines with `network.nat: true`: one nftables table
+//! berth owns, `table ip berth`, with a `postrouting` nat chain holding one
+//! masquerade rule per machine (`ip saddr ADDRESS masquerade comment
+//! "berth:NAME"`). Nothing else in the firewall is touched. Rules are
+//! removed by their handle; the table goes when its last rule does.
+//!
+//! NAT needs IPv4 forwarding. When `net.ipv4.ip_forward` is 0, berth sets
+//! it to 1 and says so in its table: an empty chain named
+//! [`FORWARDING_MARKER`]. The mark is host-wide (every berth state dir on
+//! the host shares the table) and goes with the table: when the last NAT
+//! rule is removed and the mark is there, berth sets forwarding back to 0.
+
+use std::fs;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::error::EngineError;
+use crate::host::{Cmd, Host};
+
+/// The nftables program.
+pub const NFT: &str = "nft";
+/// The Debian package that ships it.
+pub const PACKAGE: &str = "nftables";
+/// The table berth owns (family `ip`).
+pub const TABLE: &str = "berth";
+/// Its nat chain.
+pub const CHAIN: &str = "postrouting";
+/// The empty chain that records that berth turned IPv4 forwarding on.
+pub const FORWARDING_MARKER: &str = "ip_forward_was_0";
+
+/// The comment that names machine `name`'s rule.
+pub fn comment(name: &str) -> String {
+    format!("berth:{name}")
+}
+
+/// A rule in berth's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Its handle (what deletes it).
+    pub handle: u64,
+    /// Its chain.
+    pub chain: String,
+    /// Its comment (`berth:NAME` for berth's).
+    pub comment: Option<String>,
+    /// The source address it matches, if it matches one.
+    pub saddr: Option<String>,
+}
+
+/// berth's table as `nft -j list table ip berth` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Every rule, in order.
+    pub rules: Vec<Rule>,
+    /// Whether the forwarding mark is there.
+    pub forwarding_marker: bool,
+}
+
+impl Table {
+    /// The rules of machine `name`.
+    pub fn rules_of<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Rule> + 'a {
+        let comment = comment(name);
+        self.rules
+            .iter()
+            .filter(move |r| r.comment.as_deref() == Some(comment.as_str()))
+    }
+}
+
+/// Parses `nft -j list table ip berth`.
+pub fn parse(json: &str) -> Table {
+    let value: Value = serde_json::from_str(json).unwrap_or_default();
+    let mut table = Table::default();
+    for item in value["nftables"].as_array().into_iter().flatten() {
+        if item["chain"]["name"] == FORWARDING_MARKER {
+            table.forwarding_marker = true;
+        }
+        let rule = &item["rule"];
+        let Some(handle) = rule["handle"].as_u64() else {
+            continue;
+        };
+        let saddr = rule["expr"].as_array().and_then(|exprs| {
+            exprs.iter().find_map(|e| {
+                let m = &e["match"];
+                (m["left"]["payload"]["field"] == "saddr")
+                    .then(|| m["right"].as_str().map(str::to_owned))
+                    .flatten()
+            })
+        });
+        table.rules.push(Rule {
+            handle,
+            chain: rule["chain"].as_str().unwrap_or_default().to_owned(),
+            comment: rule["comment"].as_str().map(str::to_owned),
+            saddr,
+        });
+    }
+    table
+}
+
+fn nft(words: &[&str]) -> Cmd {
+    let mut argv = vec![NFT.to_owned()];
+    argv.extend(words.iter().map(|w| (*w).to_owned()));
+    Cmd::new(argv)
+}
+
+/// Runs an nft command, failing with its output.
+fn run(host: &dyn Host, words: &[&str], why: &str) -> Result<(), EngineError> {
+    let cmd = nft(words);
+    let out = host.run(&cmd)?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(EngineError::Command {
+            what: format!("{} ({why})", cmd.display()),
+            output: out.stderr_text(),
+            status: out.status,
+        })
+    }
+}
+
+/// berth's table, None when there is none (or no nft).
+pub fn list(host: &dyn Host) -> Result<Option<Table>, EngineError> {
+    if host.which(NFT).is_none() {
+        return Ok(None);
+    }
+    let out = host.run(&nft(&["-j", "list", "table", "ip", TABLE]).quiet())?;
+    Ok(out
+        .success()
+        .then(|| parse(&String::from_utf8_lossy(&out.stdout))))
+}
+
+/// The host's `net.ipv4.ip_forward`.
+fn forwarding_file(host: &dyn Host) -> PathBuf {
+    host.proc_dir().join("sys/net/ipv4/ip_forward")
+}
+
+/// Whether IPv4 forwarding is on (None: unreadable).
+pub fn forwarding(host: &dyn Host) -> Option<bool> {
+    let text = fs::read_to_string(forwarding_file(host)).ok()?;
+    Some(text.trim() != "0")
+}
+
+fn set_forwarding(host: &dyn Host, on: bool) -> Result<(), EngineError> {
+    let path = forwarding_file(host);
+    fs::write(&path, if on { "1\n" } else { "0\n" })
+        .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))
+}
+
+/// Masquerades `address`'s outbound traffic for machine `name`: the table
+/// and chain made if missing, the machine's earlier rules replaced by one
+/// for `address`, forwarding turned on (and marked) if it was off.
+pub fn add(host: &dyn Host, name: &str, address: &str) -> Result<(), EngineError> {
+    if host.which(NFT).is_none() {
+        return Err(EngineError::MissingTool {
+            tool: NFT.to_owned(),
+            package: PACKAGE.to_owned(),
+        });
+    }
+    let why = format!("NAT for machine {name}");
+    run(host, &["add", "table", "ip", TABLE], &why)?;
+    run(
+        host,
+        &[
+            "add",
+            "chain",
+            "ip",
+            TABLE,
+            CHAIN,
+            "{ type nat hook postrouting priority srcnat; policy accept; }",
+        ],
+        &why,
+    )?;
+    let table = list(host)?.unwrap_or_default();
+    for rule in table.rules_of(name) {
+        let handle = rule.handle.to_string();
+        run(
+            host,
+            &[
+                "delete",
+                "rule",
+                "ip",
+                TABLE,
+                &rule.chain,
+                "handle",
+                &handle,
+            ],
+            &why,
+        )?;
+    }
+    let quoted = format!("\"{}\"", comment(name));
+    run(
+        host,
+        &[
+            "add",
+            "rule",
+            "ip",
+            TABLE,
+            CHAIN,
+            "ip",
+            "saddr",
+            address,
+            "masquerade",
+            "comment",
+            &quoted,
+        ],
+        &why,
+    )?;
+    if forwarding(host) == Some(false) {
+        run(
+            host,
+            &["add", "chain", "ip", TABLE, FORWARDING_MARKER],
+            &why,
+        )?;
+        set_forwarding(host, true)?;
+    }
+    Ok(())
+}
+
+/// Removes machine `name`'s rules; when none of anyone's is left, the
+/// table, and forwarding is turned off again if berth turned it on.
+pub fn remove(host: &dyn Host, name: &str) -> Result<(), EngineError> {
+    match list(host)? {
+        Some(table) => remove_from(host, name, &table),
+        None => Ok(()),
+    }
+}
+
+/// [`remove`], with berth's table as listed.
+pub fn remove_from(host: &dyn Host, name: &str, table: &Table) -> Result<(), EngineError> {
+    let why = format!("removing NAT for machine {name}");
+    let ours: Vec<&Rule> = table.rules_of(name).collect();
+    for rule in &ours {
+        let handle = rule.handle.to_string();
+        run(
+            host,
+            &[
+                "delete",
+                "rule",
+                "ip",
+                TABLE,
+                &rule.chain,
+                "handle",
+                &handle,
+            ],
+            &why,
+        )?;
+    }
+    if table.rules.len() > ours.len() {
+        return Ok(());
+    }
+    run(host, &["delete", "table", "ip", TABLE], &why)?;
+    if table.forwarding_marker {
+        set_forwarding(host, false)?;
+    }
+    Ok(())
+}
+
+/// The source addresses machine `name`'s rules masquerade.
+pub fn observe(host: &dyn Host, name: &str) -> Result<Vec<String>, EngineError> {
+    Ok(list(host)?
+        .map(|t| t.rules_of(name).filter_map(|r| r.saddr.clone()).collect())
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_read_from_nft_json_by_their_comment() {
+        let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
+          {"table": {"family": "ip", "name": "berth", "handle": 1}},
+          {"chain": {"family": "ip", "table": "berth", "name": "ip_forward_was_0", "handle": 1}},
+          {"chain": {"family": "ip", "table": "berth", "name": "postrouting", "handle": 2, "type": "nat"}},
+          {"rule": {"family": "ip", "table": "berth", "chain": "postrouting", "handle": 3,
+            "comment": "berth:web", "expr": [{"match": {"op": "==", "left": {"payload":
+            {"protocol": "ip", "field": "saddr"}}, "right": "10.0.0.5"}}, {"masquerade": null}]}},
+          {"rule": {"family": "ip", "table": "berth", "chain": "postrouting", "handle": 4,
+            "comment": "berth:db", "expr": [{"match": {"op": "==", "left": {"payload":
+            {"protocol": "ip", "field": "saddr"}}, "right": "10.0.0.6"}}, {"masquerade": null}]}}]}"#;
+        let table = parse(json);
+        assert!(table.forwarding_marker);
+        let web: Vec<&Rule> = table.rules_of("web").collect();
+        assert_eq!(web.len(), 1);
+        assert_eq!(web[0].handle, 3);
+        assert_eq!(web[0].saddr.as_deref(), Some("10.0.0.5"));
+        assert_eq!(table.rules_of("we").count(), 0);
+        assert_eq!(parse(""), Table::default());
+    }
+}
