@@ -238,7 +238,7 @@ fn a_rendered_machine_loads_back_to_the_same_values() {
             Some(RootPassword::Hash("$6$salt$abc./XYZ".to_owned()))
         );
         assert_eq!(m.securetty, ["null", "0", "pts/0"]);
-        assert_eq!(m.network.mode, NetworkMode::Veth);
+        assert_eq!(m.network.mode, Some(NetworkMode::Veth));
         assert_eq!(m.network.zone.as_deref(), Some("null"));
         assert_eq!(m.network.bridge, None);
         assert_eq!(
