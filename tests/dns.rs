@@ -24,6 +24,8 @@ fn spec(release: &str, extra: &str) -> String {
     packages: [systemd, systemd-sysv, dbus, systemd-resolved{extra}]
     units:
       enable: [systemd-networkd, systemd-resolved]
+    nspawn_extra:
+      Exec: {{LimitNOFILE: 4096}}
 "#
     )
 }
@@ -84,6 +86,17 @@ fn names_resolve_and_packages_install(release: &str) {
     let status = status.success().json();
     assert_eq!(status[0]["network"], "host", "{status}");
     let leader = status[0]["leader"].as_i64().expect("a running guest");
+
+    // nspawn_extra reaches the file and, under the nspawn launcher, the
+    // command line: the guest's init has the limit.
+    assert!(nspawn.contains("LimitNOFILE=4096"), "{nspawn}");
+    let limits = fs::read_to_string(format!("/proc/{leader}/limits")).expect("the guest's limits");
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max open files") && l.split_whitespace().nth(3) == Some("4096")),
+        "{limits}"
+    );
 
     // The guest's resolver is the host's, not resolved's stub at 127.0.0.53.
     let resolv = in_guest(leader, &["cat", "/etc/resolv.conf"]);
