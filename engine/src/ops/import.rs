@@ -726,6 +726,7 @@ fn set_settings(doc: &mut MachineDoc, f: SettingsFields, from_file: bool) {
             zone: Entry::from(f.zone),
             bridge: Entry::from(f.bridge),
             ports: Entry::from((!f.ports.is_empty()).then_some(f.ports)),
+            ..NetworkDoc::default()
         });
     }
     if !f.binds.is_empty() {
