@@ -29,6 +29,7 @@ mod hostile;
 mod import;
 mod launchers;
 mod lifecycle;
+mod network;
 mod observe;
 mod orphans;
 mod plan_snapshots;
