@@ -624,6 +624,12 @@ mod tests {
             err.contains("no systemd-networkd.service unit file"),
             "{err}"
         );
+        let mut observed = converged(&m);
+        let guest = observed.network.guest.as_mut().unwrap();
+        guest.network_dir = false;
+        guest.config = None;
+        let err = plan(&m, &observed).unwrap_err();
+        assert!(err.contains("no directory /etc/systemd/network"), "{err}");
         // The spec's own units.enable plans it; disabling or masking it conflicts.
         let mut enabled = m.clone();
         enabled.units.enable.push("systemd-networkd.service".into());
