@@ -125,8 +125,12 @@ pub fn entries(machine: &Machine, mode: NetworkMode) -> Vec<Entry> {
         if let Some(bridge) = &network.bridge {
             add(Section::Network, "Bridge", bridge.clone());
         }
-        for port in &network.ports {
-            add(Section::Network, "Port", port.to_string());
+        // A machine with an address has its ports forwarded by berth, in
+        // its own nftables table (see drivers/network/nat.rs).
+        if network.address.is_none() {
+            for port in &network.ports {
+                add(Section::Network, "Port", port.to_string());
+            }
         }
     }
     merge_extra(machine, out)

@@ -134,7 +134,8 @@ impl Engine {
             | Action::WriteHosts { .. }
             | Action::ConfigureHostLink { .. }
             | Action::AddNat { .. }
-            | Action::RemoveNat { .. } => {
+            | Action::RemoveNat { .. }
+            | Action::ForwardPorts { .. } => {
                 network::apply::execute(host, machine, action, self.running_leader(name)?)
             }
             Action::Start { launcher } => self.start(machine, *launcher, reporter),

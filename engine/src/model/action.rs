@@ -229,6 +229,20 @@ pub enum Action {
         /// The addresses they masquerade.
         addresses: Vec<String>,
     },
+    /// Forward host ports to the machine's address with DNAT rules in
+    /// berth's nftables table (or remove its forwards).
+    ForwardPorts {
+        /// The machine's address (None: the machine's forwards are removed).
+        address: Option<String>,
+        /// The forwards, `tcp:8080:80` (host port, machine port).
+        ports: Vec<String>,
+        /// The forwards found now, as their rules' comments.
+        #[serde(skip)]
+        before: Vec<String>,
+        /// The forwards that are set.
+        #[serde(skip)]
+        forwards: Vec<berth_schema::Port>,
+    },
     /// Make the machine start (or not) at host boot.
     SetAutostart {
         /// Start at boot or not.
@@ -297,6 +311,7 @@ impl Action {
             Action::ConfigureHostLink { .. } => "configure-host-link",
             Action::AddNat { .. } => "add-nat",
             Action::RemoveNat { .. } => "remove-nat",
+            Action::ForwardPorts { .. } => "forward-ports",
             Action::SetAutostart { .. } => "set-autostart",
             Action::Restart { .. } => "restart",
             Action::Start { .. } => "start",
@@ -334,6 +349,9 @@ impl Action {
             Action::RemoveNetworkConfig { .. }
             | Action::WriteHosts { remove: true, .. }
             | Action::RemoveNat { .. } => Effect::Remove,
+            Action::ForwardPorts { address: None, .. } => Effect::Remove,
+            Action::ForwardPorts { before, .. } if before.is_empty() => Effect::Create,
+            Action::ForwardPorts { .. } => Effect::Change,
             Action::AllocateAddress { .. }
             | Action::WriteNetworkConfig { .. }
             | Action::WriteHosts { .. }
@@ -491,6 +509,18 @@ impl Action {
                     ""
                 }
             ),
+            Action::ForwardPorts {
+                address: Some(address),
+                ports,
+                ..
+            } => format!(
+                "forward host port{} {} to {address} (nftables table ip berth)",
+                if ports.len() == 1 { "" } else { "s" },
+                ports.join(", ")
+            ),
+            Action::ForwardPorts { address: None, .. } => {
+                "remove the machine's port forwards (nftables table ip berth)".to_owned()
+            }
             Action::RemoveNat { addresses } => format!(
                 "remove the masquerade rule for {} (nftables table ip berth)",
                 addresses.join(", ")

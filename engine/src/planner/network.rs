@@ -103,6 +103,7 @@ pub(super) fn plan(
         address.map(|c| c.address.to_string()),
         &mut planned,
     );
+    plan_forwards(machine, seen, mode, address, &mut planned)?;
 
     // Before the settings file and the run state.
     let at = actions
@@ -275,6 +276,56 @@ fn plan_nat(
         }),
         None => {}
     }
+}
+
+/// The port forwards of a machine with an address are berth's DNAT rules
+/// (see [`nat`]); a machine without one gets systemd-nspawn's `Port=`.
+fn plan_forwards(
+    machine: &Machine,
+    seen: &NetworkObservation,
+    mode: NetworkMode,
+    address: Option<berth_schema::Ipv4Cidr>,
+    planned: &mut Vec<Action>,
+) -> Result<(), String> {
+    let net = &machine.network;
+    let address = address.filter(|_| mode == NetworkMode::Veth);
+    let wanted: Vec<String> = match address {
+        Some(cidr) => {
+            let mut w: Vec<String> = net
+                .ports
+                .iter()
+                .map(|p| nat::forward_comment(&machine.name, p, &cidr.address.to_string()))
+                .collect();
+            w.sort();
+            w.dedup();
+            w
+        }
+        None => Vec::new(),
+    };
+    if wanted == seen.nat.forwards {
+        return Ok(());
+    }
+    if !wanted.is_empty() && !seen.nat.nft {
+        return Err(format!(
+            "network.ports of a machine with an address are forwarded with {}, which is \
+             not installed (install the Debian package `{}`)",
+            nat::NFT,
+            nat::PACKAGE
+        ));
+    }
+    planned.push(Action::ForwardPorts {
+        address: address
+            .filter(|_| !wanted.is_empty())
+            .map(|c| c.address.to_string()),
+        ports: net.ports.iter().map(ToString::to_string).collect(),
+        before: seen.nat.forwards.clone(),
+        forwards: if wanted.is_empty() {
+            Vec::new()
+        } else {
+            net.ports.clone()
+        },
+    });
+    Ok(())
 }
 
 /// A running machine that stays running keeps its link: when its host
@@ -463,6 +514,19 @@ mod tests {
                         Some(a) if m.network.nat => vec![a.address.to_string()],
                         _ => vec![],
                     },
+                    forwards: match address {
+                        Some(a) => {
+                            let mut f: Vec<String> = m
+                                .network
+                                .ports
+                                .iter()
+                                .map(|p| nat::forward_comment("web", p, &a.address.to_string()))
+                                .collect();
+                            f.sort();
+                            f
+                        }
+                        None => vec![],
+                    },
                     forwarding: Some(true),
                 },
             },
@@ -557,6 +621,42 @@ mod tests {
             }
         );
         assert!(actions[6].describe().contains("turn IPv4 forwarding on"));
+    }
+
+    #[test]
+    fn ports_of_a_machine_with_an_address_are_berths_dnat_rules_not_nspawns() {
+        let mut net = lab("10.77.0.2/24");
+        net.ports = vec![Port {
+            protocol: Protocol::Tcp,
+            host: 8080,
+            machine: 80,
+        }];
+        let m = web(net);
+        let text = settings::render(&m, NetworkMode::Veth);
+        assert!(!text.contains("Port="), "{text}");
+        let mut observed = converged(&m);
+        observed.network.nat.forwards.clear();
+        let actions = plan(&m, &observed).unwrap();
+        assert_eq!(names(&actions), ["forward-ports"]);
+        let forward = find(&actions, "forward-ports");
+        assert_eq!(
+            forward.describe(),
+            "forward host port tcp:8080:80 to 10.77.0.2 (nftables table ip berth)"
+        );
+        let Action::ForwardPorts { forwards, .. } = forward else {
+            unreachable!()
+        };
+        assert_eq!(forwards, &m.network.ports);
+        // Converged: nothing to do; ports gone from the spec: removed.
+        assert!(plan(&m, &converged(&m)).unwrap().is_empty());
+        let mut gone = m.clone();
+        gone.network.ports.clear();
+        let actions = plan(&gone, &converged(&m)).unwrap();
+        let forward = find(&actions, "forward-ports");
+        assert!(
+            matches!(forward, Action::ForwardPorts { address: None, forwards, .. } if forwards.is_empty()),
+            "{forward:?}"
+        );
     }
 
     #[test]

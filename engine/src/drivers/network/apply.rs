@@ -50,6 +50,9 @@ pub fn execute(
         Action::ConfigureHostLink { commands, .. } => link::configure(host, name, commands),
         Action::AddNat { address, .. } => nat::add(host, name, address),
         Action::RemoveNat { .. } => nat::remove(host, name),
+        Action::ForwardPorts {
+            address, forwards, ..
+        } => nat::set_forwards(host, name, address.as_deref().unwrap_or_default(), forwards),
         other => Err(EngineError::State(format!(
             "{} is not a network action",
             other.describe()
@@ -129,7 +132,7 @@ pub fn after_start(
 /// (and berth's table and the forwarding it turned on, with the last one).
 /// Its links went when it stopped.
 pub fn teardown(host: &dyn Host, name: &str) -> Result<(), EngineError> {
-    nat::remove(host, name)
+    nat::remove_all(host, name)
 }
 
 #[cfg(test)]

@@ -1,8 +1,18 @@
-//! Outbound NAT for machines with `network.nat: true`: one nftables table
-//! berth owns, `table ip berth`, with a `postrouting` nat chain holding one
-//! masquerade rule per machine (`ip saddr ADDRESS masquerade comment
-//! "berth:NAME"`). Nothing else in the firewall is touched. Rules are
-//! removed by their handle; the table goes when its last rule does.
+//! Outbound NAT for machines with `network.nat: true`, and the port
+//! forwards of machines with an address: one nftables table berth owns,
+//! `table ip berth`. Its `postrouting` nat chain holds one masquerade rule
+//! per machine (`ip saddr ADDRESS masquerade comment "berth:NAME"`); its
+//! `prerouting` and `output` nat chains hold one DNAT rule per forwarded
+//! port (`comment "berth:NAME port tcp:8080:80 to ADDRESS"`), for traffic
+//! from outside and from the host itself (loopback excluded, as with
+//! systemd-nspawn's own forwards). Nothing else in the firewall is touched.
+//! Rules are removed by their handle; the table goes when its last rule does.
+//!
+//! berth forwards the ports of a machine whose address it knows (the spec's
+//! `network.address`) itself, rather than with systemd-nspawn's `Port=`:
+//! nspawn leaves its own tables (`io.systemd.nat`, ip and ip6) behind when
+//! its last machine exits, and berth leaves the host's firewall as it found
+//! it.
 //!
 //! NAT needs IPv4 forwarding. When `net.ipv4.ip_forward` is 0, berth sets
 //! it to 1 and says so in its table: an empty chain named
@@ -29,10 +39,23 @@ pub const CHAIN: &str = "postrouting";
 /// The empty chain that records that berth turned IPv4 forwarding on.
 pub const FORWARDING_MARKER: &str = "ip_forward_was_0";
 
-/// The comment that names machine `name`'s rule.
+/// The comment that names machine `name`'s masquerade rule.
 pub fn comment(name: &str) -> String {
     format!("berth:{name}")
 }
+
+/// The comment that names the rules forwarding `port` to machine `name`
+/// at `address` (it says all a rule does, so comparing comments compares
+/// rules).
+pub fn forward_comment(name: &str, port: &berth_schema::Port, address: &str) -> String {
+    format!("berth:{name} port {port} to {address}")
+}
+
+/// The nat chains of the forwards: (name, hook, priority).
+const FORWARD_CHAINS: [(&str, &str, &str); 2] = [
+    ("prerouting", "prerouting", "dstnat"),
+    ("output", "output", "-100"),
+];
 
 /// A rule in berth's table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,12 +80,20 @@ pub struct Table {
 }
 
 impl Table {
-    /// The rules of machine `name`.
+    /// The masquerade rules of machine `name`.
     pub fn rules_of<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Rule> + 'a {
         let comment = comment(name);
         self.rules
             .iter()
             .filter(move |r| r.comment.as_deref() == Some(comment.as_str()))
+    }
+
+    /// The port forwarding rules of machine `name`.
+    pub fn forwards_of<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Rule> + 'a {
+        let prefix = format!("{} port ", comment(name));
+        self.rules
+            .iter()
+            .filter(move |r| r.comment.as_deref().is_some_and(|c| c.starts_with(&prefix)))
     }
 }
 
@@ -145,16 +176,126 @@ fn set_forwarding(host: &dyn Host, on: bool) -> Result<(), EngineError> {
         .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))
 }
 
-/// Masquerades `address`'s outbound traffic for machine `name`: the table
-/// and chain made if missing, the machine's earlier rules replaced by one
-/// for `address`, forwarding turned on (and marked) if it was off.
-pub fn add(host: &dyn Host, name: &str, address: &str) -> Result<(), EngineError> {
+fn require_nft(host: &dyn Host) -> Result<(), EngineError> {
     if host.which(NFT).is_none() {
         return Err(EngineError::MissingTool {
             tool: NFT.to_owned(),
             package: PACKAGE.to_owned(),
         });
     }
+    Ok(())
+}
+
+fn delete_rules<'a>(
+    host: &dyn Host,
+    rules: impl IntoIterator<Item = &'a Rule>,
+    why: &str,
+) -> Result<(), EngineError> {
+    for rule in rules {
+        let handle = rule.handle.to_string();
+        run(
+            host,
+            &[
+                "delete",
+                "rule",
+                "ip",
+                TABLE,
+                &rule.chain,
+                "handle",
+                &handle,
+            ],
+            why,
+        )?;
+    }
+    Ok(())
+}
+
+/// Forwards `ports` of the host to machine `name` at `address`: its
+/// earlier forwards replaced by these (none: all removed, and the table
+/// with its last rule).
+pub fn set_forwards(
+    host: &dyn Host,
+    name: &str,
+    address: &str,
+    ports: &[berth_schema::Port],
+) -> Result<(), EngineError> {
+    let why = format!("port forwards of machine {name}");
+    if ports.is_empty() {
+        let Some(table) = list(host)? else {
+            return Ok(());
+        };
+        let ours: Vec<&Rule> = table.forwards_of(name).collect();
+        delete_rules(host, ours.iter().copied(), &why)?;
+        return drop_if_empty(host, &table, ours.len(), &why);
+    }
+    require_nft(host)?;
+    run(host, &["add", "table", "ip", TABLE], &why)?;
+    for (chain, hook, priority) in FORWARD_CHAINS {
+        let spec = format!("{{ type nat hook {hook} priority {priority}; policy accept; }}");
+        run(host, &["add", "chain", "ip", TABLE, chain, &spec], &why)?;
+    }
+    let table = list(host)?.unwrap_or_default();
+    delete_rules(host, table.forwards_of(name), &why)?;
+    for port in ports {
+        let quoted = format!("\"{}\"", forward_comment(name, port, address));
+        let target = format!("{address}:{}", port.machine);
+        let dport = port.host.to_string();
+        for (chain, _, _) in FORWARD_CHAINS {
+            run(
+                host,
+                &[
+                    "add",
+                    "rule",
+                    "ip",
+                    TABLE,
+                    chain,
+                    "fib",
+                    "daddr",
+                    "type",
+                    "local",
+                    "ip",
+                    "daddr",
+                    "!=",
+                    "127.0.0.0/8",
+                    port.protocol.as_str(),
+                    "dport",
+                    &dport,
+                    "dnat",
+                    "to",
+                    &target,
+                    "comment",
+                    &quoted,
+                ],
+                &why,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes berth's table when `removed` of its rules were all it had, and
+/// turns forwarding off again if berth turned it on.
+fn drop_if_empty(
+    host: &dyn Host,
+    table: &Table,
+    removed: usize,
+    why: &str,
+) -> Result<(), EngineError> {
+    if table.rules.len() > removed {
+        return Ok(());
+    }
+    run(host, &["delete", "table", "ip", TABLE], why)?;
+    if table.forwarding_marker {
+        set_forwarding(host, false)?;
+    }
+    Ok(())
+}
+
+/// Masquerades `address`'s outbound traffic for machine `name`: the table
+/// and chain made if missing, the machine's earlier rules replaced by one
+/// for `address`, forwarding turned on (and marked) if it was off.
+pub fn add(host: &dyn Host, name: &str, address: &str) -> Result<(), EngineError> {
+    require_nft(host)?;
     let why = format!("NAT for machine {name}");
     run(host, &["add", "table", "ip", TABLE], &why)?;
     run(
@@ -170,22 +311,7 @@ pub fn add(host: &dyn Host, name: &str, address: &str) -> Result<(), EngineError
         &why,
     )?;
     let table = list(host)?.unwrap_or_default();
-    for rule in table.rules_of(name) {
-        let handle = rule.handle.to_string();
-        run(
-            host,
-            &[
-                "delete",
-                "rule",
-                "ip",
-                TABLE,
-                &rule.chain,
-                "handle",
-                &handle,
-            ],
-            &why,
-        )?;
-    }
+    delete_rules(host, table.rules_of(name), &why)?;
     let quoted = format!("\"{}\"", comment(name));
     run(
         host,
@@ -215,8 +341,9 @@ pub fn add(host: &dyn Host, name: &str, address: &str) -> Result<(), EngineError
     Ok(())
 }
 
-/// Removes machine `name`'s rules; when none of anyone's is left, the
-/// table, and forwarding is turned off again if berth turned it on.
+/// Removes machine `name`'s masquerade rules; when none of anyone's rules
+/// is left, the table, and forwarding is turned off again if berth turned
+/// it on.
 pub fn remove(host: &dyn Host, name: &str) -> Result<(), EngineError> {
     match list(host)? {
         Some(table) => remove_from(host, name, &table),
@@ -228,37 +355,42 @@ pub fn remove(host: &dyn Host, name: &str) -> Result<(), EngineError> {
 pub fn remove_from(host: &dyn Host, name: &str, table: &Table) -> Result<(), EngineError> {
     let why = format!("removing NAT for machine {name}");
     let ours: Vec<&Rule> = table.rules_of(name).collect();
-    for rule in &ours {
-        let handle = rule.handle.to_string();
-        run(
-            host,
-            &[
-                "delete",
-                "rule",
-                "ip",
-                TABLE,
-                &rule.chain,
-                "handle",
-                &handle,
-            ],
-            &why,
-        )?;
-    }
-    if table.rules.len() > ours.len() {
-        return Ok(());
-    }
-    run(host, &["delete", "table", "ip", TABLE], &why)?;
-    if table.forwarding_marker {
-        set_forwarding(host, false)?;
-    }
-    Ok(())
+    delete_rules(host, ours.iter().copied(), &why)?;
+    drop_if_empty(host, table, ours.len(), &why)
 }
 
-/// The source addresses machine `name`'s rules masquerade.
-pub fn observe(host: &dyn Host, name: &str) -> Result<Vec<String>, EngineError> {
-    Ok(list(host)?
-        .map(|t| t.rules_of(name).filter_map(|r| r.saddr.clone()).collect())
-        .unwrap_or_default())
+/// Removes every rule of machine `name` (masquerade and forwards), for
+/// destroy; the table with the last rule.
+pub fn remove_all(host: &dyn Host, name: &str) -> Result<(), EngineError> {
+    let Some(table) = list(host)? else {
+        return Ok(());
+    };
+    let why = format!("removing the rules of machine {name}");
+    let ours: Vec<&Rule> = table
+        .rules_of(name)
+        .chain(table.forwards_of(name))
+        .collect();
+    delete_rules(host, ours.iter().copied(), &why)?;
+    drop_if_empty(host, &table, ours.len(), &why)
+}
+
+/// Machine `name`'s rules in berth's table: the source addresses its
+/// masquerade rules match, and the comments of its port forwards.
+pub fn observe(host: &dyn Host, name: &str) -> Result<(Vec<String>, Vec<String>), EngineError> {
+    let Some(table) = list(host)? else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let masquerades = table
+        .rules_of(name)
+        .filter_map(|r| r.saddr.clone())
+        .collect();
+    let mut forwards: Vec<String> = table
+        .forwards_of(name)
+        .filter_map(|r| r.comment.clone())
+        .collect();
+    forwards.sort();
+    forwards.dedup();
+    Ok((masquerades, forwards))
 }
 
 #[cfg(test)]

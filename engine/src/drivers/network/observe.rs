@@ -66,6 +66,8 @@ pub struct NatObservation {
     pub nft: bool,
     /// The source addresses of the machine's masquerade rules in berth's table.
     pub rules: Vec<String>,
+    /// The comments of the machine's port forwarding rules, sorted, once each.
+    pub forwards: Vec<String>,
     /// The host's `net.ipv4.ip_forward` (None: not read).
     pub forwarding: Option<bool>,
 }
@@ -118,10 +120,10 @@ pub fn observe(
         _ => None,
     };
     let nft = host.which(nat::NFT).is_some();
-    let rules = if nft && (net.nat || recorded.is_some() || net.address.is_some()) {
+    let (rules, forwards) = if nft && (net.nat || recorded.is_some() || net.address.is_some()) {
         nat::observe(host, name)?
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let forwarding = if net.nat { nat::forwarding(host) } else { None };
     Ok(NetworkObservation {
@@ -134,6 +136,7 @@ pub fn observe(
         nat: NatObservation {
             nft,
             rules,
+            forwards,
             forwarding,
         },
     })
