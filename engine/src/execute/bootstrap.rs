@@ -99,6 +99,7 @@ impl Engine {
             added_packages: Vec::new(),
             securetty_added: Vec::new(),
             storage,
+            resources: Default::default(),
         };
         if storage == Storage::Overlay {
             // The layers first, then the record, then the mount point: an

@@ -1,8 +1,12 @@
 //! The typed steps a plan is made of. Each action describes itself (for the
 //! human plan and `--json`); executing it is `apply`'s job.
 
+use std::collections::BTreeMap;
+
 use berth_schema::{BootstrapperKind, Launcher, Storage};
 use serde::Serialize;
+
+use crate::drivers::resources::{DeviceRule, Knob, ResourceChange, ResourceWrites, Value};
 
 /// One change to one machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -180,6 +184,41 @@ pub enum Action {
         /// The root on the host.
         root: String,
     },
+    /// Set resource limits: in the running machine's cgroup at once
+    /// (`live`), and where its next start takes them from.
+    SetResources {
+        /// The launcher the limits are kept for.
+        launcher: Launcher,
+        /// Whether the running machine gets them now, without a restart.
+        live: bool,
+        /// The limits that change.
+        changes: Vec<ResourceChange>,
+        /// The exact writes.
+        writes: ResourceWrites,
+        /// The limits berth manages afterwards (its record).
+        managed: BTreeMap<Knob, Value>,
+    },
+    /// Allow the spec's devices in the machine's unit: berth's
+    /// `DeviceAllow=` drop-in, then `systemctl daemon-reload` (which applies
+    /// it to the running unit too).
+    SetDeviceAllow {
+        /// The launcher (machinectl or nspawn-unit).
+        launcher: Launcher,
+        /// berth's drop-in.
+        path: String,
+        /// Entries allowed now.
+        add: Vec<DeviceRule>,
+        /// Entries no longer allowed.
+        remove: Vec<DeviceRule>,
+        /// Whether the running machine gets the change now.
+        live: bool,
+        /// The drop-in's current contents (None: absent), for the diff.
+        #[serde(skip)]
+        before: Option<String>,
+        /// Its new contents (None: it is removed).
+        #[serde(skip)]
+        after: Option<String>,
+    },
 }
 
 /// How an action changes the machine, for the `+`/`~`/`-` column.
@@ -218,6 +257,8 @@ impl Action {
             Action::Start { .. } => "start",
             Action::Stop { .. } => "stop",
             Action::Destroy { .. } => "destroy",
+            Action::SetResources { .. } => "set-resources",
+            Action::SetDeviceAllow { .. } => "set-device-allow",
         }
     }
 
@@ -241,6 +282,17 @@ impl Action {
             Action::WriteSettings { before: None, .. } => Effect::Create,
             Action::SetAutostart { enabled: true, .. } => Effect::Create,
             Action::SetAutostart { enabled: false, .. } => Effect::Remove,
+            Action::SetResources { changes, .. } if changes.iter().all(|c| c.reset) => {
+                Effect::Remove
+            }
+            Action::SetResources { changes, .. }
+                if changes.iter().all(|c| c.from.is_none() && !c.reset) =>
+            {
+                Effect::Create
+            }
+            Action::SetDeviceAllow { remove, .. } if remove.is_empty() => Effect::Create,
+            Action::SetDeviceAllow { add, .. } if add.is_empty() => Effect::Remove,
+            Action::SetResources { .. } | Action::SetDeviceAllow { .. } => Effect::Change,
             Action::SetHostname { .. }
             | Action::WriteSettings { .. }
             | Action::Restart { .. }
@@ -345,6 +397,41 @@ impl Action {
             Action::Destroy { root } => {
                 format!("destroy machine: remove {root}, its .nspawn file and berth's record")
             }
+            Action::SetResources { live, changes, .. } => format!(
+                "set resources: {} ({})",
+                changes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if *live { "live" } else { "at the next start" }
+            ),
+            Action::SetDeviceAllow {
+                add, remove, live, ..
+            } => {
+                let list = |rules: &[DeviceRule]| {
+                    rules
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let mut parts = Vec::new();
+                if !add.is_empty() {
+                    parts.push(format!("allow device {}", list(add)));
+                }
+                if !remove.is_empty() {
+                    parts.push(format!("stop allowing device {}", list(remove)));
+                }
+                if parts.is_empty() {
+                    parts.push("rewrite berth's drop-in".to_owned());
+                }
+                format!(
+                    "{} (DeviceAllow=, {})",
+                    parts.join("; "),
+                    if *live { "live" } else { "at the next start" }
+                )
+            }
         }
     }
 
@@ -373,6 +460,16 @@ impl Action {
                 before.clone().unwrap_or_default(),
                 after.clone(),
             )),
+            Action::SetDeviceAllow {
+                path,
+                before,
+                after,
+                ..
+            } => Some((
+                path.clone(),
+                before.clone().unwrap_or_default(),
+                after.clone().unwrap_or_default(),
+            )),
             _ => None,
         }
     }
@@ -390,6 +487,8 @@ impl Action {
             Action::DisableUnit { unit: u, .. } => unit("disable", u),
             Action::MaskUnit { unit: u, .. } => unit("mask", u),
             Action::UnmaskUnit { unit: u } => unit("unmask", u),
+            Action::SetResources { writes, .. } => writes.commands(),
+            Action::SetDeviceAllow { .. } => vec!["systemctl daemon-reload".to_owned()],
             _ => Vec::new(),
         }
     }

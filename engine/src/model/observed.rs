@@ -9,6 +9,7 @@ use berth_schema::{BootstrapperKind, Launcher};
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 
+use crate::drivers::resources::ResourceObservation;
 use crate::drivers::units::UnitState;
 use crate::host::state::MachineRecord;
 
@@ -45,6 +46,8 @@ pub struct Observed {
     pub settings_path: PathBuf,
     /// The directory of machine roots on this host (for messages).
     pub machines_dir: PathBuf,
+    /// Its resource limits (live and persisted) and devices.
+    pub resources: ResourceObservation,
 }
 
 /// How the root of a machine would be made: the resolved bootstrapper, the
@@ -132,7 +135,8 @@ pub(crate) fn sha256(text: &str) -> String {
 
 impl Observed {
     /// SHA-256 of each part of what was observed: `root` (presence and the
-    /// configuration read inside), `record`, `run`, `settings`, `autostart`.
+    /// configuration read inside), `record`, `run`, `settings`, `autostart`,
+    /// `resources`.
     /// Only digests: root's salted hash from `/etc/shadow` never leaves.
     pub fn fingerprint(&self) -> BTreeMap<String, String> {
         let mut parts = BTreeMap::new();
@@ -150,6 +154,10 @@ impl Observed {
             "autostart".to_owned(),
             sha256(&format!("{:?}", self.autostart)),
         );
+        parts.insert(
+            "resources".to_owned(),
+            sha256(&format!("{:?}", self.resources)),
+        );
         parts
     }
 
@@ -163,6 +171,7 @@ impl Observed {
             "run" => "it was started or stopped",
             "settings" => "its .nspawn settings file changed",
             "autostart" => "its boot integration changed",
+            "resources" => "its resource limits or device access changed",
             _ => "it changed",
         }
     }

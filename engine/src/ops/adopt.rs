@@ -76,6 +76,7 @@ impl Engine {
             base: None,
             added_packages: Vec::new(),
             securetty_added: Vec::new(),
+            resources: Default::default(),
         })?;
         // A hand-written .nspawn file that says what the spec says becomes
         // berth's own, so the first plan has nothing to rewrite.

@@ -20,6 +20,8 @@ use crate::secret::Secret;
 
 pub use crate::model::plan::{ChangeKind, MachinePlan, Plan};
 
+mod resources;
+
 /// Plans one machine. `secret` is the resolved root password when the spec
 /// manages it.
 pub fn plan_machine(
@@ -115,6 +117,7 @@ pub fn plan_machine(
         &mut actions,
         &mut warnings,
     );
+    resources::plan(machine, observed, launcher, &mut actions, &mut warnings).map_err(&err)?;
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {
@@ -632,10 +635,11 @@ mod tests {
             added_packages: Vec::new(),
             securetty_added: Vec::new(),
             storage: Storage::Copy,
+            resources: Default::default(),
         }
     }
 
-    fn converged() -> Observed {
+    pub(crate) fn converged() -> Observed {
         let mut units = IndexMap::new();
         units.insert("systemd-networkd.service".into(), UnitState::Enabled);
         units.insert("fstrim.timer".into(), UnitState::Disabled);
@@ -678,10 +682,11 @@ mod tests {
             host_dhcp: false,
             settings_path: PathBuf::from("/n/web.nspawn"),
             machines_dir: PathBuf::from("/m"),
+            resources: Default::default(),
         }
     }
 
-    fn secret() -> Secret {
+    pub(crate) fn secret() -> Secret {
         Secret::Hash(HASH.into())
     }
 
