@@ -21,6 +21,7 @@ mod cache;
 mod cli;
 mod debian;
 mod destroy_safety;
+mod dns;
 mod examples;
 mod faults;
 mod fedora;

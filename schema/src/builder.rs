@@ -11,7 +11,8 @@ use crate::spec::{
 impl Machine {
     /// A builder for a machine named `name`: Debian bookworm, hostname
     /// `name`, launcher `nspawn`, state `running`, everything else empty or
-    /// default (no packages, units, password, binds, ...; host network).
+    /// default (no packages, units, password, binds, ...; no network mode:
+    /// the launcher's default).
     ///
     /// ```
     /// use berth_schema::{Distro, Machine};
@@ -221,7 +222,7 @@ impl MachineBuilder {
         self
     }
 
-    /// The network (default: the host's).
+    /// The network (default: nothing set, the mode left to the launcher).
     pub fn network(mut self, network: Network) -> Self {
         self.machine.network = network;
         self
@@ -302,8 +303,10 @@ impl MachineBuilder {
 mod tests {
     use std::path::Path;
 
+    use std::net::Ipv4Addr;
+
     use super::*;
-    use crate::spec::{NetworkMode, Port, Protocol};
+    use crate::spec::{Address, Ipv4Cidr, Limit, NetworkMode, Port, Protocol};
 
     #[test]
     fn defaults() {
@@ -368,6 +371,31 @@ mod tests {
                 host: 8080,
                 machine: 80,
             }],
+            address: Some(Address::Static(Ipv4Cidr {
+                address: Ipv4Addr::new(10, 0, 0, 5),
+                prefix: 24,
+            })),
+            pool: None,
+            gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            nat: true,
+            hosts: true,
+        };
+        let resources = Resources {
+            memory_max: Some(Limit::Value(1 << 30)),
+            memory_high: Some(Limit::Infinity),
+            cpu_quota: Some(150),
+            cpu_weight: Some(200),
+            tasks_max: Some(Limit::Value(512)),
+            io_weight: Some(50),
+        };
+        let devices = vec![Device {
+            path: "/dev/fuse".into(),
+            access: "rw".into(),
+        }];
+        let extra = NspawnExtra {
+            exec: vec![("LimitNOFILE".into(), "4096".into())],
+            files: vec![("BindReadOnly".into(), "/etc/ssl".into())],
+            network: Vec::new(),
         };
         let bind = Bind {
             host: "/srv".into(),
@@ -399,6 +427,9 @@ mod tests {
             .capabilities(["CAP_NET_ADMIN"])
             .drop_capabilities(["CAP_SYS_MODULE"])
             .environment([("LANG", "C.UTF-8"), ("EMPTY", "")])
+            .resources(resources)
+            .devices(devices.clone())
+            .nspawn_extra(extra.clone())
             .build();
         assert_eq!(m.name, "f40");
         assert_eq!(m.source, source);
@@ -434,6 +465,11 @@ mod tests {
                 ("EMPTY".to_owned(), String::new())
             ]
         );
+        assert_eq!(m.resources, resources);
+        assert!(!m.resources.is_empty());
+        assert_eq!(m.devices, devices);
+        assert_eq!(m.nspawn_extra, extra);
+        assert!(!m.nspawn_extra.is_empty());
 
         let units = Units {
             enable: vec!["x.service".into()],
@@ -462,8 +498,11 @@ mod tests {
       mask: [apt-daily.timer]
     root_password: {hash: '$6$salt$hash'}
     launcher: nspawn
-    network: {mode: veth, ports: ['tcp:8080:80']}
+    network: {mode: veth, ports: ['tcp:8080:80'], address: auto, nat: true}
     environment: {LANG: C.UTF-8}
+    resources: {memory_max: 1G, cpu_quota: 50%}
+    devices: [{path: /dev/fuse}]
+    nspawn_extra: {Exec: {LimitNOFILE: 4096}}
 ";
         let spec = crate::load_str(text, Path::new("spec.yaml")).expect("valid spec");
         let loaded = &spec.machines["web"];
@@ -480,9 +519,24 @@ mod tests {
                     host: 8080,
                     machine: 80,
                 }],
+                address: Some(Address::Auto),
+                nat: true,
                 ..Network::default()
             })
             .environment([("LANG", "C.UTF-8")])
+            .resources(Resources {
+                memory_max: Some(Limit::Value(1 << 30)),
+                cpu_quota: Some(50),
+                ..Resources::default()
+            })
+            .devices(vec![Device {
+                path: "/dev/fuse".into(),
+                access: "rwm".into(),
+            }])
+            .nspawn_extra(NspawnExtra {
+                exec: vec![("LimitNOFILE".into(), "4096".into())],
+                ..NspawnExtra::default()
+            })
             .build();
         assert_eq!(&built, loaded);
     }

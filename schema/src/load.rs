@@ -193,8 +193,22 @@ fn yaml_error(
     let err = err.without_snippet();
     let (line, column) = err.location().map_or((None, None), |l| raw::position(&l));
     let field = field_path(path);
-    let message = yaml_message(err, field.as_deref());
+    let message = yaml_message(err, field.as_deref(), in_nspawn_extra(path));
     src.at(line, column, field, message)
+}
+
+/// Whether the last segment of `path` is a key right under `nspawn_extra:`
+/// (a section name).
+fn in_nspawn_extra(path: &serde_path_to_error::Path) -> bool {
+    let segments: Vec<&Segment> = path
+        .iter()
+        .filter(|s| !matches!(s, Segment::Map { key } if key == "value"))
+        .collect();
+    segments.len() >= 2
+        && matches!(
+            segments.get(segments.len() - 2),
+            Some(Segment::Map { key }) if key == "nspawn_extra"
+        )
 }
 
 /// The field path of a serde_path_to_error path: machine names filled in,
@@ -236,11 +250,29 @@ fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// The message for a serde-saphyr error, without location (we print our own).
-fn yaml_message(err: &YamlError, field: Option<&str>) -> String {
+/// The message for a serde-saphyr error, without location (we print our
+/// own); `section` when the error is about a key under `nspawn_extra:`.
+fn yaml_message(err: &YamlError, field: Option<&str>, section: bool) -> String {
     match err {
         YamlError::AliasError { error, .. } | YamlError::WithSnippet { error, .. } => {
-            yaml_message(error, field)
+            yaml_message(error, field, section)
+        }
+        YamlError::SerdeUnknownField { field: name, .. } if section => {
+            if let Some(owner) = names::section_of(name) {
+                return format!(
+                    "{} is a key of [{owner}], not a section: write it under `{owner}:`",
+                    names::quote(name)
+                );
+            }
+            let mut msg = format!(
+                "unknown section {}: systemd.nspawn(5) sections here are {}",
+                names::quote(name),
+                names::one_of(names::SECTION_NAMES)
+            );
+            if let Some(s) = names::suggest(name, names::SECTION_NAMES) {
+                msg.push_str(&format!(" (did you mean `{s}`?)"));
+            }
+            msg
         }
         YamlError::SerdeUnknownField {
             field: name,

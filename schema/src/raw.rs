@@ -13,7 +13,7 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
-use crate::names::quote;
+use crate::names::{self, quote};
 use crate::spec::{
     BootstrapperKind, DesiredState, Distro, Launcher, NetworkMode, PrivateUsers, Storage,
 };
@@ -30,7 +30,8 @@ pub(crate) struct RawFile {
     #[serde(default)]
     /// Fields merged under every machine of this file; a machine's own value
     /// wins, field by field (a machine's `units`, `bootstrap_options`,
-    /// `network`, `binds` or `environment` replaces the default one whole).
+    /// `network`, `binds`, `environment`, `resources`, `devices` or
+    /// `nspawn_extra` replaces the default one whole).
     pub defaults: Option<RawMachine>,
     /// The machines, by name, in order. A name is 1–64 of `[A-Za-z0-9._-]`,
     /// not starting with `-` or `.`.
@@ -132,6 +133,18 @@ pub(crate) struct RawMachine {
     /// `private_users: pick`. Changing it replaces the root.
     #[schemars(with = "Option<Storage>")]
     pub storage: Option<Spanned<String>>,
+    /// Resource limits (cgroup properties), applied to the running machine
+    /// and kept for its next start. Unset limits are left to the kernel.
+    pub resources: Option<RawResources>,
+    /// Host devices made available in the machine: the node is bound in
+    /// (`Bind=`) and access to it allowed (`DeviceAllow=`). Each path once.
+    #[schemars(with = "Option<Vec<RawDevice>>")]
+    pub devices: Option<Spanned<Vec<Spanned<RawDevice>>>>,
+    /// Extra keys for the machine's `.nspawn` file, by section (`Exec`,
+    /// `Files`, `Network`): a key given here replaces every line berth would
+    /// write for it in that section. Values are strings, numbers, booleans
+    /// (written `yes`/`no`) or lists of those (the key once per item).
+    pub nspawn_extra: Option<RawNspawnExtra>,
 }
 
 /// Options for the bootstrap tool.
@@ -190,8 +203,10 @@ pub(crate) struct RawRepo {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Network", extend("additionalProperties" = false))]
 pub(crate) struct RawNetwork {
-    /// `host` shares the host's network (the default), `private` gives only
-    /// loopback, `veth` a private network with a veth link to the host.
+    /// `host` shares the host's network, `private` gives only loopback,
+    /// `veth` a private network with a veth link to the host. Left out:
+    /// the launcher's default (veth under machinectl and nspawn-unit, as
+    /// systemd-nspawn@.service does; the host's network under nspawn).
     #[schemars(with = "Option<NetworkMode>")]
     pub mode: Option<Spanned<String>>,
     /// Join the veth link to the zone bridge `vz-ZONE` (`Zone=`); implies
@@ -212,9 +227,118 @@ pub(crate) struct RawNetwork {
     )]
     pub bridge: Option<Spanned<String>>,
     /// Port forwards from the host (`Port=`): `PROTOCOL:HOST:MACHINE` or
-    /// `HOST:MACHINE` (tcp). They need a veth link.
+    /// `HOST:MACHINE` (tcp). They need a veth link: not with mode `host` or
+    /// `private`.
     #[schemars(with = "Option<Vec<PortForward>>")]
     pub ports: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The machine's IPv4 address on its link (`host0`), with its prefix
+    /// (8–30): `10.0.0.5/24`; or `auto`, a free address from `pool` that
+    /// berth picks and records. Left out: addressing is left to DHCP. Needs
+    /// a veth link: not with mode `host` or `private`.
+    #[schemars(with = "Option<NetworkAddress>")]
+    pub address: Option<Spanned<String>>,
+    /// Where `address: auto` draws from: an IPv4 network with prefix 8–28
+    /// and its host bits zero (default `10.231.0.0/16`). Only with
+    /// `address: auto`.
+    #[schemars(with = "Option<NetworkPool>")]
+    pub pool: Option<Spanned<String>>,
+    /// The machine's default gateway: an IPv4 address in the network of a
+    /// static `address`, other than the address itself (default: the host
+    /// side of the link, the network's first address).
+    #[schemars(with = "Option<Ipv4Address>")]
+    pub gateway: Option<Spanned<String>>,
+    /// Masquerade the machine's outbound traffic behind the host's address
+    /// (an nftables table berth owns). Needs `address`. Default false.
+    #[schemars(with = "Option<bool>")]
+    pub nat: Option<Spanned<RawBool>>,
+    /// Write the spec's other machines on this host, with their addresses,
+    /// into the machine's `/etc/hosts`. Default false.
+    #[schemars(with = "Option<bool>")]
+    pub hosts: Option<Spanned<RawBool>>,
+}
+
+/// Resource limits (cgroup properties).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Resources", extend("additionalProperties" = false))]
+pub(crate) struct RawResources {
+    /// The hard memory limit (`MemoryMax=`): bytes, a whole number with K,
+    /// M, G or T (powers of 1024: `512M`, `2G`), or `infinity`.
+    #[schemars(with = "Option<Size>")]
+    pub memory_max: Option<Spanned<String>>,
+    /// The memory throttling threshold (`MemoryHigh=`), written as
+    /// `memory_max`; not above `memory_max`.
+    #[schemars(with = "Option<Size>")]
+    pub memory_high: Option<Spanned<String>>,
+    /// CPU time as a whole percentage of one CPU (`CPUQuota=`): `150%` is
+    /// 1.5 CPUs; 1%–100000%.
+    #[schemars(with = "Option<CpuQuota>")]
+    pub cpu_quota: Option<Spanned<String>>,
+    /// The CPU weight against other groups (`CPUWeight=`): 1–10000, default 100.
+    #[schemars(with = "Option<Weight>")]
+    pub cpu_weight: Option<Spanned<String>>,
+    /// The I/O weight against other groups (`IOWeight=`): 1–10000, default 100.
+    #[schemars(with = "Option<Weight>")]
+    pub io_weight: Option<Spanned<String>>,
+    /// The most tasks (processes and threads) at once (`TasksMax=`): a
+    /// positive number, or `infinity`.
+    #[schemars(with = "Option<TasksMax>")]
+    pub tasks_max: Option<Spanned<String>>,
+}
+
+/// A host device made available in the machine.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Device",
+    extend("additionalProperties" = false, "required" = ["path"])
+)]
+pub(crate) struct RawDevice {
+    /// The device node, under `/dev/` (`/dev/fuse`); the same path inside.
+    #[schemars(with = "DevicePath")]
+    pub path: Option<Spanned<String>>,
+    /// The access granted: some of `r` (read), `w` (write), `m` (mknod),
+    /// each once. Default `rwm`.
+    #[schemars(with = "Option<DeviceAccess>")]
+    pub access: Option<Spanned<String>>,
+}
+
+/// `nspawn_extra:`: keys for the `.nspawn` file, by section.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "NspawnExtra", extend("additionalProperties" = false))]
+pub(crate) struct RawNspawnExtra {
+    /// `[Exec]` keys: systemd.nspawn(5)'s, in their exact case.
+    #[serde(rename = "Exec")]
+    #[schemars(with = "Option<ExecSection>")]
+    pub exec: Option<RawSection>,
+    /// `[Files]` keys: systemd.nspawn(5)'s, in their exact case.
+    #[serde(rename = "Files")]
+    #[schemars(with = "Option<FilesSection>")]
+    pub files: Option<RawSection>,
+    /// `[Network]` keys: systemd.nspawn(5)'s, in their exact case.
+    #[serde(rename = "Network")]
+    #[schemars(with = "Option<NetworkSection>")]
+    pub network: Option<RawSection>,
+}
+
+/// One section of `nspawn_extra:` as written: keys and values, in order.
+#[derive(Debug, Default)]
+pub(crate) struct RawSection(pub Vec<(Spanned<String>, Spanned<RawExtraValue>)>);
+
+/// A value under `nspawn_extra.SECTION.KEY` as written. Never fails to read:
+/// what cannot be a value is kept (as a description) for validation to
+/// report with its location.
+#[derive(Debug)]
+pub(crate) enum RawExtraValue {
+    /// A string, a number (its decimal text) or a boolean (`yes`/`no`).
+    Scalar(String),
+    /// A list of values.
+    List(Vec<Spanned<RawExtraValue>>),
+    /// `null` or nothing.
+    Null,
+    /// Something else: what it was, for messages (`a mapping`).
+    Other(String),
 }
 
 /// A bind as written: a string (`HOST`, `HOST:MACHINE`, `HOST:MACHINE:ro`) or
@@ -358,6 +482,159 @@ struct Capability(#[schemars(regex(pattern = r"^CAP_[A-Z_]+$"), length(max = 64)
 struct CapabilityOrAll(
     #[schemars(regex(pattern = r"^(CAP_[A-Z_]+|all)$"), length(max = 64))] String,
 );
+
+/// The pattern of one IPv4 address, without anchors.
+macro_rules! ipv4_pattern {
+    () => {
+        r"((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    };
+}
+
+/// An IPv4 address with a prefix length 8–30 (`10.0.0.5/24`), or `auto`.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct NetworkAddress(
+    #[schemars(regex(pattern = concat!("^(auto|", ipv4_pattern!(), "/([89]|[12][0-9]|30))$")))]
+    String,
+);
+
+/// An IPv4 network with a prefix length 8–28 (`10.231.0.0/16`).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct NetworkPool(
+    #[schemars(regex(pattern = concat!("^", ipv4_pattern!(), "/([89]|1[0-9]|2[0-8])$")))] String,
+);
+
+/// An IPv4 address (`10.0.0.1`).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct Ipv4Address(#[schemars(regex(pattern = concat!("^", ipv4_pattern!(), "$")))] String);
+
+/// A size: bytes, a whole number with K, M, G or T (powers of 1024), or
+/// `infinity`.
+struct Size;
+
+impl JsonSchema for Size {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Size".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A size in bytes: a number, a whole number with K, M, G or T (powers of 1024: `512M`, `2G`), or `infinity`.",
+            "type": ["integer", "string"],
+            "minimum": 1,
+            "pattern": "^([0-9]+[KMGT]?|infinity)$"
+        })
+    }
+}
+
+/// A whole percentage of one CPU (`150%`), 1%–100000%.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct CpuQuota(#[schemars(regex(pattern = r"^[1-9][0-9]{0,5}%$"))] String);
+
+/// A weight, 1–10000 (default 100).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct Weight(#[schemars(range(min = 1, max = 10000))] u64);
+
+/// A number of tasks, or `infinity`.
+struct TasksMax;
+
+impl JsonSchema for TasksMax {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TasksMax".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A positive number of tasks, or `infinity`.",
+            "type": ["integer", "string"],
+            "minimum": 1,
+            "pattern": "^([0-9]+|infinity)$"
+        })
+    }
+}
+
+/// A device node path under `/dev/`, without `..`, empty components, `:`,
+/// `\`, whitespace or control characters.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct DevicePath(
+    #[schemars(
+        regex(pattern = r"^/dev(/[^/:\\\s]+)+$"),
+        length(max = 4096),
+        extend("not" = {"pattern": r"(^|/)\.\.(/|$)"})
+    )]
+    String,
+);
+
+/// Device access: some of `r`, `w`, `m`, each once.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct DeviceAccess(
+    #[schemars(regex(pattern = r"^(r|w|m|rw|wr|rm|mr|wm|mw|rwm|rmw|wrm|wmr|mrw|mwr)$"))] String,
+);
+
+/// The schema of one `nspawn_extra` section: its keys, each a value or a
+/// list of values.
+fn section_schema(section: &str, keys: &[&str]) -> Schema {
+    json_schema!({
+        "description": format!("Keys of the `.nspawn` file's [{section}] section (systemd.nspawn(5)), each a string, number, boolean (written `yes`/`no`) or a list of those (the key once per item)."),
+        "type": "object",
+        "propertyNames": {"enum": keys},
+        "additionalProperties": {
+            "oneOf": [
+                {"type": ["string", "number", "boolean"]},
+                {
+                    "type": "array",
+                    "items": {"type": ["string", "number", "boolean"]},
+                    "minItems": 1
+                }
+            ]
+        }
+    })
+}
+
+/// The schema of `nspawn_extra.Exec`.
+struct ExecSection;
+
+/// The schema of `nspawn_extra.Files`.
+struct FilesSection;
+
+/// The schema of `nspawn_extra.Network`.
+struct NetworkSection;
+
+impl JsonSchema for ExecSection {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NspawnExec".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        section_schema("Exec", names::EXEC_KEYS)
+    }
+}
+
+impl JsonSchema for FilesSection {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NspawnFiles".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        section_schema("Files", names::FILES_KEYS)
+    }
+}
+
+impl JsonSchema for NetworkSection {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NspawnNetwork".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        section_schema("Network", names::NETWORK_KEYS)
+    }
+}
 
 /// The JSON Schema of a bind: a string or a mapping.
 struct BindSchema;
@@ -705,6 +982,94 @@ impl<'de> Deserialize<'de> for RawEnvironment {
         }
 
         deserializer.deserialize_map(EnvironmentVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawSection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SectionVisitor;
+
+        impl<'de> Visitor<'de> for SectionVisitor {
+            type Value = RawSection;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of systemd.nspawn(5) keys to values")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let value = map.next_value::<Spanned<RawExtraValue>>()?;
+                    entries.push((key, value));
+                }
+                Ok(RawSection(entries))
+            }
+        }
+
+        deserializer.deserialize_map(SectionVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawExtraValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ExtraVisitor;
+
+        impl<'de> Visitor<'de> for ExtraVisitor {
+            type Value = RawExtraValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number, boolean or list of those")
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Scalar(
+                    if v { "yes" } else { "no" }.to_owned(),
+                ))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Scalar(v.to_string()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Scalar(v.to_string()))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Scalar(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Scalar(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Scalar(v))
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Other("binary data".to_owned()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RawExtraValue::Null)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<RawExtraValue>>()? {
+                    items.push(item);
+                }
+                Ok(RawExtraValue::List(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(RawExtraValue::Other("a mapping".to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(ExtraVisitor)
     }
 }
 

@@ -18,7 +18,9 @@
 
 use std::fmt::Write as _;
 
-use crate::spec::{DesiredState, Distro, NetworkMode, PrivateUsers};
+use crate::spec::{
+    DesiredState, Device, Distro, Limit, NetworkMode, NspawnExtra, PrivateUsers, Resources,
+};
 
 /// How a string is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -295,6 +297,12 @@ pub struct MachineDoc {
     pub drop_capabilities: Entry<Vec<String>>,
     /// `environment:`, names and values in order.
     pub environment: Entry<Vec<(String, String)>>,
+    /// `resources:`.
+    pub resources: Entry<ResourcesDoc>,
+    /// `devices:`, one flow mapping per line.
+    pub devices: Entry<Vec<DeviceDoc>>,
+    /// `nspawn_extra:`.
+    pub nspawn_extra: Entry<NspawnExtraDoc>,
     /// `state:`.
     pub state: Entry<DesiredState>,
 }
@@ -317,6 +325,9 @@ impl MachineDoc {
             capabilities: Entry::default(),
             drop_capabilities: Entry::default(),
             environment: Entry::default(),
+            resources: Entry::default(),
+            devices: Entry::default(),
+            nspawn_extra: Entry::default(),
             state: Entry::default(),
         }
     }
@@ -348,12 +359,31 @@ impl MachineDoc {
             text(w, i + 2, "zone", &n.zone);
             text(w, i + 2, "bridge", &n.bridge);
             list(w, i + 2, "ports", &n.ports);
+            text(w, i + 2, "address", &n.address);
+            text(w, i + 2, "pool", &n.pool);
+            text(w, i + 2, "gateway", &n.gateway);
+            boolean(w, i + 2, "nat", &n.nat);
+            boolean(w, i + 2, "hosts", &n.hosts);
         });
         binds(w, i, &self.binds);
         word(w, i, "private_users", &self.private_users, |p| p.as_str());
         list(w, i, "capabilities", &self.capabilities);
         list(w, i, "drop_capabilities", &self.drop_capabilities);
         environment(w, i, &self.environment);
+        map(w, i, "resources", &self.resources, |w, r| {
+            number(w, i + 2, "memory_max", &r.memory_max, |l| limit(*l, true));
+            number(w, i + 2, "memory_high", &r.memory_high, |l| limit(*l, true));
+            number(w, i + 2, "cpu_quota", &r.cpu_quota, |q| format!("{q}%"));
+            number(w, i + 2, "cpu_weight", &r.cpu_weight, u64::to_string);
+            number(w, i + 2, "io_weight", &r.io_weight, u64::to_string);
+            number(w, i + 2, "tasks_max", &r.tasks_max, |l| limit(*l, false));
+        });
+        devices(w, i, &self.devices);
+        map(w, i, "nspawn_extra", &self.nspawn_extra, |w, x| {
+            section(w, i + 2, "Exec", &x.exec);
+            section(w, i + 2, "Files", &x.files);
+            section(w, i + 2, "Network", &x.network);
+        });
         word(w, i, "state", &self.state, |s| match s {
             DesiredState::Running => "running",
             DesiredState::Stopped => "stopped",
@@ -395,6 +425,93 @@ pub struct NetworkDoc {
     pub bridge: Entry<String>,
     /// `ports:`, a flow list of `PROTO:HOST:MACHINE`.
     pub ports: Entry<Vec<String>>,
+    /// `address:`: `ADDRESS/PREFIX` or `auto`.
+    pub address: Entry<String>,
+    /// `pool:`: `NETWORK/PREFIX`.
+    pub pool: Entry<String>,
+    /// `gateway:`: an IPv4 address.
+    pub gateway: Entry<String>,
+    /// `nat:`.
+    pub nat: Entry<bool>,
+    /// `hosts:`.
+    pub hosts: Entry<bool>,
+}
+
+/// `resources:`: each limit written when set; memory sizes with the
+/// largest of K, M, G, T that divides them (`512M`), `infinity` for no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourcesDoc {
+    /// `memory_max:`.
+    pub memory_max: Entry<Limit>,
+    /// `memory_high:`.
+    pub memory_high: Entry<Limit>,
+    /// `cpu_quota:`, in percent of one CPU (written `150%`).
+    pub cpu_quota: Entry<u32>,
+    /// `cpu_weight:`.
+    pub cpu_weight: Entry<u64>,
+    /// `io_weight:`.
+    pub io_weight: Entry<u64>,
+    /// `tasks_max:`.
+    pub tasks_max: Entry<Limit>,
+}
+
+impl From<&Resources> for ResourcesDoc {
+    /// The limits that are set, without comments.
+    fn from(r: &Resources) -> Self {
+        ResourcesDoc {
+            memory_max: Entry::from(r.memory_max),
+            memory_high: Entry::from(r.memory_high),
+            cpu_quota: Entry::from(r.cpu_quota),
+            cpu_weight: Entry::from(r.cpu_weight),
+            io_weight: Entry::from(r.io_weight),
+            tasks_max: Entry::from(r.tasks_max),
+        }
+    }
+}
+
+/// One device, written as a flow mapping: `{path: '/dev/fuse', access: rw}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceDoc {
+    /// `path:`.
+    pub path: String,
+    /// `access:`, left out when `None` (then `rwm`).
+    pub access: Option<String>,
+}
+
+impl From<&Device> for DeviceDoc {
+    /// The device's path, and its access unless it is the default `rwm`.
+    fn from(d: &Device) -> Self {
+        DeviceDoc {
+            path: d.path.to_string_lossy().into_owned(),
+            access: (d.access != "rwm").then(|| d.access.clone()),
+        }
+    }
+}
+
+/// `nspawn_extra:`: each section written when set, its keys in order of
+/// first appearance; a key given more than once is written once, with its
+/// values as a list in their order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NspawnExtraDoc {
+    /// `Exec:`, keys and values.
+    pub exec: Entry<Vec<(String, String)>>,
+    /// `Files:`, keys and values.
+    pub files: Entry<Vec<(String, String)>>,
+    /// `Network:`, keys and values.
+    pub network: Entry<Vec<(String, String)>>,
+}
+
+impl From<&NspawnExtra> for NspawnExtraDoc {
+    /// The sections that have keys, without comments.
+    fn from(x: &NspawnExtra) -> Self {
+        let section =
+            |pairs: &Vec<(String, String)>| Entry::from((!pairs.is_empty()).then(|| pairs.clone()));
+        NspawnExtraDoc {
+            exec: section(&x.exec),
+            files: section(&x.files),
+            network: section(&x.network),
+        }
+    }
 }
 
 /// One bind, written as a flow mapping: `{host: 'H', machine: 'M', read_only: true}`.
@@ -488,6 +605,54 @@ fn word<T>(
         |v| format!(" {}", scalar(spell(v), Style::Plain)),
         |_, _| {},
     );
+}
+
+/// `KEY: true` or `KEY: false`.
+fn boolean(out: &mut String, indent: usize, key: &str, e: &Entry<bool>) {
+    entry(out, indent, key, e, |v| format!(" {v}"), |_, _| {});
+}
+
+/// `KEY: text`, the text made by `spell`: bare when it is a whole number
+/// (YAML reads an integer; berth takes its digits), else plain when YAML
+/// reads it back as that same text (`150%`), double-quoted otherwise.
+fn number<T>(
+    out: &mut String,
+    indent: usize,
+    key: &str,
+    e: &Entry<T>,
+    spell: impl Fn(&T) -> String,
+) {
+    entry(
+        out,
+        indent,
+        key,
+        e,
+        |v| {
+            let text = spell(v);
+            if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+                format!(" {text}")
+            } else {
+                format!(" {}", scalar(&text, Style::Plain))
+            }
+        },
+        |_, _| {},
+    );
+}
+
+/// A limit as the spec writes it: `infinity`, or the number; a memory size
+/// (`bytes`) with the largest of T, G, M, K that divides it exactly.
+fn limit(l: Limit, bytes: bool) -> String {
+    let Limit::Value(n) = l else {
+        return "infinity".to_owned();
+    };
+    if bytes {
+        for (suffix, shift) in [('T', 40), ('G', 30), ('M', 20), ('K', 10)] {
+            if n >= 1 << shift && n % (1 << shift) == 0 {
+                return format!("{}{suffix}", n >> shift);
+            }
+        }
+    }
+    n.to_string()
 }
 
 /// `KEY: ['a', 'b']`.
@@ -590,6 +755,82 @@ fn environment(out: &mut String, indent: usize, e: &Entry<Vec<(String, String)>>
                     "",
                     scalar(name, Style::Quoted),
                     scalar(value, Style::Quoted),
+                    w = indent + 2
+                );
+            }
+        },
+    );
+}
+
+/// `devices:` and one `- {path: ..., access: ...}` per device.
+fn devices(out: &mut String, indent: usize, e: &Entry<Vec<DeviceDoc>>) {
+    let empty = e.value.as_ref().is_some_and(Vec::is_empty);
+    entry(
+        out,
+        indent,
+        "devices",
+        e,
+        |_| {
+            if empty {
+                " []".to_owned()
+            } else {
+                String::new()
+            }
+        },
+        |out, devices| {
+            for d in devices {
+                let _ = write!(
+                    out,
+                    "{:w$}- {{path: {}",
+                    "",
+                    scalar(&d.path, Style::Quoted),
+                    w = indent + 2
+                );
+                if let Some(access) = &d.access {
+                    let _ = write!(out, ", access: {}", scalar(access, Style::Plain));
+                }
+                out.push_str("}\n");
+            }
+        },
+    );
+}
+
+/// One `nspawn_extra` section: `NAME:` and one `KEY: 'value'` (or
+/// `KEY: ['a', 'b']` for a key given more than once) per key, in order of
+/// first appearance; `NAME: {}` when empty.
+fn section(out: &mut String, indent: usize, name: &str, e: &Entry<Vec<(String, String)>>) {
+    let mut keys: Vec<(&str, Vec<&str>)> = Vec::new();
+    if let Some(pairs) = &e.value {
+        for (key, value) in pairs {
+            match keys.iter_mut().find(|(k, _)| k == key) {
+                Some((_, values)) => values.push(value),
+                None => keys.push((key, vec![value])),
+            }
+        }
+    }
+    entry(
+        out,
+        indent,
+        name,
+        e,
+        |_| {
+            if keys.is_empty() {
+                " {}".to_owned()
+            } else {
+                String::new()
+            }
+        },
+        |out, _| {
+            for (key, values) in &keys {
+                let value = match values.as_slice() {
+                    [one] => scalar(one, Style::Quoted),
+                    many => flow_list(many, Style::Quoted),
+                };
+                let _ = writeln!(
+                    out,
+                    "{:w$}{}: {value}",
+                    "",
+                    scalar(key, Style::Plain),
                     w = indent + 2
                 );
             }

@@ -132,7 +132,7 @@ fn every_new_field_loads() {
     assert_eq!(
         web.network,
         Network {
-            mode: NetworkMode::Veth,
+            mode: Some(NetworkMode::Veth),
             zone: None,
             bridge: None,
             ports: vec![
@@ -145,6 +145,7 @@ fn every_new_field_loads() {
                 tcp(8443, 443),
                 tcp(9000, 9001),
             ],
+            ..Network::default()
         }
     );
     assert_eq!(
@@ -187,7 +188,7 @@ fn every_new_field_loads() {
     );
     assert_eq!(build.autostart, Some(false));
     // A zone implies veth.
-    assert_eq!(build.network.mode, NetworkMode::Veth);
+    assert_eq!(build.network.mode, Some(NetworkMode::Veth));
     assert_eq!(build.network.zone.as_deref(), Some("build"));
     assert_eq!(build.private_users, Some(PrivateUsers::Identity));
     assert_eq!(build.capabilities, ["all"]);
@@ -211,7 +212,7 @@ fn every_new_field_loads() {
         ]
     );
     // A bridge implies veth, and allows port forwards.
-    assert_eq!(f40.network.mode, NetworkMode::Veth);
+    assert_eq!(f40.network.mode, Some(NetworkMode::Veth));
     assert_eq!(f40.network.bridge.as_deref(), Some("br0.10"));
     assert_eq!(f40.network.ports.len(), 1);
     assert_eq!(f40.private_users, Some(PrivateUsers::No));
@@ -227,7 +228,8 @@ fn absent_fields_take_their_defaults() {
     assert!(m.repos.is_empty());
     assert_eq!(m.autostart, None);
     assert_eq!(m.network, Network::default());
-    assert_eq!(m.network.mode, NetworkMode::Host);
+    // No mode written: the launcher's default.
+    assert_eq!(m.network.mode, None);
     assert!(m.binds.is_empty());
     assert_eq!(m.private_users, None);
     assert!(m.capabilities.is_empty() && m.drop_capabilities.is_empty());
@@ -249,7 +251,7 @@ machines:
 ";
     let m = only(text);
     assert_eq!(m.autostart, Some(true));
-    assert_eq!(m.network.mode, NetworkMode::Private);
+    assert_eq!(m.network.mode, Some(NetworkMode::Private));
     assert!(m.binds.is_empty() && m.environment.is_empty());
 }
 
@@ -285,7 +287,7 @@ machines:
     assert_eq!(plain.bootstrap_options.variant.as_deref(), Some("buildd"));
     assert_eq!(plain.bootstrap_options.components, ["main", "contrib"]);
     assert_eq!(plain.autostart, Some(true));
-    assert_eq!(plain.network.mode, NetworkMode::Veth);
+    assert_eq!(plain.network.mode, Some(NetworkMode::Veth));
     assert_eq!(plain.network.ports, [tcp(80, 80)]);
     assert_eq!(plain.binds, [bind("/srv/shared", "/srv/shared", false)]);
     assert_eq!(plain.private_users, Some(PrivateUsers::Pick));
@@ -307,7 +309,7 @@ machines:
     assert_eq!(
         own.network,
         Network {
-            mode: NetworkMode::Private,
+            mode: Some(NetworkMode::Private),
             ..Network::default()
         }
     );
@@ -460,7 +462,6 @@ fn two_binds_cannot_share_a_machine_path() {
 #[test]
 fn port_forwards_need_veth() {
     for network in [
-        "{ports: ['80:80']}",
         "{mode: host, ports: ['80:80']}",
         "{mode: private, ports: ['80:80']}",
     ] {
@@ -479,9 +480,15 @@ fn port_forwards_need_veth() {
         "{bridge: br0, ports: ['80:80']}",
         "{mode: veth, zone: z, ports: ['80:80']}",
         "{mode: host, ports: []}",
+        // No mode: the launcher's default may be veth (the engine checks
+        // the effective mode when it plans).
+        "{ports: ['80:80']}",
     ] {
         only(&web(&format!("    network: {network}\n")));
     }
+    let m = only(&web("    network: {ports: ['80:80']}\n"));
+    assert_eq!(m.network.mode, None);
+    assert_eq!(m.network.ports, [tcp(80, 80)]);
 }
 
 #[test]
@@ -876,7 +883,7 @@ fn wrong_types_name_the_field() {
 
 #[test]
 fn new_field_errors_in_defaults_are_reported_once_there() {
-    let text = "defaults:\n  network: {ports: ['80:80']}\n  capabilities: [x]\nmachines:\n  a: {distro: arch}\n  b: {distro: arch}\n";
+    let text = "defaults:\n  network: {mode: host, ports: ['80:80']}\n  capabilities: [x]\nmachines:\n  a: {distro: arch}\n  b: {distro: arch}\n";
     let err = errors(text);
     let fields: Vec<_> = err
         .diagnostics

@@ -154,3 +154,55 @@ fn booleans_capabilities_and_environment() {
 "
     ));
 }
+
+#[test]
+fn addressing_and_runtime_errors() {
+    insta::assert_snapshot!(render(
+        "machines:
+  web:
+    distro: arch
+    network:
+      mode: host
+      address: 10.0.0.5/24
+  db:
+    distro: arch
+    network:
+      address: 10.0.0.0/24
+      pool: 10.231.0.0/16
+      gateway: 10.1.0.1
+      nat: true
+    resources:
+      memory_max: 512MB
+      memory_high: 1G
+      cpu_quota: 150
+      io_weight: 0
+      tasks_max: max
+    devices:
+      - {path: /dev/fuse, access: rx}
+      - {path: /sys/kernel}
+      - path: /dev/./fuse
+    nspawn_extra:
+      Exec:
+        Bind: /srv
+        boot: true
+        Environment: [A=1, [B=2]]
+      Files:
+        Volatile: ~
+"
+    ));
+    insta::assert_snapshot!(render(
+        "machines:
+  web:
+    distro: arch
+    resources: {memory_max: 1G, memory_high: 2G, cpu_wieght: 5}
+"
+    ));
+    insta::assert_snapshot!(render(
+        "machines:
+  web:
+    distro: arch
+    nspawn_extra:
+      exec: {Boot: true}
+"
+    ));
+}

@@ -2,14 +2,17 @@
 //! whatever YAML would otherwise make of it, and a rendered machine loads,
 //! validates and gives back the values that were put in.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use berth_schema::yaml::{
-    BindDoc, Document, Entry, MachineDoc, NetworkDoc, RootPasswordDoc, Style, UnitsDoc, flow_list,
-    scalar,
+    BindDoc, DeviceDoc, Document, Entry, MachineDoc, NetworkDoc, NspawnExtraDoc, ResourcesDoc,
+    RootPasswordDoc, Style, UnitsDoc, flow_list, scalar,
 };
 use berth_schema::{
-    Bind, DesiredState, Distro, NetworkMode, Port, PrivateUsers, Protocol, RootPassword,
+    Address, Bind, DesiredState, Device, Distro, Ipv4Cidr, Limit, NetworkMode, NspawnExtra, Port,
+    PrivateUsers, Protocol, Resources, RootPassword,
 };
 use serde_json::Value;
 
@@ -238,7 +241,7 @@ fn a_rendered_machine_loads_back_to_the_same_values() {
             Some(RootPassword::Hash("$6$salt$abc./XYZ".to_owned()))
         );
         assert_eq!(m.securetty, ["null", "0", "pts/0"]);
-        assert_eq!(m.network.mode, NetworkMode::Veth);
+        assert_eq!(m.network.mode, Some(NetworkMode::Veth));
         assert_eq!(m.network.zone.as_deref(), Some("null"));
         assert_eq!(m.network.bridge, None);
         assert_eq!(
@@ -359,4 +362,203 @@ fn comments_and_notes_cannot_break_the_document() {
     );
     let spec = berth_schema::load_str(&text, Path::new("s.yaml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec.machines["web"].distro, Distro::Arch);
+}
+
+#[test]
+fn the_new_keys_have_a_stable_format() {
+    let mut m = MachineDoc::new("web");
+    m.distro = Entry::new(Distro::Arch);
+    m.network = Entry::new(NetworkDoc {
+        zone: Entry::new("web".to_owned()),
+        address: Entry::new("10.0.0.5/24".to_owned()),
+        gateway: Entry::new("10.0.0.1".to_owned()),
+        nat: Entry::new(true),
+        hosts: Entry::new(false),
+        ..NetworkDoc::default()
+    });
+    m.resources = Entry::new(ResourcesDoc {
+        memory_max: Entry::new(Limit::Value(2 << 30)),
+        memory_high: Entry::new(Limit::Value((1 << 30) + 1)),
+        cpu_quota: Entry::new(150),
+        cpu_weight: Entry::new(200),
+        io_weight: Entry::new(50),
+        tasks_max: Entry::new(Limit::Infinity),
+    })
+    .comment("limits");
+    m.devices = Entry::new(vec![
+        DeviceDoc {
+            path: "/dev/fuse".to_owned(),
+            access: None,
+        },
+        DeviceDoc {
+            path: "/dev/net/tun".to_owned(),
+            access: Some("rw".to_owned()),
+        },
+    ]);
+    m.nspawn_extra = Entry::new(NspawnExtraDoc {
+        exec: Entry::new(vec![
+            ("LimitNOFILE".to_owned(), "4096".to_owned()),
+            ("Parameters".to_owned(), "a".to_owned()),
+            ("Boot".to_owned(), "yes".to_owned()),
+            ("Parameters".to_owned(), "b c".to_owned()),
+        ]),
+        files: Entry::new(Vec::new()),
+        ..NspawnExtraDoc::default()
+    });
+    let mut auto = MachineDoc::new("auto");
+    auto.distro = Entry::new(Distro::Arch);
+    auto.network = Entry::new(NetworkDoc {
+        address: Entry::new("auto".to_owned()),
+        pool: Entry::new("10.9.0.0/16".to_owned()),
+        ..NetworkDoc::default()
+    });
+    auto.resources = Entry::new(ResourcesDoc::default());
+    auto.devices = Entry::new(Vec::new());
+    auto.nspawn_extra = Entry::new(NspawnExtraDoc::default());
+    let text = Document {
+        header: Vec::new(),
+        machines: vec![m, auto],
+    }
+    .render();
+    assert_eq!(
+        text,
+        "machines:
+  web:
+    distro: arch
+    network:
+      zone: 'web'
+      address: '10.0.0.5/24'
+      gateway: '10.0.0.1'
+      nat: true
+      hosts: false
+    # limits
+    resources:
+      memory_max: 2G
+      memory_high: 1073741825
+      cpu_quota: 150%
+      cpu_weight: 200
+      io_weight: 50
+      tasks_max: infinity
+    devices:
+      - {path: '/dev/fuse'}
+      - {path: '/dev/net/tun', access: rw}
+    nspawn_extra:
+      Exec:
+        LimitNOFILE: '4096'
+        Parameters: ['a', 'b c']
+        Boot: 'yes'
+      Files: {}
+
+  auto:
+    distro: arch
+    network:
+      address: 'auto'
+      pool: '10.9.0.0/16'
+    resources: {}
+    devices: []
+    nspawn_extra: {}
+"
+    );
+    let spec = berth_schema::load_str(&text, Path::new("s.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    common::assert_schema_accepts("rendered new keys", &text);
+    let web = &spec.machines["web"];
+    assert_eq!(
+        web.network.address,
+        Some(Address::Static(Ipv4Cidr {
+            address: [10, 0, 0, 5].into(),
+            prefix: 24
+        }))
+    );
+    assert_eq!(web.resources.memory_high, Some(Limit::Value((1 << 30) + 1)));
+    // A key given more than once is grouped at its first place.
+    assert_eq!(
+        web.nspawn_extra.exec,
+        [
+            ("LimitNOFILE".to_owned(), "4096".to_owned()),
+            ("Parameters".to_owned(), "a".to_owned()),
+            ("Parameters".to_owned(), "b c".to_owned()),
+            ("Boot".to_owned(), "yes".to_owned()),
+        ]
+    );
+    let auto = &spec.machines["auto"];
+    assert_eq!(auto.network.address, Some(Address::Auto));
+    assert!(auto.resources.is_empty() && auto.devices.is_empty());
+}
+
+#[test]
+fn rendered_runtime_settings_load_back_to_the_same_values() {
+    // Values an `.nspawn` line can hold: no control characters at all.
+    let awkward: Vec<(String, String)> = AWKWARD
+        .iter()
+        .filter(|s| !s.chars().any(char::is_control))
+        .map(|s| ("Environment".to_owned(), (*s).to_owned()))
+        .collect();
+    let extra = NspawnExtra {
+        exec: awkward,
+        files: vec![
+            ("Bind".to_owned(), "/srv/a:/a".to_owned()),
+            ("Bind".to_owned(), "/srv/b:/b".to_owned()),
+        ],
+        network: vec![("Port".to_owned(), "tcp:8080:80".to_owned())],
+    };
+    let devices = vec![
+        Device {
+            path: PathBuf::from("/dev/fuse"),
+            access: "rwm".to_owned(),
+        },
+        Device {
+            path: PathBuf::from("/dev/kvm"),
+            access: "rm".to_owned(),
+        },
+    ];
+    for resources in [
+        Resources {
+            memory_max: Some(Limit::Value(1 << 40)),
+            memory_high: Some(Limit::Value(3 << 10)),
+            cpu_quota: Some(1),
+            cpu_weight: Some(10_000),
+            tasks_max: Some(Limit::Value(1)),
+            io_weight: Some(1),
+        },
+        Resources {
+            memory_max: Some(Limit::Infinity),
+            memory_high: Some(Limit::Value(u64::MAX)),
+            cpu_quota: Some(100_000),
+            tasks_max: Some(Limit::Value(u64::MAX)),
+            ..Resources::default()
+        },
+        Resources::default(),
+    ] {
+        let mut m = MachineDoc::new("web");
+        m.distro = Entry::new(Distro::Arch);
+        m.resources = Entry::new(ResourcesDoc::from(&resources));
+        m.devices = Entry::new(devices.iter().map(DeviceDoc::from).collect());
+        m.nspawn_extra = Entry::new(NspawnExtraDoc::from(&extra));
+        let text = Document {
+            header: Vec::new(),
+            machines: vec![m],
+        }
+        .render();
+        let spec = berth_schema::load_str(&text, Path::new("s.yaml"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let web = &spec.machines["web"];
+        assert_eq!(web.resources, resources, "{text}");
+        assert_eq!(web.devices, devices, "{text}");
+        assert_eq!(web.nspawn_extra, extra, "{text}");
+    }
+    // Empty sections are left out.
+    assert_eq!(
+        NspawnExtraDoc::from(&NspawnExtra::default()),
+        NspawnExtraDoc::default()
+    );
+    assert_eq!(
+        DeviceDoc::from(&Device {
+            path: PathBuf::from("/dev/kvm"),
+            access: "rw".to_owned()
+        }),
+        DeviceDoc {
+            path: "/dev/kvm".to_owned(),
+            access: Some("rw".to_owned())
+        }
+    );
 }

@@ -225,6 +225,13 @@ impl SystemdBox {
     /// hostname = the last path component) at `in_box_path` inside the box,
     /// e.g. `/var/lib/machines/web`. The path must not exist or be empty.
     pub fn seed_nested_root(&self, in_box_path: &str) {
+        self.seed_nested_root_with(in_box_path, &[]);
+    }
+
+    /// Like [`SystemdBox::seed_nested_root`], from the cached root with the
+    /// Debian packages `extra` on top of the usual ones (the same cached
+    /// root [`SystemdBox::boot_with`] boots with those packages).
+    pub fn seed_nested_root_with(&self, in_box_path: &str, extra: &[&str]) {
         let dest = self.host_path(in_box_path);
         if dest.exists() {
             let empty = fs::read_dir(&dest).is_ok_and(|mut d| d.next().is_none());
@@ -238,7 +245,7 @@ impl SystemdBox {
             fs::create_dir_all(parent)
                 .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
         }
-        copy_tree(&cached_root(), &dest);
+        copy_tree(&cached_root_with(extra), &dest);
         let hostname = dest
             .file_name()
             .map(|n| sanitize(&n.to_string_lossy()))

@@ -68,11 +68,19 @@ fn is_namespace_init(host: &dyn Host, pid: i32) -> bool {
 }
 
 /// Every process's pid and arguments whose program is `name`, in one pass
-/// over `/proc`.
+/// over `/proc`. Only processes of berth's own PID namespace count: this
+/// host's. A systemd host running in a container here (its machines'
+/// systemd-nspawn processes show in our `/proc` too) is another host.
 pub fn with_program(host: &dyn Host, name: &str) -> Vec<(i32, Vec<String>)> {
     let mut procs = Vec::new();
     let Ok(entries) = fs::read_dir(host.proc_dir()) else {
         return procs;
+    };
+    let own_ns = fs::read_link(host.proc_dir().join("self/ns/pid")).ok();
+    let other_host = |pid: i32| {
+        own_ns.as_ref().is_some_and(|own| {
+            fs::read_link(host.proc_dir().join(format!("{pid}/ns/pid"))).is_ok_and(|ns| ns != *own)
+        })
     };
     for entry in entries.flatten() {
         let Some(pid) = entry
@@ -82,7 +90,7 @@ pub fn with_program(host: &dyn Host, name: &str) -> Vec<(i32, Vec<String>)> {
         else {
             continue;
         };
-        if program(host, pid).as_deref() != Some(name) {
+        if program(host, pid).as_deref() != Some(name) || other_host(pid) {
             continue;
         }
         let Ok(cmdline) = fs::read(host.proc_dir().join(format!("{pid}/cmdline"))) else {

@@ -34,6 +34,11 @@ pub enum Warning {
         /// The package.
         package: String,
     },
+    /// The guest's networkd or resolved runs on the host's network.
+    GuestNetworkOnHost {
+        /// The units the spec enables among systemd-networkd and systemd-resolved.
+        units: Vec<String>,
+    },
     /// The root password file is readable by group or others.
     SecretFileReadable {
         /// The file.
@@ -48,6 +53,11 @@ pub enum Warning {
         why: String,
     },
 }
+
+/// The guest's network manager.
+pub const NETWORKD: &str = "systemd-networkd.service";
+/// The guest's resolver.
+pub const RESOLVED: &str = "systemd-resolved.service";
 
 impl Warning {
     /// Whether this warning reports a machine berth does not control.
@@ -88,6 +98,24 @@ impl fmt::Display for Warning {
                 f,
                 "package {package} left the spec but was part of the bootstrap: berth never removes base packages"
             ),
+            Warning::GuestNetworkOnHost { units } => {
+                write!(
+                    f,
+                    "{} enabled under host networking: the guest shares the host's network",
+                    units.join(" and ")
+                )?;
+                if units.iter().any(|u| u == NETWORKD) {
+                    f.write_str(
+                        "; its systemd-networkd can reconfigure the host's interfaces, addresses and routes",
+                    )?;
+                }
+                if units.iter().any(|u| u == RESOLVED) {
+                    f.write_str(
+                        "; its systemd-resolved binds 127.0.0.53:53 and 127.0.0.54:53, and LLMNR on port                          5355 of every address, in the host's namespace (and has no upstream DNS server                          there: berth gives the guest the host's /etc/resolv.conf instead)",
+                    )?;
+                }
+                f.write_str("; set network.mode: veth or a zone, or leave them disabled")
+            }
             Warning::SecretFileReadable { path } => write!(
                 f,
                 "root_password file {path} is readable by group or others (chmod 600 it)"

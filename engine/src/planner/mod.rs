@@ -15,7 +15,7 @@ use crate::error::EngineError;
 use crate::host::state::MachineRecord;
 use crate::model::action::Action;
 use crate::model::observed::{BaseObservation, Observed, RootFacts, RootPresence, RunState};
-use crate::model::warning::Warning;
+use crate::model::warning::{self, Warning};
 use crate::secret::Secret;
 
 pub use crate::model::plan::{ChangeKind, MachinePlan, Plan};
@@ -99,6 +99,16 @@ pub fn plan_machine(
     };
 
     let mode = network::effective_mode(&machine.network, launcher, observed.host_dhcp);
+    if mode == NetworkMode::Host {
+        let units: Vec<String> = [warning::NETWORKD, warning::RESOLVED]
+            .into_iter()
+            .filter(|u| machine.units.enable.iter().any(|e| e == u))
+            .map(str::to_owned)
+            .collect();
+        if !units.is_empty() {
+            warnings.push(Warning::GuestNetworkOnHost { units });
+        }
+    }
     let settings_path = observed.settings_path.display().to_string();
     plan_settings(
         machine,
@@ -690,6 +700,43 @@ mod tests {
         Secret::Hash(HASH.into())
     }
 
+    #[test]
+    fn guest_networkd_under_host_networking_is_a_warning_and_veth_is_the_unit_default() {
+        let plan = plan_machine(&machine(), &converged(), Some(&secret())).expect("plan");
+        assert_eq!(plan.network.as_deref(), Some("host"));
+        let warning = plan
+            .warnings
+            .iter()
+            .find(|w| matches!(w, Warning::GuestNetworkOnHost { .. }))
+            .expect("a warning about the guest's networkd");
+        let text = warning.to_string();
+        assert!(text.contains("reconfigure the host's interfaces"), "{text}");
+
+        // Under machinectl the default is a veth link, as systemd-nspawn@ has.
+        let mut observed = converged();
+        observed.launcher = Ok(Launcher::Machinectl);
+        observed.run = RunState::Stopped;
+        let plan = plan_machine(&machine(), &observed, Some(&secret())).expect("plan");
+        assert_eq!(plan.network.as_deref(), Some("veth"));
+        assert!(
+            !plan
+                .warnings
+                .iter()
+                .any(|w| matches!(w, Warning::GuestNetworkOnHost { .. })),
+            "{:?}",
+            plan.warnings
+        );
+        let Some(Action::WriteSettings { after, .. }) = plan
+            .actions
+            .iter()
+            .find(|a| matches!(a, Action::WriteSettings { .. }))
+        else {
+            panic!("the settings change to veth: {:?}", plan.actions);
+        };
+        assert!(after.contains("VirtualEthernet=yes"), "{after}");
+        assert!(after.contains("ResolvConf=auto"), "{after}");
+    }
+
     fn names(plan: &MachinePlan) -> Vec<&'static str> {
         plan.actions.iter().map(Action::name).collect()
     }
@@ -978,7 +1025,14 @@ mod tests {
         let mut nspawn = machine();
         nspawn.distro = Distro::Ubuntu;
         let plan = plan_machine(&nspawn, &converged(), Some(&secret())).unwrap();
-        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        assert!(
+            !plan
+                .warnings
+                .iter()
+                .any(|w| matches!(w, Warning::SecurettyMissesLoginPty { .. })),
+            "{:?}",
+            plan.warnings
+        );
     }
 
     #[test]

@@ -41,10 +41,14 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The closest of `candidates` to `word`, if close enough to be a likely typo.
+/// The closest of `candidates` to `word`, if close enough to be a likely
+/// typo; a candidate that differs only in ASCII case comes first.
 pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     if word.chars().count() > 64 {
         return None;
+    }
+    if let Some(same) = candidates.iter().find(|c| c.eq_ignore_ascii_case(word)) {
+        return Some(same);
     }
     candidates
         .iter()
@@ -83,6 +87,12 @@ mod tests {
             Some("packages")
         );
         assert_eq!(suggest("zzz", &["packages", "distro"]), None);
+        // Case alone: suggested even when far by edit distance.
+        assert_eq!(suggest("EXEC", &["Exec", "Files"]), Some("Exec"));
+        assert_eq!(
+            suggest("privateusersownership", &["PrivateUsersOwnership"]),
+            Some("PrivateUsersOwnership")
+        );
         assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
     }
 }

@@ -1,8 +1,9 @@
 //! Checks on single values: machine names, hostnames, package, release, unit
 //! and securetty names, mirrors, crypt(3) hashes, variable names; and for the
 //! machine's runtime settings: bootstrap variants and components, dnf
-//! repositories, zones, bridges, port forwards, bind paths, capabilities and
-//! environment variables.
+//! repositories, zones, bridges, port forwards, IPv4 addresses, bind paths,
+//! capabilities, environment variables, resource limits, devices and extra
+//! `.nspawn` keys.
 //!
 //! Every check returns `Err(message)` with a message fit for a user. Messages
 //! quote the offending value through [`quote`], which escapes control
@@ -11,17 +12,22 @@
 //! One submodule per concern: [`machine`] (names, hostnames, securetty),
 //! [`bootstrap`] (packages, release, mirror, variants, components, dnf
 //! repositories, pacman.conf), [`units`], [`root_password`], [`network`]
-//! (zones, bridges, ports), [`binds`], [`capabilities`], [`environment`],
-//! and [`messages`] (quoting values, suggestions). The shared token check
-//! lives here.
+//! (zones, bridges, ports, addresses, pools, gateways), [`binds`],
+//! [`capabilities`], [`environment`], [`resources`] (sizes, quota, weights,
+//! task limit), [`devices`] (paths, access), [`nspawn`] (sections, keys,
+//! values), and [`messages`] (quoting values, suggestions). The shared token
+//! check lives here.
 
 mod binds;
 mod bootstrap;
 mod capabilities;
+mod devices;
 mod environment;
 mod machine;
 mod messages;
 mod network;
+mod nspawn;
+mod resources;
 mod root_password;
 mod units;
 
@@ -30,10 +36,15 @@ pub(crate) use bootstrap::{
     component, mirror, package, pacman_conf, release, repo_id, repo_url, variant,
 };
 pub(crate) use capabilities::{capability, drop_capability};
+pub(crate) use devices::{device_access, device_path};
 pub(crate) use environment::{env_name, env_value};
 pub(crate) use machine::{hostname, machine_name, securetty};
 pub(crate) use messages::{one_of, quote, suggest};
-pub(crate) use network::{bridge, port, zone};
+pub(crate) use network::{address, bridge, gateway, gateway_fits, pool, port, zone};
+pub(crate) use nspawn::{
+    EXEC_KEYS, FILES_KEYS, NETWORK_KEYS, SECTION_NAMES, nspawn_key, nspawn_value, section_of,
+};
+pub(crate) use resources::{cpu_quota, size, tasks_max, weight};
 pub(crate) use root_password::{crypt_hash, env_var, secret_file};
 pub(crate) use units::{unit, unit_with_suffix};
 

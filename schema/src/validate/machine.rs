@@ -14,7 +14,7 @@ use crate::names::{self, quote};
 use crate::raw::{RawMachine, position};
 use crate::spec::{
     BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
-    PrivateUsers, Source, Storage, Units,
+    NspawnExtra, PrivateUsers, Resources, Source, Storage, Units,
 };
 
 impl Validator<'_, '_> {
@@ -128,10 +128,9 @@ impl Validator<'_, '_> {
             drop_capabilities: valid_or(merged.drop_capabilities, Vec::new())?,
             environment: valid_or(merged.environment, Vec::new())?,
             storage: optional(merged.storage)?.map_or(Storage::Copy, |p| p.value),
-            // Filled in by the validation of `resources`, `devices` and `nspawn_extra`.
-            resources: crate::spec::Resources::default(),
-            devices: Vec::new(),
-            nspawn_extra: crate::spec::NspawnExtra::default(),
+            resources: valid_or(merged.resources, Resources::default())?,
+            devices: valid_or(merged.devices, Vec::new())?,
+            nspawn_extra: valid_or(merged.nspawn_extra, NspawnExtra::default())?,
         })
     }
 
@@ -348,6 +347,18 @@ impl Validator<'_, '_> {
             raw.storage.as_ref().map(|s| s.referenced),
             storage_field,
         );
+        let resources = match &raw.resources {
+            None => Field::Absent,
+            Some(r) => self.resources(r, &format!("{prefix}.resources")),
+        };
+        let devices = match &raw.devices {
+            None => Field::Absent,
+            Some(d) => self.devices(d, &format!("{prefix}.devices")),
+        };
+        let nspawn_extra = match &raw.nspawn_extra {
+            None => Field::Absent,
+            Some(e) => self.nspawn_extra(e, &format!("{prefix}.nspawn_extra")),
+        };
         Checked {
             distro,
             release,
@@ -371,6 +382,9 @@ impl Validator<'_, '_> {
             drop_capabilities,
             environment,
             storage,
+            resources,
+            devices,
+            nspawn_extra,
         }
     }
 }

@@ -10,14 +10,18 @@
 //! [`validate`] walks the file; [`machine`] checks each machine's fields and
 //! merges the defaults; one submodule per part of a machine holds its rules:
 //! [`bootstrap`] (`bootstrap_options`, `repos`), [`network`], [`binds`],
-//! [`environment`], [`units`], [`root_password`]; [`values`] has the checks
-//! every field uses (booleans, strings, spellings, lists).
+//! [`environment`], [`units`], [`root_password`], [`resources`],
+//! [`devices`], [`nspawn_extra`]; [`values`] has the checks every field
+//! uses (booleans, strings, spellings, lists).
 
 mod binds;
 mod bootstrap;
+mod devices;
 mod environment;
 mod machine;
 mod network;
+mod nspawn_extra;
+mod resources;
 mod root_password;
 mod units;
 mod values;
@@ -29,8 +33,8 @@ use serde_saphyr::Location;
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::raw::{RawFile, RawMachine, position};
 use crate::spec::{
-    Bind, BootstrapOptions, BootstrapperKind, DesiredState, Distro, Launcher, Machine, Network,
-    PrivateUsers, Repo, RootPassword, Storage, Units,
+    Bind, BootstrapOptions, BootstrapperKind, DesiredState, Device, Distro, Launcher, Machine,
+    Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword, Storage, Units,
 };
 
 /// Most diagnostics kept for one file; the rest are only counted.
@@ -91,6 +95,9 @@ struct Checked {
     drop_capabilities: Field<Vec<String>>,
     environment: Field<Vec<(String, String)>>,
     storage: Field<Placed<Storage>>,
+    resources: Field<Resources>,
+    devices: Field<Vec<Device>>,
+    nspawn_extra: Field<NspawnExtra>,
 }
 
 impl Checked {
@@ -123,6 +130,9 @@ impl Checked {
                 .or(clone(&defaults.drop_capabilities)),
             environment: self.environment.or(clone(&defaults.environment)),
             storage: self.storage.or(clone(&defaults.storage)),
+            resources: self.resources.or(copy(&defaults.resources)),
+            devices: self.devices.or(clone(&defaults.devices)),
+            nspawn_extra: self.nspawn_extra.or(clone(&defaults.nspawn_extra)),
         }
     }
 }

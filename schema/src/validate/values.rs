@@ -1,5 +1,6 @@
 //! Checks shared by every field: YAML booleans, strings checked by a
-//! rule, one of a fixed set of spellings (and those spellings), lists.
+//! rule or parsed into a value, one of a fixed set of spellings (and those
+//! spellings), lists.
 
 use std::collections::HashSet;
 
@@ -44,6 +45,26 @@ impl Validator<'_, '_> {
         };
         match check(&value.value) {
             Ok(()) => Field::Valid(value.value.clone()),
+            Err(msg) => {
+                self.error(&value.referenced, field.to_owned(), msg);
+                Field::Invalid
+            }
+        }
+    }
+
+    /// A string turned into its value by `parse`, which says what is wrong
+    /// when it cannot.
+    pub(super) fn parsed<T>(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        field: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Field<T> {
+        let Some(value) = value else {
+            return Field::Absent;
+        };
+        match parse(&value.value) {
+            Ok(v) => Field::Valid(v),
             Err(msg) => {
                 self.error(&value.referenced, field.to_owned(), msg);
                 Field::Invalid
