@@ -416,12 +416,31 @@ impl Action {
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
+                // A device in both lists changes its access.
+                let changed: Vec<String> = add
+                    .iter()
+                    .filter_map(|a| {
+                        let old = remove.iter().find(|r| r.path == a.path)?;
+                        Some(format!("{} {} -> {}", a.path, old.access, a.access))
+                    })
+                    .collect();
+                let only = |rules: &[DeviceRule], other: &[DeviceRule]| -> Vec<DeviceRule> {
+                    rules
+                        .iter()
+                        .filter(|r| !other.iter().any(|o| o.path == r.path))
+                        .cloned()
+                        .collect()
+                };
+                let (add, remove) = (only(add, remove), only(remove, add));
                 let mut parts = Vec::new();
                 if !add.is_empty() {
-                    parts.push(format!("allow device {}", list(add)));
+                    parts.push(format!("allow device {}", list(&add)));
+                }
+                if !changed.is_empty() {
+                    parts.push(format!("change device {}", changed.join(", ")));
                 }
                 if !remove.is_empty() {
-                    parts.push(format!("stop allowing device {}", list(remove)));
+                    parts.push(format!("stop allowing device {}", list(&remove)));
                 }
                 if parts.is_empty() {
                     parts.push("rewrite berth's drop-in".to_owned());

@@ -298,28 +298,24 @@ fn plan_limits(
         }
         Keeper::Cgroup => {
             let mut writes = Vec::new();
+            let mut paths = Vec::new();
             if let Some(limits) = live_limits {
                 for change in &changes {
                     if let Some(Ok(value)) = limits.values.get(&change.knob) {
-                        writes.extend(
-                            resources::cgroup_writes(
-                                change.knob,
-                                &change.to,
-                                value.hierarchy,
-                                Manager::Berth,
-                            )
-                            .map_err(|why| format!("resources.{}: {why}", change.knob))?,
-                        );
+                        let these = resources::cgroup_writes(
+                            change.knob,
+                            &change.to,
+                            value.hierarchy,
+                            Manager::Berth,
+                        )
+                        .map_err(|why| format!("resources.{}: {why}", change.knob))?;
+                        paths.extend(these.iter().map(|w| format!("{}/{}", value.dir, w.file)));
+                        writes.extend(these);
                     }
                 }
             }
             let live = !writes.is_empty();
-            let cgroup = if live {
-                live_limits.map(|l| l.cgroup.clone()).unwrap_or_default()
-            } else {
-                String::new()
-            };
-            (ResourceWrites::Cgroup { cgroup, writes }, live)
+            (ResourceWrites::Cgroup { writes, paths }, live)
         }
     };
     Ok(Some(Action::SetResources {
@@ -369,6 +365,7 @@ mod tests {
         let value = |files: &[(&str, &str)]| {
             Ok(LiveValue {
                 hierarchy: Hierarchy::V1,
+                dir: "/sys/fs/cgroup/v1/berth-web".into(),
                 files: files
                     .iter()
                     .map(|(f, v)| ((*f).to_owned(), (*v).to_owned()))
@@ -448,6 +445,10 @@ mod tests {
         assert_eq!(json["changes"][0]["from"], 536_870_912);
         assert_eq!(json["writes"]["via"], "cgroup");
         assert_eq!(json["writes"]["writes"][0]["value"], "268435456");
+        assert_eq!(
+            action.commands(),
+            ["echo \"268435456\" > /sys/fs/cgroup/v1/berth-web/memory.limit_in_bytes"]
+        );
     }
 
     #[test]
@@ -706,6 +707,16 @@ mod tests {
             !plan.actions.iter().any(|a| a.name() == "set-device-allow"),
             "{:?}",
             plan.actions
+        );
+        m.devices = fuse("rwm");
+        let plan = plan_machine(&m, &observed, Some(&secret())).unwrap();
+        assert_eq!(
+            plan.actions
+                .iter()
+                .find(|a| a.name() == "set-device-allow")
+                .map(Action::describe)
+                .as_deref(),
+            Some("change device /dev/fuse rw -> rwm (DeviceAllow=, at the next start)")
         );
         m.devices.clear();
         observed.resources.devices.clear();

@@ -233,7 +233,11 @@ impl MachineCgroup {
         if files.is_empty() {
             return Err(format!("{knob} cannot be set in this cgroup hierarchy"));
         }
-        Ok(LiveValue { hierarchy, files })
+        Ok(LiveValue {
+            hierarchy,
+            dir: dir.display().to_string(),
+            files,
+        })
     }
 
     /// Writes `writes` into the machine's cgroup, which berth manages. In

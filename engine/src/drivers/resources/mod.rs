@@ -589,10 +589,10 @@ pub enum ResourceWrites {
     /// the machine's own cgroup at every start) and, while it runs, these
     /// writes into that cgroup.
     Cgroup {
-        /// The machine's cgroup (empty: it does not run).
-        cgroup: String,
         /// The files written (empty: the machine does not run).
         writes: Vec<CgroupWrite>,
+        /// Where each of `writes` goes in the running machine's cgroup.
+        paths: Vec<String>,
     },
 }
 
@@ -621,16 +621,11 @@ impl ResourceWrites {
                 set.join(" ")
             )],
             ResourceWrites::Scope { .. } => Vec::new(),
-            ResourceWrites::Cgroup { cgroup, writes } if !writes.is_empty() => {
-                let mut out = vec![format!("# in the machine's cgroup {cgroup}")];
-                out.extend(
-                    writes
-                        .iter()
-                        .map(|w| format!("echo {:?} > {}", w.value, w.file)),
-                );
-                out
-            }
-            ResourceWrites::Cgroup { .. } => Vec::new(),
+            ResourceWrites::Cgroup { writes, paths } => writes
+                .iter()
+                .zip(paths)
+                .map(|(w, path)| format!("echo {:?} > {path}", w.value))
+                .collect(),
         }
     }
 }
@@ -702,6 +697,8 @@ pub struct LiveLimits {
 pub struct LiveValue {
     /// The hierarchy they are in.
     pub hierarchy: Hierarchy,
+    /// The cgroup directory they are in.
+    pub dir: String,
     /// (file, normalised contents).
     pub files: Vec<(String, String)>,
 }
