@@ -32,6 +32,7 @@ mod lifecycle;
 mod observe;
 mod orphans;
 mod plan_snapshots;
+mod resources;
 mod saved_plans;
 mod secrets;
 mod storage;
