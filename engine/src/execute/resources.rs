@@ -238,6 +238,28 @@ mod tests {
     }
 
     #[test]
+    fn the_nspawn_launcher_on_a_systemd_host_gives_machineds_scope_the_recorded_limits() {
+        let (engine, fake) = engine(true);
+        cgroup_v2(&fake);
+        let mut m = machine(limits());
+        m.launcher = Launcher::Nspawn;
+        apply(&engine, &m);
+        let lines = fake.lines();
+        let start = lines
+            .iter()
+            .find(|l| l.starts_with("systemd-nspawn "))
+            .unwrap_or_else(|| panic!("{lines:#?}"));
+        assert!(
+            start.ends_with(
+                " --property=MemoryMax=536870912 --property=CPUQuota=150% --property=TasksMax=500"
+            ),
+            "{start}"
+        );
+        let spawned = fake.spawn_limits.lock().unwrap().last().cloned().unwrap();
+        assert!(spawned.is_empty(), "{spawned:?}");
+    }
+
+    #[test]
     fn unit_launchers_keep_limits_and_devices_in_systemds_drop_ins_and_destroy_removes_berths() {
         let (engine, fake) = engine(true);
         cgroup_v2(&fake);
