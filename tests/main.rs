@@ -33,6 +33,7 @@ mod network;
 mod observe;
 mod orphans;
 mod plan_snapshots;
+mod resources;
 mod saved_plans;
 mod secrets;
 mod storage;

@@ -151,6 +151,13 @@ pub fn observe_with(
         Ok(b) => Ok(observe_base(host, machine, &**b)?),
         Err(e) => Err(e.clone()),
     };
+    let resources = crate::drivers::resources::observe::observe(
+        host,
+        machine,
+        record.as_ref(),
+        &run,
+        launcher.as_ref().ok().copied(),
+    )?;
     Ok(Observed {
         name: name.clone(),
         root,
@@ -166,6 +173,7 @@ pub fn observe_with(
         settings_path,
         machines_dir: paths.machines_dir.clone(),
         network,
+        resources,
     })
 }
 

@@ -300,6 +300,25 @@ fn remove_machine_cgroups(name: &str) {
         let dir = Path::new(hierarchy).join(format!("berth-{name}"));
         remove_empty_dirs(&dir, 0);
     }
+    // The cgroup v1 hierarchies of resource controllers (hybrid hosts),
+    // under this process's cgroup there.
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        for controller in ["memory", "cpu", "pids", "blkio"] {
+            if controllers.split(',').any(|c| c == controller) {
+                let dir = Path::new("/sys/fs/cgroup")
+                    .join(controller)
+                    .join(path.trim_start_matches('/'))
+                    .join(format!("berth-{name}"));
+                remove_empty_dirs(&dir, 0);
+            }
+        }
+    }
 }
 
 fn remove_empty_dirs(dir: &Path, depth: usize) {

@@ -1,7 +1,7 @@
 //! Drivers: the tools berth drives and the formats it owns, one module each.
 //! Bootstrappers, launchers, package managers, units, the `.nspawn`
 //! settings file, the base cache, securetty, shadow, running commands
-//! inside a machine, and overlay storage.
+//! inside a machine, overlay storage, and resource limits and devices.
 
 pub mod bootstrap;
 pub mod cache;
@@ -9,6 +9,7 @@ pub mod guest;
 pub mod launcher;
 pub mod network;
 pub mod packages;
+pub mod resources;
 pub mod securetty;
 pub mod settings;
 pub mod shadow;

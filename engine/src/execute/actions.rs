@@ -145,6 +145,15 @@ impl Engine {
                 self.stop(name)?;
                 self.start(machine, *launcher, reporter)
             }
+            Action::SetResources {
+                changes,
+                writes,
+                managed,
+                ..
+            } => self.set_resources(machine, changes, writes, managed),
+            Action::SetDeviceAllow { after, .. } => {
+                self.set_device_allow(machine, after.as_deref())
+            }
         }
     }
 

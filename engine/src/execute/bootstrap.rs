@@ -100,6 +100,7 @@ impl Engine {
             securetty_added: Vec::new(),
             storage,
             address: None,
+            resources: Default::default(),
         };
         if storage == Storage::Overlay {
             // The layers first, then the record, then the mount point: an

@@ -20,6 +20,7 @@
 
 mod actions;
 mod bootstrap;
+mod resources;
 mod storage;
 
 use std::time::Duration;

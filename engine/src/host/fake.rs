@@ -32,6 +32,8 @@ pub(crate) struct FakeHost {
     /// Machines machined knows: (name, unit, root directory). `machinectl
     /// show` answers from here; `systemctl kill` of a unit removes its machine.
     pub(crate) machined: Mutex<Vec<(String, String, String)>>,
+    /// The resource limits each detached process was started with.
+    pub(crate) spawn_limits: Mutex<Vec<Vec<crate::drivers::resources::CgroupWrite>>>,
 }
 
 impl FakeHost {
@@ -74,6 +76,7 @@ impl FakeHost {
             ],
             base_packages: vec!["systemd".into(), "dbus".into()],
             machined: Mutex::new(Vec::new()),
+            spawn_limits: Mutex::new(Vec::new()),
         }
     }
 
@@ -308,6 +311,20 @@ impl Host for FakeHost {
                 Ok(ok(&format!("{pid}\n")))
             }
             ["systemctl", "is-enabled", ..] => Ok(ok("disabled\n")),
+            // Plays set-property: one drop-in per property, as systemd writes them.
+            ["systemctl", "set-property", "--", unit, properties @ ..] => {
+                let dir = self.systemd_control_dir().join(format!("{unit}.d"));
+                fs::create_dir_all(&dir).expect("a fake drop-in dir");
+                for property in properties {
+                    let key = property.split('=').next().unwrap_or_default();
+                    fs::write(
+                        dir.join(format!("50-{key}.conf")),
+                        format!("# set-property\n[Service]\n{property}\n"),
+                    )
+                    .expect("a fake drop-in");
+                }
+                Ok(ok(""))
+            }
             _ => Ok(ok("")),
         }
     }
@@ -322,6 +339,10 @@ impl Host for FakeHost {
             .lock()
             .expect("commands")
             .push(request.cmd.clone());
+        self.spawn_limits
+            .lock()
+            .expect("limits")
+            .push(request.limits.clone());
         let program = request.cmd.argv.first().cloned().unwrap_or_default();
         Ok(self.add_process(&program, &request.cmd.argv))
     }
@@ -332,6 +353,14 @@ impl Host for FakeHost {
 
     fn proc_dir(&self) -> &Path {
         &self.proc_dir
+    }
+
+    fn cgroup_fs(&self) -> PathBuf {
+        self.top().join("cgroup")
+    }
+
+    fn systemd_control_dir(&self) -> PathBuf {
+        self.top().join("system.control")
     }
 
     fn kill_cgroup(&self, _name: &str) -> usize {

@@ -195,6 +195,16 @@ impl Host for LocalHost {
     }
 
     fn spawn_detached(&self, request: &Detached) -> Result<i32, EngineError> {
+        if let Some(name) = &request.cgroup
+            && !request.limits.is_empty()
+        {
+            // The limits are in place before the process joins the cgroup.
+            cgroup::create(name);
+            cgroup::apply_limits(name, &request.limits).map_err(|message| EngineError::Launch {
+                machine: name.clone(),
+                message: format!("setting its resource limits: {message}"),
+            })?;
+        }
         let mut cmd = request.cmd.clone();
         cmd.cgroup = request.cgroup.clone();
         let mut c = command(&Cmd {

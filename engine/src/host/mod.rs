@@ -68,6 +68,9 @@ pub struct Detached {
     /// A cgroup of its own, `berth-NAME` (hosts without systemd), joined
     /// between fork and exec.
     pub cgroup: Option<String>,
+    /// Resource limits written into that cgroup once it is made, before
+    /// the process joins it.
+    pub limits: Vec<crate::drivers::resources::CgroupWrite>,
 }
 
 /// Everything berth does to a host. [`LocalHost`] is the real one.
@@ -135,6 +138,17 @@ pub trait Host: Send + Sync + Debug {
     /// Whether the host was booted with systemd as PID 1.
     fn booted_with_systemd(&self) -> bool {
         self.facts().booted_with_systemd
+    }
+
+    /// The cgroup filesystem (`/sys/fs/cgroup`).
+    fn cgroup_fs(&self) -> PathBuf {
+        PathBuf::from("/sys/fs/cgroup")
+    }
+
+    /// Where `systemctl set-property` persists unit properties
+    /// (`/etc/systemd/system.control`).
+    fn systemd_control_dir(&self) -> PathBuf {
+        PathBuf::from("/etc/systemd/system.control")
     }
 
     /// Opens the root at `path` for confined file operations.

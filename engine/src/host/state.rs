@@ -2,6 +2,7 @@
 //! state dir. A record is what makes a machine "managed": destroy refuses
 //! anything without one. Records never hold secrets.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::path::Path;
 use berth_schema::{BootstrapperKind, Launcher, Storage};
 use serde::{Deserialize, Serialize};
 
+use crate::drivers::resources::{Knob, Value};
 use crate::error::EngineError;
 use crate::host::paths::Paths;
 
@@ -50,6 +52,11 @@ pub struct MachineRecord {
     /// allocated from a pool: no other machine on the host gets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The resource limits berth set, by knob: the only ones it resets
+    /// when they leave the spec. The nspawn launcher applies them to the
+    /// machine's cgroup at every start.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<Knob, Value>,
 }
 
 /// How berth started a machine, so it is always controlled the same way.

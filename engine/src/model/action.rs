@@ -1,10 +1,13 @@
 //! The typed steps a plan is made of. Each action describes itself (for the
 //! human plan and `--json`); executing it is `apply`'s job.
 
+use std::collections::BTreeMap;
+
 use berth_schema::{BootstrapperKind, Launcher, Storage};
 use serde::Serialize;
 
 use crate::drivers::network::address::Peer;
+use crate::drivers::resources::{DeviceRule, Knob, ResourceChange, ResourceWrites, Value};
 
 /// One change to one machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -271,6 +274,41 @@ pub enum Action {
         /// The root on the host.
         root: String,
     },
+    /// Set resource limits: in the running machine's cgroup at once
+    /// (`live`), and where its next start takes them from.
+    SetResources {
+        /// The launcher the limits are kept for.
+        launcher: Launcher,
+        /// Whether the running machine gets them now, without a restart.
+        live: bool,
+        /// The limits that change.
+        changes: Vec<ResourceChange>,
+        /// The exact writes.
+        writes: ResourceWrites,
+        /// The limits berth manages afterwards (its record).
+        managed: BTreeMap<Knob, Value>,
+    },
+    /// Allow the spec's devices in the machine's unit: berth's
+    /// `DeviceAllow=` drop-in, then `systemctl daemon-reload` (which applies
+    /// it to the running unit too).
+    SetDeviceAllow {
+        /// The launcher (machinectl or nspawn-unit).
+        launcher: Launcher,
+        /// berth's drop-in.
+        path: String,
+        /// Entries allowed now.
+        add: Vec<DeviceRule>,
+        /// Entries no longer allowed.
+        remove: Vec<DeviceRule>,
+        /// Whether the running machine gets the change now.
+        live: bool,
+        /// The drop-in's current contents (None: absent), for the diff.
+        #[serde(skip)]
+        before: Option<String>,
+        /// Its new contents (None: it is removed).
+        #[serde(skip)]
+        after: Option<String>,
+    },
 }
 
 /// How an action changes the machine, for the `+`/`~`/`-` column.
@@ -317,6 +355,8 @@ impl Action {
             Action::Start { .. } => "start",
             Action::Stop { .. } => "stop",
             Action::Destroy { .. } => "destroy",
+            Action::SetResources { .. } => "set-resources",
+            Action::SetDeviceAllow { .. } => "set-device-allow",
         }
     }
 
@@ -358,6 +398,17 @@ impl Action {
             | Action::ConfigureHostLink { .. } => Effect::Change,
             Action::SetAutostart { enabled: true, .. } => Effect::Create,
             Action::SetAutostart { enabled: false, .. } => Effect::Remove,
+            Action::SetResources { changes, .. } if changes.iter().all(|c| c.reset) => {
+                Effect::Remove
+            }
+            Action::SetResources { changes, .. }
+                if changes.iter().all(|c| c.from.is_none() && !c.reset) =>
+            {
+                Effect::Create
+            }
+            Action::SetDeviceAllow { remove, .. } if remove.is_empty() => Effect::Create,
+            Action::SetDeviceAllow { add, .. } if add.is_empty() => Effect::Remove,
+            Action::SetResources { .. } | Action::SetDeviceAllow { .. } => Effect::Change,
             Action::SetHostname { .. }
             | Action::WriteSettings { .. }
             | Action::Restart { .. }
@@ -541,6 +592,60 @@ impl Action {
             Action::Destroy { root } => {
                 format!("destroy machine: remove {root}, its .nspawn file and berth's record")
             }
+            Action::SetResources { live, changes, .. } => format!(
+                "set resources: {} ({})",
+                changes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if *live { "live" } else { "at the next start" }
+            ),
+            Action::SetDeviceAllow {
+                add, remove, live, ..
+            } => {
+                let list = |rules: &[DeviceRule]| {
+                    rules
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                // A device in both lists changes its access.
+                let changed: Vec<String> = add
+                    .iter()
+                    .filter_map(|a| {
+                        let old = remove.iter().find(|r| r.path == a.path)?;
+                        Some(format!("{} {} -> {}", a.path, old.access, a.access))
+                    })
+                    .collect();
+                let only = |rules: &[DeviceRule], other: &[DeviceRule]| -> Vec<DeviceRule> {
+                    rules
+                        .iter()
+                        .filter(|r| !other.iter().any(|o| o.path == r.path))
+                        .cloned()
+                        .collect()
+                };
+                let (add, remove) = (only(add, remove), only(remove, add));
+                let mut parts = Vec::new();
+                if !add.is_empty() {
+                    parts.push(format!("allow device {}", list(&add)));
+                }
+                if !changed.is_empty() {
+                    parts.push(format!("change device {}", changed.join(", ")));
+                }
+                if !remove.is_empty() {
+                    parts.push(format!("stop allowing device {}", list(&remove)));
+                }
+                if parts.is_empty() {
+                    parts.push("rewrite berth's drop-in".to_owned());
+                }
+                format!(
+                    "{} (DeviceAllow=, {})",
+                    parts.join("; "),
+                    if *live { "live" } else { "at the next start" }
+                )
+            }
         }
     }
 
@@ -589,6 +694,16 @@ impl Action {
                 before.clone().unwrap_or_default(),
                 after.clone(),
             )),
+            Action::SetDeviceAllow {
+                path,
+                before,
+                after,
+                ..
+            } => Some((
+                path.clone(),
+                before.clone().unwrap_or_default(),
+                after.clone().unwrap_or_default(),
+            )),
             _ => None,
         }
     }
@@ -609,6 +724,8 @@ impl Action {
             Action::ConfigureHostLink { commands, .. } => {
                 commands.iter().map(|c| c.join(" ")).collect()
             }
+            Action::SetResources { writes, .. } => writes.commands(),
+            Action::SetDeviceAllow { .. } => vec!["systemctl daemon-reload".to_owned()],
             _ => Vec::new(),
         }
     }

@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 
 use crate::drivers::network::observe::NetworkObservation;
+use crate::drivers::resources::ResourceObservation;
 use crate::drivers::units::UnitState;
 use crate::host::state::MachineRecord;
 
@@ -49,6 +50,8 @@ pub struct Observed {
     /// Its network beyond the `.nspawn` file: addresses, the guest's
     /// networkd file and `/etc/hosts`, the host side, NAT.
     pub network: NetworkObservation,
+    /// Its resource limits (live and persisted) and devices.
+    pub resources: ResourceObservation,
 }
 
 /// How the root of a machine would be made: the resolved bootstrapper, the
@@ -137,7 +140,8 @@ pub(crate) fn sha256(text: &str) -> String {
 impl Observed {
     /// SHA-256 of each part of what was observed: `root` (presence and the
     /// configuration read inside), `record`, `run`, `settings`, `autostart`,
-    /// `network` (the files berth writes for the network in the root).
+    /// `network` (the files berth writes for the network in the root),
+    /// `resources`.
     /// Only digests: root's salted hash from `/etc/shadow` never leaves.
     pub fn fingerprint(&self) -> BTreeMap<String, String> {
         let mut parts = BTreeMap::new();
@@ -159,6 +163,10 @@ impl Observed {
             "network".to_owned(),
             sha256(&self.network.fingerprint_text()),
         );
+        parts.insert(
+            "resources".to_owned(),
+            sha256(&format!("{:?}", self.resources)),
+        );
         parts
     }
 
@@ -173,6 +181,7 @@ impl Observed {
             "settings" => "its .nspawn settings file changed",
             "autostart" => "its boot integration changed",
             "network" => "its network files (networkd's host0 file, /etc/hosts) changed",
+            "resources" => "its resource limits or device access changed",
             _ => "it changed",
         }
     }

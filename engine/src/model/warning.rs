@@ -44,6 +44,14 @@ pub enum Warning {
         /// The file.
         path: String,
     },
+    /// Resource limits cannot be read or set in the running machine's
+    /// cgroup; they take effect at its next start.
+    ResourcesAtNextStart {
+        /// The limits (`memory_max`, ...).
+        knobs: Vec<String>,
+        /// Why.
+        why: String,
+    },
 }
 
 /// The guest's network manager.
@@ -111,6 +119,12 @@ impl fmt::Display for Warning {
             Warning::SecretFileReadable { path } => write!(
                 f,
                 "root_password file {path} is readable by group or others (chmod 600 it)"
+            ),
+            Warning::ResourcesAtNextStart { knobs, why } => write!(
+                f,
+                "resources: {} cannot be applied to the running machine ({why}); \
+                 they take effect at its next start",
+                knobs.join(", ")
             ),
         }
     }

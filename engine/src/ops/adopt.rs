@@ -77,6 +77,7 @@ impl Engine {
             added_packages: Vec::new(),
             securetty_added: Vec::new(),
             address: None,
+            resources: Default::default(),
         })?;
         // A hand-written .nspawn file that says what the spec says becomes
         // berth's own, so the first plan has nothing to rewrite.

@@ -4,7 +4,7 @@ use std::fs;
 
 use crate::confined::mounts;
 use crate::confined::remove;
-use crate::drivers::launcher;
+use crate::drivers::{launcher, resources};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::model::action::Action;
@@ -172,6 +172,18 @@ impl Engine {
         {
             fs::remove_file(&settings)
                 .map_err(|e| EngineError::io(format!("removing {}", settings.display()), e))?;
+        }
+        // berth's drop-ins of the machine's unit (the limits it set, its
+        // DeviceAllow= drop-in), and no other.
+        if self.host.booted_with_systemd() {
+            let unit = resources::systemd::unit(name);
+            let knobs = record
+                .as_ref()
+                .map(|r| r.resources.keys().copied().collect::<Vec<_>>())
+                .unwrap_or_default();
+            if resources::systemd::remove_dropins(self.host(), &unit, knobs)? {
+                resources::systemd::daemon_reload(self.host())?;
+            }
         }
         self.host.remove_cgroup(name);
         store.remove(name)?;

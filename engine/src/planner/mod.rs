@@ -21,6 +21,8 @@ use crate::secret::Secret;
 
 pub use crate::model::plan::{ChangeKind, MachinePlan, Plan};
 
+mod resources;
+
 /// Plans one machine. `secret` is the resolved root password when the spec
 /// manages it.
 pub fn plan_machine(
@@ -127,6 +129,7 @@ pub fn plan_machine(
         &mut warnings,
     );
     network::plan(machine, observed, mode, change, &mut actions).map_err(&err)?;
+    resources::plan(machine, observed, launcher, &mut actions, &mut warnings).map_err(&err)?;
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {
@@ -645,10 +648,11 @@ mod tests {
             securetty_added: Vec::new(),
             storage: Storage::Copy,
             address: None,
+            resources: Default::default(),
         }
     }
 
-    fn converged() -> Observed {
+    pub(crate) fn converged() -> Observed {
         let mut units = IndexMap::new();
         units.insert("systemd-networkd.service".into(), UnitState::Enabled);
         units.insert("fstrim.timer".into(), UnitState::Disabled);
@@ -692,10 +696,11 @@ mod tests {
             settings_path: PathBuf::from("/n/web.nspawn"),
             machines_dir: PathBuf::from("/m"),
             network: Default::default(),
+            resources: Default::default(),
         }
     }
 
-    fn secret() -> Secret {
+    pub(crate) fn secret() -> Secret {
         Secret::Hash(HASH.into())
     }
 

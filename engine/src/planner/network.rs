@@ -465,6 +465,7 @@ mod tests {
                 securetty_added: Vec::new(),
                 storage: Storage::Copy,
                 address: address.map(|a| a.to_string()),
+                resources: Default::default(),
             }),
             facts: Some(RootFacts {
                 hostname: Some("web".into()),
@@ -490,6 +491,7 @@ mod tests {
             host_dhcp: false,
             settings_path: PathBuf::from("/n/web.nspawn"),
             machines_dir: PathBuf::from("/m"),
+            resources: Default::default(),
             network: NetworkObservation {
                 recorded: address,
                 taken: Default::default(),

@@ -5,20 +5,86 @@
 //! (and the guests' systemd would fight over one tree). So the nspawn
 //! process is moved, before it execs, into `berth-NAME` below the caller's
 //! cgroup, in every hierarchy nspawn uses (the unified one and, on hybrid
-//! hosts, name=systemd).
+//! hosts, name=systemd), and in the cgroup v1 hierarchy of each controller
+//! resource limits need that the unified hierarchy does not hold (memory,
+//! cpu, pids, blkio on legacy and hybrid hosts), so the machine's limits
+//! are set in a cgroup of its own there too.
 
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::drivers::resources::cgroupfs::{self, MachineCgroup};
+use crate::drivers::resources::{CgroupWrite, Controller, Hierarchy};
+
+/// The cgroup filesystem.
+const CGROUP_FS: &str = "/sys/fs/cgroup";
+
 /// The machine's cgroup directories (created if missing), one per hierarchy.
 pub fn create(name: &str) -> Vec<PathBuf> {
     parents()
         .into_iter()
+        .chain(controller_parents().into_iter().map(|(_, dir)| dir))
         .map(|parent| parent.join(format!("berth-{name}")))
         .filter(|dir| fs::create_dir_all(dir).is_ok() && dir.join("cgroup.procs").exists())
         .collect()
+}
+
+/// Writes resource limits into the machine's cgroups (made by [`create`]).
+pub fn apply_limits(name: &str, writes: &[CgroupWrite]) -> Result<(), String> {
+    let own = format!("berth-{name}");
+    let fs_root = Path::new(CGROUP_FS);
+    let v2_mount = cgroupfs::v2_mount(fs_root);
+    let v2 = v2_mount
+        .as_ref()
+        .and_then(|mount| own_path("").map(|path| mount.join(path).join(&own)));
+    let machine = MachineCgroup {
+        v2,
+        v1: controller_parents()
+            .into_iter()
+            .map(|(controller, dir)| (controller, dir.join(&own)))
+            .collect(),
+    };
+    machine.write(v2_mount.as_deref(), writes)
+}
+
+/// This process's cgroup in the cgroup v1 hierarchy of each controller
+/// berth limits with that the unified hierarchy does not hold, where that
+/// hierarchy is writable.
+fn controller_parents() -> Vec<(Controller, PathBuf)> {
+    let fs_root = Path::new(CGROUP_FS);
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let v2_parent =
+        cgroupfs::v2_mount(fs_root).and_then(|mount| own_path("").map(|path| mount.join(path)));
+    cgroupfs::layout(fs_root, v2_parent.as_deref())
+        .into_iter()
+        .filter(|(_, found)| *found == Ok(Hierarchy::V1))
+        .filter_map(|(controller, _)| {
+            let mount = cgroupfs::v1_mount(fs_root, controller)?;
+            let path = own.lines().find_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                controllers
+                    .split(',')
+                    .any(|c| c == controller.v1_name())
+                    .then(|| path.trim_start_matches('/').to_owned())
+            })?;
+            Some((controller, mount.join(path)))
+        })
+        .collect()
+}
+
+/// This process's cgroup path (without the leading `/`) in the hierarchy
+/// whose controller list in `/proc/self/cgroup` is `hierarchy` (`""`: the
+/// unified one).
+fn own_path(hierarchy: &str) -> Option<String> {
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    own.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        (controllers == hierarchy).then(|| path.trim_start_matches('/').to_owned())
+    })
 }
 
 /// The `cgroup.procs` files of `dirs`, ready for [`join`] after fork.
@@ -96,7 +162,8 @@ fn pids_below(dir: &Path, depth: usize) -> Vec<i32> {
 /// Removes the machine's cgroups once nothing runs in them (best effort:
 /// nspawn's own `payload`/`supervisor` children first).
 pub fn remove(name: &str) {
-    for parent in parents() {
+    let v1 = controller_parents().into_iter().map(|(_, dir)| dir);
+    for parent in parents().into_iter().chain(v1) {
         let dir = parent.join(format!("berth-{name}"));
         remove_empty_tree(&dir, 0);
     }

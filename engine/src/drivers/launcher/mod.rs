@@ -24,7 +24,7 @@ use crate::host::{Cmd, Host, HostFacts, log_tail, process};
 pub use detect::{NspawnProcesses, Running, find_nspawn};
 pub use nspawn::Nspawn;
 pub use orphan::kill_leftover_guest;
-pub use unit::UnitLauncher;
+pub use unit::{UnitLauncher, unit_name};
 
 /// The program every launcher ends up running.
 pub(crate) const NSPAWN: &str = "systemd-nspawn";

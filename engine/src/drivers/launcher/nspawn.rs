@@ -64,15 +64,21 @@ impl MachineLauncher for Nspawn {
         // Without a service manager, give the machine its own cgroup (see
         // cgroup.rs).
         let cgroup = (!host.booted_with_systemd()).then(|| name.clone());
-        let cmd = Self::command(machine, host.facts()).map_err(|message| EngineError::Launch {
-            machine: name.clone(),
-            message,
-        })?;
+        let mut cmd =
+            Self::command(machine, host.facts()).map_err(|message| EngineError::Launch {
+                machine: name.clone(),
+                message,
+            })?;
+        // The limits berth's record keeps: properties of machined's scope,
+        // or writes into the machine's own cgroup before it joins it.
+        let (properties, limits) = crate::drivers::resources::start::limits(host, name)?;
+        cmd.extend(properties);
         let pid = host
             .spawn_detached(&Detached {
                 cmd: Cmd::new(cmd),
                 log: host.paths().console_log(name),
                 cgroup,
+                limits,
             })
             .map_err(|e| EngineError::Launch {
                 machine: name.clone(),
