@@ -39,6 +39,8 @@ pub enum Warning {
         /// The units the spec enables among systemd-networkd and systemd-resolved.
         units: Vec<String>,
     },
+    /// Port forwards on a host where nothing gives the guest an address.
+    PortsWithoutAddress,
     /// The root password file is readable by group or others.
     SecretFileReadable {
         /// The file.
@@ -116,6 +118,11 @@ impl fmt::Display for Warning {
                 }
                 f.write_str("; set network.mode: veth or a zone, or leave them disabled")
             }
+            Warning::PortsWithoutAddress => f.write_str(
+                "network.ports: systemd-nspawn forwards them to the guest's IPv4 address on host0, \
+                 and nothing on this host gives it one (no host networkd serves DHCP to containers): \
+                 unless the guest configures host0 itself, set network.address (an address, or auto)",
+            ),
             Warning::SecretFileReadable { path } => write!(
                 f,
                 "root_password file {path} is readable by group or others (chmod 600 it)"

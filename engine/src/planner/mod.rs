@@ -128,7 +128,7 @@ pub fn plan_machine(
         &mut actions,
         &mut warnings,
     );
-    network::plan(machine, observed, mode, change, &mut actions).map_err(&err)?;
+    network::plan(machine, observed, mode, change, &mut actions, &mut warnings).map_err(&err)?;
     resources::plan(machine, observed, launcher, &mut actions, &mut warnings).map_err(&err)?;
     let change = if actions.is_empty() {
         ChangeKind::None

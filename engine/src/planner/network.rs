@@ -13,6 +13,7 @@ use crate::drivers::network::{hosts, link, nat, networkd};
 use crate::drivers::units::UnitState;
 use crate::model::action::Action;
 use crate::model::observed::{Observed, RunState};
+use crate::model::warning::Warning;
 use crate::planner::ChangeKind;
 
 // The mode a machine gets, for the planner's callers of `network::`.
@@ -28,6 +29,7 @@ pub(super) fn plan(
     mode: NetworkMode,
     change: ChangeKind,
     actions: &mut Vec<Action>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<(), String> {
     let net = &machine.network;
     let seen = &observed.network;
@@ -46,13 +48,9 @@ pub(super) fn plan(
                     .to_owned(),
             );
         }
-        if !net.ports.is_empty() {
-            return Err(
-                "network.ports: systemd-nspawn forwards them to the machine's IPv4 \
-                 address on host0, and nothing gives it one on this host (its networkd does \
-                 not serve DHCP to containers): set network.address (an address, or auto)"
-                    .to_owned(),
-            );
+        if !net.ports.is_empty() && mode == NetworkMode::Veth {
+            // The guest may configure host0 itself; nspawn follows it.
+            warnings.push(Warning::PortsWithoutAddress);
         }
     }
     if net.nat && !seen.nat.nft {
@@ -875,10 +873,18 @@ mod tests {
             ports: vec![port],
             ..Network::default()
         });
-        let err = plan(&m, &absent(&m)).unwrap_err();
+        // Ports without an address: a warning (the guest may configure
+        // host0 itself, and nspawn's Port= follows it), not an error.
+        let warned = plan_machine(&m, &absent(&m), None).unwrap();
         assert!(
-            err.contains("network.ports") && err.contains("set network.address"),
-            "{err}"
+            warned.warnings.contains(&Warning::PortsWithoutAddress),
+            "{:?}",
+            warned.warnings
+        );
+        let text = Warning::PortsWithoutAddress.to_string();
+        assert!(
+            text.contains("network.ports") && text.contains("set network.address"),
+            "{text}"
         );
         let nat = web(Network {
             mode: Some(NetworkMode::Veth),
