@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use crate::spec::{
-    Bind, BootstrapOptions, BootstrapperKind, DesiredState, Device, Distro, Launcher, Machine,
-    Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword, Source, Storage, Units,
+    Bind, BootstrapOptions, BootstrapperKind, Credential, DesiredState, Device, Distro, Launcher,
+    Machine, ManagedFile, Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword,
+    Source, Storage, Units, User,
 };
 
 impl Machine {
@@ -53,6 +54,11 @@ impl Machine {
                 resources: Resources::default(),
                 devices: Vec::new(),
                 nspawn_extra: NspawnExtra::default(),
+                vars: Default::default(),
+                files: Vec::new(),
+                users: Vec::new(),
+                ssh_authorized_keys: None,
+                credentials: Vec::new(),
             },
         }
     }
@@ -252,6 +258,40 @@ impl MachineBuilder {
         self
     }
 
+    /// Template variables (default: none).
+    pub fn vars(mut self, vars: std::collections::BTreeMap<String, serde_json::Value>) -> Self {
+        self.machine.vars = vars;
+        self
+    }
+
+    /// Managed files (default: none).
+    pub fn files(mut self, files: Vec<ManagedFile>) -> Self {
+        self.machine.files = files;
+        self
+    }
+
+    /// Managed users (default: none).
+    pub fn users(mut self, users: Vec<User>) -> Self {
+        self.machine.users = users;
+        self
+    }
+
+    /// root's SSH authorized keys (default: not managed).
+    pub fn ssh_authorized_keys<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.machine.ssh_authorized_keys = Some(strings(keys));
+        self
+    }
+
+    /// Credentials (default: none).
+    pub fn credentials(mut self, credentials: Vec<Credential>) -> Self {
+        self.machine.credentials = credentials;
+        self
+    }
+
     /// Extra `.nspawn` keys (default: none).
     pub fn nspawn_extra(mut self, extra: NspawnExtra) -> Self {
         self.machine.nspawn_extra = extra;
@@ -340,6 +380,11 @@ mod tests {
                 resources: Resources::default(),
                 devices: Vec::new(),
                 nspawn_extra: NspawnExtra::default(),
+                vars: Default::default(),
+                files: Vec::new(),
+                users: Vec::new(),
+                ssh_authorized_keys: None,
+                credentials: Vec::new(),
             }
         );
     }

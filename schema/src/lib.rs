@@ -26,9 +26,10 @@ pub use builder::MachineBuilder;
 pub use diagnostic::{Diagnostic, LoadError};
 pub use load::{MAX_FILE_SIZE, load, load_str};
 pub use spec::{
-    Address, Bind, BootstrapOptions, BootstrapperKind, DEFAULT_POOL, DesiredState, Device, Distro,
-    Ipv4Cidr, Launcher, Limit, Machine, Network, NetworkMode, NspawnExtra, Port, PrivateUsers,
-    Protocol, Repo, Resources, RootPassword, Source, Spec, Storage, Units,
+    Address, Bind, BootstrapOptions, BootstrapperKind, Credential, DEFAULT_POOL, DesiredState,
+    Device, Distro, FileContent, Ipv4Cidr, Launcher, Limit, Machine, ManagedFile, Network,
+    NetworkMode, NspawnExtra, Port, PrivateUsers, Protocol, Repo, Resources, RootPassword,
+    SecretSource, Source, Spec, Storage, Units, User,
 };
 
 /// The JSON Schema (draft 2020-12) of a spec file, for `berth schema` and

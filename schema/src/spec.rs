@@ -99,6 +99,115 @@ pub struct Machine {
     pub devices: Vec<Device>,
     /// Extra keys merged into the `.nspawn` file berth writes.
     pub nspawn_extra: NspawnExtra,
+    /// Template variables: the file's top-level `vars`, then `defaults`',
+    /// then the machine's own (a later one wins, key by key).
+    pub vars: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Files, directories and links berth manages in the root, in spec order.
+    pub files: Vec<ManagedFile>,
+    /// Users berth manages in the root, in spec order.
+    pub users: Vec<User>,
+    /// root's SSH authorized keys (`/root/.ssh/authorized_keys`); `None`
+    /// leaves the file alone.
+    pub ssh_authorized_keys: Option<Vec<String>>,
+    /// systemd credentials handed to the machine at start, in spec order.
+    pub credentials: Vec<Credential>,
+}
+
+/// A file, directory or link berth manages inside the root (`files:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedFile {
+    /// The absolute, normalised path inside the machine.
+    pub path: PathBuf,
+    /// What should be there.
+    pub content: FileContent,
+    /// The mode (permission bits, `0o640`); `None`: 0644 for files, 0755
+    /// for directories (links have none).
+    pub mode: Option<u32>,
+    /// The owner, a name or a numeric id, resolved in the guest's
+    /// `/etc/passwd`; `None`: root.
+    pub owner: Option<String>,
+    /// The group, a name or a numeric id, resolved in the guest's
+    /// `/etc/group`; `None`: root.
+    pub group: Option<String>,
+    /// Replace something of another kind (a directory where a file should
+    /// be, or the other way round); otherwise that is an error.
+    pub replace: bool,
+    /// Where the entry was declared.
+    pub source: Source,
+}
+
+/// What a managed path holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileContent {
+    /// Text given inline (`content:`).
+    Content(String),
+    /// A file next to the spec, copied as is, binary or not (`source:`);
+    /// already resolved against the spec file's directory.
+    Source(PathBuf),
+    /// A minijinja template next to the spec (`template:`), rendered with
+    /// the machine's vars and facts; already resolved.
+    Template(PathBuf),
+    /// A secret value (`secret: {env: VAR}` or `{file: PATH}`): never shown,
+    /// never in berth's state.
+    Secret(SecretSource),
+    /// A directory (`type: directory`).
+    Directory,
+    /// A symbolic link to this target (`link:`).
+    Link(PathBuf),
+    /// Nothing: removed if present (`state: absent`).
+    Absent,
+}
+
+impl FileContent {
+    /// Whether the content is sensitive (never shown or hashed).
+    pub fn is_secret(&self) -> bool {
+        matches!(self, FileContent::Secret(_))
+    }
+}
+
+/// Where a secret comes from: never a plaintext value in the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SecretSource {
+    /// The name of an environment variable of berth's.
+    Env(String),
+    /// A file holding the value; already resolved against the spec file's directory.
+    File(PathBuf),
+}
+
+/// A user berth manages in the root (`users:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The login name.
+    pub name: String,
+    /// Present (default) or absent.
+    pub present: bool,
+    /// A system user (`useradd --system`: a system uid, no aging).
+    pub system: bool,
+    /// Supplementary groups, which must exist in the guest.
+    pub groups: Vec<String>,
+    /// The login shell; `None`: the guest's default, and left alone later.
+    pub shell: Option<String>,
+    /// The home directory; `None`: `/home/NAME` (the guest's default).
+    pub home: Option<PathBuf>,
+    /// The user's SSH authorized keys; `None` leaves the file alone.
+    pub ssh_authorized_keys: Option<Vec<String>>,
+    /// The password, from the same sources as `root_password`; `None`
+    /// leaves it alone (a new user's is locked).
+    pub password: Option<RootPassword>,
+    /// With `state: absent`, remove the home directory too (default: kept).
+    pub remove_home: bool,
+    /// Where the user was declared.
+    pub source: Source,
+}
+
+/// A systemd credential handed to the machine (`credentials:`): services
+/// read it from `$CREDENTIALS_DIRECTORY`; never written into the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The credential's name (`db-password`).
+    pub name: String,
+    /// Where its value comes from.
+    pub source: SecretSource,
 }
 
 /// Resource limits, applied live to the running machine's cgroup and kept

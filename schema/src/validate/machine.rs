@@ -131,6 +131,12 @@ impl Validator<'_, '_> {
             resources: valid_or(merged.resources, Resources::default())?,
             devices: valid_or(merged.devices, Vec::new())?,
             nspawn_extra: valid_or(merged.nspawn_extra, NspawnExtra::default())?,
+            // Filled in by the validation of issue 13's fields.
+            vars: Default::default(),
+            files: Vec::new(),
+            users: Vec::new(),
+            ssh_authorized_keys: None,
+            credentials: Vec::new(),
         })
     }
 

@@ -399,6 +399,11 @@ mod tests {
             resources: Default::default(),
             devices: Vec::new(),
             nspawn_extra: Default::default(),
+            vars: Default::default(),
+            files: Vec::new(),
+            users: Vec::new(),
+            ssh_authorized_keys: None,
+            credentials: Vec::new(),
         }
     }
 
