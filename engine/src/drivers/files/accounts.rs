@@ -56,31 +56,39 @@ impl Accounts {
         })
     }
 
-    /// The uid of owner `name` (a name or a number).
+    /// The uid of owner `name` (a name or a number; `root` is 0 even in a
+    /// root without `/etc/passwd`).
     pub fn uid(&self, name: &str) -> Option<u32> {
-        numeric(name).or_else(|| self.users.get(name).copied())
+        numeric(name)
+            .or_else(|| self.users.get(name).copied())
+            .or_else(|| (name == "root").then_some(0))
     }
 
-    /// The gid of group `name` (a name or a number).
+    /// The gid of group `name` (a name or a number; `root` is 0).
     pub fn gid(&self, name: &str) -> Option<u32> {
-        numeric(name).or_else(|| self.groups.get(name).copied())
+        numeric(name)
+            .or_else(|| self.groups.get(name).copied())
+            .or_else(|| (name == "root").then_some(0))
     }
 
     /// The name of `uid`, or the number.
     pub fn user_name(&self, uid: u32) -> String {
-        self.users
-            .iter()
-            .find(|(_, id)| **id == uid)
-            .map_or_else(|| uid.to_string(), |(name, _)| name.clone())
+        name_of(&self.users, uid)
     }
 
     /// The name of `gid`, or the number.
     pub fn group_name(&self, gid: u32) -> String {
-        self.groups
-            .iter()
-            .find(|(_, id)| **id == gid)
-            .map_or_else(|| gid.to_string(), |(name, _)| name.clone())
+        name_of(&self.groups, gid)
     }
+}
+
+/// The first name of `id` (0 is `root` when the file does not say), or the number.
+fn name_of(ids: &BTreeMap<String, u32>, id: u32) -> String {
+    ids.iter()
+        .find(|(_, i)| **i == id)
+        .map(|(name, _)| name.clone())
+        .or_else(|| (id == 0).then(|| "root".to_owned()))
+        .unwrap_or_else(|| id.to_string())
 }
 
 /// The base uid and gid of a root whose ownership systemd-nspawn shifted

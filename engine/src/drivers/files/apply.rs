@@ -143,3 +143,195 @@ pub fn remove(root: &Root, removal: &Removal) -> Result<(), EngineError> {
     root.remove_entry(&removal.path, removal.recursive)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use berth_schema::{FileContent, Machine, ManagedFile, SecretSource, Source};
+
+    use crate::engine::Engine;
+    use crate::host::Host;
+    use crate::host::fake::FakeHost;
+    use crate::model::action::Action;
+    use crate::report::Silent;
+
+    fn entry(dir: &Path, path: &str, content: FileContent, mode: Option<u32>) -> ManagedFile {
+        ManagedFile {
+            path: PathBuf::from(path),
+            content,
+            mode,
+            owner: None,
+            group: Some("33".into()),
+            replace: false,
+            source: Source {
+                file: dir.join("machines.yaml"),
+                line: Some(9),
+                column: Some(7),
+            },
+        }
+    }
+
+    fn machine(dir: &Path) -> Machine {
+        let mut m = crate::testing::web();
+        m.vars.insert("port".into(), serde_json::json!(8080));
+        m.units.enable.push("hello.service".into());
+        m.files = vec![
+            entry(dir, "/etc/app", FileContent::Directory, Some(0o750)),
+            entry(
+                dir,
+                "/etc/app/app.conf",
+                FileContent::Template(dir.join("app.conf.j2")),
+                Some(0o640),
+            ),
+            entry(
+                dir,
+                "/usr/bin/tool",
+                FileContent::Source(dir.join("tool")),
+                Some(0o755),
+            ),
+            entry(
+                dir,
+                "/etc/app/token",
+                FileContent::Secret(SecretSource::File(dir.join("token"))),
+                None,
+            ),
+            entry(
+                dir,
+                "/etc/app/current",
+                FileContent::Link(PathBuf::from("/srv/v2")),
+                None,
+            ),
+            entry(
+                dir,
+                "/etc/systemd/system/hello.service",
+                FileContent::Content(
+                    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+                        .into(),
+                ),
+                None,
+            ),
+            entry(dir, "/etc/motd", FileContent::Absent, None),
+        ];
+        m
+    }
+
+    fn file_actions(engine: &Engine, m: &Machine) -> Vec<Action> {
+        let plan = engine.plan([m]).expect("plan");
+        plan.machines[0]
+            .actions
+            .iter()
+            .filter(|a| a.key().starts_with("file ") || a.name() == "remove-file")
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn files_are_written_confined_converge_and_hand_edits_are_repaired() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: setting owners needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("app.conf.j2"),
+            "host {{ machine.name }}\nport {{ port }}\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("tool"), [0u8, 159, 146, 150]).unwrap();
+        fs::write(dir.path().join("token"), "t0ps3cret").unwrap();
+        fs::set_permissions(dir.path().join("token"), fs::Permissions::from_mode(0o600)).unwrap();
+        let fake = Arc::new(FakeHost::new(false));
+        let engine = Engine::on(fake.clone());
+        let m = machine(dir.path());
+
+        let plan = engine.plan([&m]).unwrap();
+        let shown = format!("{:?} {}", plan, serde_json::to_string(&plan).unwrap());
+        assert!(!shown.contains("t0ps3cret"), "{shown}");
+        let names: Vec<&str> = plan.machines[0].actions.iter().map(Action::name).collect();
+        // Files after the bootstrap, before the units (parents first).
+        let at = |name: &str| names.iter().position(|n| *n == name).unwrap();
+        assert!(at("bootstrap") < at("make-directory"), "{names:?}");
+        assert!(at("make-directory") < at("write-file"), "{names:?}");
+        assert!(at("remove-file") < at("enable-unit"), "{names:?}");
+        engine
+            .apply_machine(&m, &plan.machines[0], false, &Silent)
+            .unwrap();
+
+        let root = fake.paths().machine_root("web");
+        let meta = |rel: &str| fs::symlink_metadata(root.join(rel)).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.join("etc/app/app.conf")).unwrap(),
+            "host web\nport 8080\n"
+        );
+        assert_eq!(meta("etc/app/app.conf").mode() & 0o7777, 0o640);
+        assert_eq!(meta("etc/app/app.conf").gid(), 33);
+        assert_eq!(meta("etc/app").mode() & 0o7777, 0o750);
+        assert_eq!(
+            fs::read(root.join("usr/bin/tool")).unwrap(),
+            [0u8, 159, 146, 150]
+        );
+        assert_eq!(meta("usr/bin/tool").mode() & 0o7777, 0o755);
+        assert_eq!(
+            fs::read_to_string(root.join("etc/app/token")).unwrap(),
+            "t0ps3cret"
+        );
+        assert_eq!(meta("etc/app/token").mode() & 0o7777, 0o600);
+        assert_eq!(
+            fs::read_link(root.join("etc/app/current")).unwrap(),
+            Path::new("/srv/v2")
+        );
+        assert!(root.join("etc/systemd/system/hello.service").is_file());
+        // Enabled in the same apply, after the file was written.
+        assert!(
+            fake.lines()
+                .iter()
+                .any(|l| l.contains("enable -- hello.service")),
+            "{:#?}",
+            fake.lines()
+        );
+        assert_eq!(file_actions(&engine, &m), []);
+
+        // A hand edit, a chmod and a changed secret: planned and repaired.
+        fs::write(root.join("etc/app/app.conf"), "host web\nport 1\n").unwrap();
+        fs::set_permissions(root.join("usr/bin/tool"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::write(root.join("etc/app/token"), "old").unwrap();
+        fs::write(root.join("etc/motd"), "hello\n").unwrap();
+        let actions = file_actions(&engine, &m);
+        let shown: Vec<String> = actions.iter().map(Action::describe).collect();
+        assert_eq!(
+            shown,
+            [
+                "update /etc/app/app.conf",
+                "set mode 0700 -> 0755 on /usr/bin/tool",
+                "update /etc/app/token (sensitive)",
+                "remove file /etc/motd",
+            ],
+            "{actions:#?}"
+        );
+        assert_eq!(
+            actions[0].file_change().unwrap().1,
+            "host web\nport 1\n".to_owned()
+        );
+        let plan = engine.plan([&m]).unwrap();
+        engine
+            .apply_machine(&m, &plan.machines[0], false, &Silent)
+            .unwrap();
+        assert_eq!(file_actions(&engine, &m), []);
+        assert_eq!(
+            fs::read_to_string(root.join("etc/app/token")).unwrap(),
+            "t0ps3cret"
+        );
+        assert!(!root.join("etc/motd").exists());
+        // The secret never reached a command's argv or environment.
+        let commands = fake.commands.lock().unwrap();
+        assert!(
+            commands
+                .iter()
+                .all(|c| !format!("{:?} {:?}", c.argv, c.env).contains("t0ps3cret"))
+        );
+    }
+}
