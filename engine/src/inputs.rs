@@ -405,11 +405,17 @@ pub fn secret_value(
 }
 
 /// What `berth validate` checks of `machine`'s inputs, without reading a
-/// secret: every file lies where the spec may read and exists, and every
-/// template renders. All problems, one message each.
+/// secret: every `source:` and `template:` exists and lies where the spec
+/// may read, every template renders, and secret files that exist (they are
+/// often kept out of the repository, and given only where plan runs) lie
+/// where the spec may read. All problems, one message each.
 pub fn check(machine: &Machine, policy: &InputPolicy) -> Vec<String> {
     let mut problems = Vec::new();
-    problems.extend(check_root_password(machine, policy).err());
+    if let Some(RootPassword::File(path)) = &machine.root_password
+        && path.exists()
+    {
+        problems.extend(check_root_password(machine, policy).err());
+    }
     for file in &machine.files {
         let result = match &file.content {
             FileContent::Source(path) => {
@@ -420,7 +426,7 @@ pub fn check(machine: &Machine, policy: &InputPolicy) -> Vec<String> {
                 read_input(path, &place, policy)
                     .and_then(|(bytes, _)| render(machine, path, &place, &bytes).map(drop))
             }
-            FileContent::Secret(SecretSource::File(path)) => {
+            FileContent::Secret(SecretSource::File(path)) if path.exists() => {
                 open_input(path, &file_place(file, "secret: file"), policy).map(drop)
             }
             _ => Ok(()),
@@ -672,5 +678,16 @@ mod tests {
             "{err}"
         );
         assert!(check(&m, &InputPolicy::default()).is_empty());
+        // A secret file kept out of the repository: validate does not need it.
+        let m = machine(
+            dir.path(),
+            vec![entry(
+                dir.path(),
+                "/etc/token",
+                FileContent::Secret(SecretSource::File(dir.path().join("not-here"))),
+            )],
+        );
+        assert!(check(&m, &InputPolicy::default()).is_empty());
+        assert!(resolve(&m, &InputPolicy::default()).is_err());
     }
 }

@@ -157,7 +157,7 @@ impl Planner<'_> {
         found: Option<&EntryObservation>,
     ) -> Result<Option<Action>, String> {
         let path = file.path.to_string_lossy().into_owned();
-        let err = |message: String| format!("files {path}: {message} ({})", file.source);
+        let err = |message: String| format!("{}: files {path}: {message}", file.source);
         let attributes = self.attributes(file, wanted);
         let Some(entry) = found else {
             // A root not made yet: what the new root holds decides at apply.
