@@ -107,6 +107,69 @@ fn every_example_is_valid() {
     assert!(specs.len() >= 4, "only {specs:?}");
 }
 
+#[test]
+fn the_everything_example_uses_every_field() {
+    let path = repo_root().join("examples/everything.yaml");
+    let text = std::fs::read_to_string(&path).expect("read examples/everything.yaml");
+    let doc = yaml_to_json(&text).expect("YAML");
+    let schema = berth_schema::json_schema();
+    // Every mapping written as a machine (`defaults:` too), and the
+    // mappings inside them, by the schema definition describing them.
+    let mut machines: Vec<&Value> = vec![&doc["defaults"]];
+    machines.extend(doc["machines"].as_object().expect("machines").values());
+    let values = |field: &str| -> Vec<&Value> {
+        machines
+            .iter()
+            .filter_map(|m| m.get(field))
+            .flat_map(|v| match v {
+                Value::Array(items) => items.iter().collect::<Vec<_>>(),
+                other => vec![other],
+            })
+            .collect()
+    };
+    let entries = |field: &str| -> Vec<&Value> {
+        values(field)
+            .into_iter()
+            .filter_map(Value::as_object)
+            .flat_map(|m| m.values())
+            .collect()
+    };
+    // `""`: the file itself (`defaults`, `vars`, `machines`).
+    let used: Vec<(&str, Vec<&Value>)> = vec![
+        ("", vec![&doc]),
+        ("Machine", machines.clone()),
+        ("Network", values("network")),
+        ("Resources", values("resources")),
+        ("BootstrapOptions", values("bootstrap_options")),
+        ("NspawnExtra", values("nspawn_extra")),
+        ("Units", values("units")),
+        ("Repo", values("repos")),
+        ("Device", values("devices")),
+        ("Bind", values("binds")),
+        ("ManagedFile", entries("files")),
+        ("User", entries("users")),
+    ];
+    let mut missing = Vec::new();
+    for (def, objects) in used {
+        let properties = if def.is_empty() {
+            &schema["properties"]
+        } else {
+            &schema["$defs"][def]["properties"]
+        };
+        let properties = properties.as_object().unwrap_or_else(|| panic!("{def}"));
+        for name in properties.keys() {
+            if !objects.iter().any(|o| o.get(name).is_some()) {
+                missing.push(format!("{def}.{name}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "examples/everything.yaml does not use: {}",
+        missing.join(", ")
+    );
+}
+
 /// The spec blocks of the README: ```yaml fences, and the tour's
 /// `cat > machines.yaml <<'EOF'` heredoc, keeping those with a top-level
 /// `machines:`. Each comes with the README line it starts on.
