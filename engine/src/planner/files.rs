@@ -914,6 +914,86 @@ mod tests {
     }
 
     #[test]
+    fn special_files_need_replace_and_links_and_files_replace_each_other() {
+        let f = file("/etc/app.conf", FileContent::Content("a\n".into()));
+        let err = plan(vec![f.clone()], vec![text("a\n")], vec![Found::Special]).unwrap_err();
+        assert!(
+            err.contains("the spec wants a file but a special file is there; set replace: true"),
+            "{err}"
+        );
+        let mut replacing = f.clone();
+        replacing.replace = true;
+        let plan_ = plan(vec![replacing], vec![text("a\n")], vec![Found::Special]).unwrap();
+        assert_eq!(only(&plan_).effect(), Effect::Replace);
+        // A link where a file should be: replaced without replace: true.
+        let link = Found::Link {
+            target: "/elsewhere".into(),
+        };
+        let plan_ = plan(vec![f], vec![text("a\n")], vec![link.clone()]).unwrap();
+        assert_eq!(only(&plan_).effect(), Effect::Change);
+        assert!(
+            only(&plan_)
+                .describe()
+                .starts_with("replace link /etc/app.conf -> /elsewhere with a file"),
+            "{}",
+            only(&plan_).describe()
+        );
+        // And a file where a link should be.
+        let l = file("/etc/current", FileContent::Link(PathBuf::from("/srv/v2")));
+        let plan_ = plan(
+            vec![l],
+            vec![Wanted::Link("/srv/v2".into())],
+            vec![regular(Contents::NotRead, 0o644, 0)],
+        )
+        .unwrap();
+        assert_eq!(
+            only(&plan_).describe(),
+            "replace file /etc/current with a link -> /srv/v2"
+        );
+        // A directory where a link was, with replace: true.
+        let mut d = file("/srv/app", FileContent::Directory);
+        d.replace = true;
+        let plan_ = plan(vec![d], vec![Wanted::Directory], vec![link]).unwrap();
+        assert_eq!(only(&plan_).effect(), Effect::Replace);
+        assert_eq!(
+            only(&plan_).describe(),
+            "replace link /srv/app -> /elsewhere with a directory (mode 0755, owner root, group root)"
+        );
+    }
+
+    #[test]
+    fn an_unknown_group_is_an_error_unless_a_package_being_installed_may_bring_it() {
+        let mut f = file("/etc/app.conf", FileContent::Content("a\n".into()));
+        f.group = Some("nginx".into());
+        let err = plan(vec![f.clone()], vec![text("a\n")], vec![Found::Absent]).unwrap_err();
+        assert!(
+            err.contains("group nginx does not exist in the guest's /etc/group"),
+            "{err}"
+        );
+        let mut m = crate::testing::web();
+        m.packages.push("nginx".into());
+        m.files = vec![f];
+        let mut observed = converged();
+        observed.files.entries = vec![EntryObservation {
+            path: "/etc/app.conf".into(),
+            parent_exists: true,
+            found: regular(Contents::Read(FileBytes::new(b"a\n".to_vec())), 0o644, 0),
+        }];
+        observed.files.accounts = accounts();
+        let inputs = Inputs {
+            files: vec![text("a\n")],
+            warnings: Vec::new(),
+        };
+        let plan_ = plan_machine_with(&m, &observed, Some(&secret()), &inputs).unwrap();
+        let names: Vec<&str> = plan_.actions.iter().map(Action::name).collect();
+        assert_eq!(names, ["install-packages", "set-file-attributes"]);
+        assert_eq!(
+            plan_.actions[1].describe(),
+            "set group root -> nginx on /etc/app.conf"
+        );
+    }
+
+    #[test]
     fn unresolved_inputs_and_duplicates_are_errors() {
         let f = file("/etc/a", FileContent::Content("a\n".into()));
         let mut m = crate::testing::web();
