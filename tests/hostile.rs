@@ -895,3 +895,196 @@ fn a_hostile_machine_id_in_a_base_never_leads_a_clone_out_of_its_root() {
         );
     }
 }
+
+/// `files:` targets in hostile roots: a parent that is a link out of the
+/// root (absolute or `../..`), a target that is a link out, a FIFO, a
+/// parent that is a FIFO, a directory to remove holding a link out. Each
+/// is refused at plan, or done inside the root (a second plan empty); no
+/// host file changes, no temp file is left.
+#[test]
+fn files_targets_in_hostile_roots_stay_inside_the_root() {
+    if !require_root("files_targets_in_hostile_roots_stay_inside_the_root") {
+        return;
+    }
+    type Setup = fn(&Path, &Path);
+    let cases: &[(&str, Setup, &str, Expected)] = &[
+        (
+            "parent an absolute link out",
+            |root, host| symlink(host.join("dir"), root.join("etc/app")).unwrap(),
+            "      /etc/app/app.conf:\n        content: x\n",
+            Expected::Refused(
+                Stage::Plan,
+                &["its parent directory /etc/app does not exist"],
+            ),
+        ),
+        (
+            "parent a relative link out",
+            |root, _| symlink("../../../host/dir", root.join("etc/app")).unwrap(),
+            "      /etc/app/app.conf:\n        content: x\n",
+            Expected::Refused(
+                Stage::Plan,
+                &["its parent directory /etc/app does not exist"],
+            ),
+        ),
+        (
+            "parent a link out, the spec wants a directory there",
+            |root, host| symlink(host.join("dir"), root.join("etc/app")).unwrap(),
+            "      /etc/app:\n        type: directory\n      /etc/app/app.conf:\n        content: x\n",
+            Expected::Refused(
+                Stage::Plan,
+                &[
+                    "files /etc/app: the spec wants a directory but a link to ",
+                    "set replace: true",
+                ],
+            ),
+        ),
+        (
+            "parent a link out, replaced by a directory",
+            |root, host| symlink(host.join("dir"), root.join("etc/app")).unwrap(),
+            "      /etc/app:\n        type: directory\n        replace: true\n      \
+             /etc/app/inner:\n        content: x\n",
+            Expected::Converges,
+        ),
+        (
+            "target a link out",
+            |root, host| symlink(host.join("file"), root.join("etc/app.conf")).unwrap(),
+            "      /etc/app.conf:\n        content: x\n        mode: \"0600\"\n",
+            Expected::Converges,
+        ),
+        (
+            "target a relative link out, made a link",
+            |root, _| symlink("../../../host/file", root.join("etc/app.conf")).unwrap(),
+            "      /etc/app.conf:\n        link: /etc/hostname\n",
+            Expected::Converges,
+        ),
+        (
+            "target a link out, absent",
+            |root, host| symlink(host.join("file"), root.join("etc/app.conf")).unwrap(),
+            "      /etc/app.conf:\n        state: absent\n",
+            Expected::Converges,
+        ),
+        (
+            "a tree to remove holding links out",
+            |root, host| {
+                fs::create_dir_all(root.join("srv/old/sub")).unwrap();
+                symlink(host.join("dir"), root.join("srv/old/sub/dir")).unwrap();
+                symlink(host.join("file"), root.join("srv/old/file")).unwrap();
+            },
+            "      /srv/old:\n        state: absent\n        replace: true\n",
+            Expected::Converges,
+        ),
+        (
+            "target a FIFO",
+            |root, _| {
+                nix::unistd::mkfifo(
+                    &root.join("etc/app.conf"),
+                    nix::sys::stat::Mode::from_bits_truncate(0o644),
+                )
+                .unwrap()
+            },
+            "      /etc/app.conf:\n        content: x\n",
+            Expected::Refused(
+                Stage::Plan,
+                &["files /etc/app.conf: the spec wants a file but a special file is there"],
+            ),
+        ),
+        (
+            "parent a FIFO",
+            |root, _| {
+                nix::unistd::mkfifo(
+                    &root.join("etc/app"),
+                    nix::sys::stat::Mode::from_bits_truncate(0o644),
+                )
+                .unwrap()
+            },
+            "      /etc/app/app.conf:\n        content: x\n",
+            Expected::Refused(
+                Stage::Plan,
+                &[
+                    "files /etc/app/app.conf: ",
+                    "a leading component of the path is not a directory",
+                ],
+            ),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, setup, files, want) in cases {
+        let sandbox = Sandbox::new("hostile-files");
+        let canaries = Canaries::plant(&sandbox);
+        let root = sandbox.root("h");
+        fake_root::make(&root);
+        setup(&root, &canaries.dir);
+        let spec = sandbox.spec(&format!(
+            "{}    files:\n{files}",
+            fake_root::spec("h", &fake_root::hash_source())
+        ));
+        let spec = spec.to_str().unwrap();
+        let mut refused = None;
+        let mut converged = false;
+        for (stage, args) in [
+            (Stage::Adopt, vec!["adopt", "-f", spec, "h"]),
+            (Stage::Plan, vec!["plan", "-f", spec, "--detailed-exitcode"]),
+            (Stage::Apply, vec!["apply", "--yes", "-f", spec]),
+        ] {
+            let out = berth(&sandbox, &args);
+            let rc = clear_outcome(&format!("{what}: {stage:?}"), &out, &mut failures);
+            if let Some(change) = canaries.changes() {
+                failures.push(format!("{what}: after {stage:?}: {change}"));
+            }
+            if rc == Some(1) {
+                refused = Some(Outcome::Refused(
+                    stage,
+                    String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                ));
+                break;
+            }
+            if stage == Stage::Apply {
+                let again = berth(&sandbox, &["plan", "-f", spec, "--detailed-exitcode"]);
+                converged = again.status.code() == Some(0);
+                if !converged {
+                    failures.push(format!("{what}: did not converge\n{}", describe(&again)));
+                }
+            }
+        }
+        let outcome = refused.unwrap_or(if converged {
+            Outcome::Converges
+        } else {
+            Outcome::Refused(Stage::Apply, "apply succeeded, plan not empty".into())
+        });
+        if !want.matches(&outcome) {
+            failures.push(format!("{what}: expected {want:?}, got {outcome:?}"));
+        }
+        let leftovers = temp_files(&root);
+        if !leftovers.is_empty() {
+            failures.push(format!("{what}: temp files left: {leftovers:?}"));
+        }
+        // What converged is inside the root.
+        if outcome == Outcome::Converges {
+            let inside = |rel: &str| fs::symlink_metadata(root.join(rel));
+            match *what {
+                "parent a link out, replaced by a directory" => {
+                    assert!(inside("etc/app").unwrap().is_dir(), "{what}");
+                    assert!(inside("etc/app/inner").unwrap().is_file(), "{what}");
+                }
+                "target a link out" => {
+                    assert!(inside("etc/app.conf").unwrap().is_file(), "{what}")
+                }
+                "target a relative link out, made a link" => assert_eq!(
+                    fs::read_link(root.join("etc/app.conf")).unwrap(),
+                    Path::new("/etc/hostname")
+                ),
+                "target a link out, absent" => assert!(inside("etc/app.conf").is_err(), "{what}"),
+                "a tree to remove holding links out" => {
+                    assert!(inside("srv/old").is_err(), "{what}")
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} hostile files: cases went wrong:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}

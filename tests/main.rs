@@ -25,6 +25,7 @@ mod dns;
 mod examples;
 mod faults;
 mod fedora;
+mod files;
 mod hostile;
 mod import;
 mod launchers;

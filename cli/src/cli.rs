@@ -68,7 +68,7 @@ pub struct Cli {
 pub enum Command {
     /// Check a spec without touching any machine.
     #[command(after_help = "Examples:\n  berth validate\n  berth validate -f machines/")]
-    Validate(SpecArgs),
+    Validate(ValidateArgs),
     /// Show what apply would change.
     #[command(
         after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`); a pattern matching no\nmachine is an error. --out saves the plan (JSON, no secrets) for `berth apply FILE`,\nwhich refuses it once the spec or the machines changed (\"plan is stale: ...\").\n\nExit codes: 0 success, 1 error, 2 success with changes (with --detailed-exitcode).\n\nExamples:\n  berth plan\n  berth plan --detailed-exitcode web\n  berth plan 'web-*' --exclude web-3\n  berth plan --out web.plan web\n  berth plan --json | jq .changes"
@@ -135,11 +135,32 @@ pub struct SpecArgs {
     pub file: PathBuf,
 }
 
+/// Where a spec may read `source:`, `template:` and secret files from.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Let the spec read `source:`, `template:`, `secret: {file:}` and
+    /// `root_password: {file:}` files from DIR too (by default only from
+    /// the git work tree holding the spec, or its directory). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub allow_files_from: Vec<PathBuf>,
+}
+
+/// `berth validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+}
+
 /// `berth plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
@@ -165,6 +186,8 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
     /// Apply without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -11,6 +11,7 @@ use crate::drivers::network::address::RunAddresses;
 use crate::error::EngineError;
 use crate::host::paths::Paths;
 use crate::host::{Host, HostFacts, LocalHost};
+use crate::inputs::InputPolicy;
 use crate::model::observed::Observed;
 use crate::observe;
 use crate::planner::{self, MachinePlan, Plan};
@@ -22,6 +23,8 @@ pub struct Engine {
     pub(crate) host: Arc<dyn Host>,
     /// Every machine of the spec being worked on (see [`Engine::for_spec`]).
     spec: Option<Arc<Vec<Machine>>>,
+    /// Where specs may read files from beyond their own work tree.
+    pub(crate) inputs: Arc<InputPolicy>,
 }
 
 impl Engine {
@@ -30,6 +33,7 @@ impl Engine {
         Engine {
             host: Arc::new(LocalHost::new(paths)),
             spec: None,
+            inputs: Arc::default(),
         }
     }
 
@@ -38,12 +42,26 @@ impl Engine {
         Engine {
             host: Arc::new(LocalHost::with_facts(facts)),
             spec: None,
+            inputs: Arc::default(),
         }
     }
 
     /// An engine on any host (the unit tests' fake one).
     pub fn on(host: Arc<dyn Host>) -> Self {
-        Engine { host, spec: None }
+        Engine {
+            host,
+            spec: None,
+            inputs: Arc::default(),
+        }
+    }
+
+    /// This engine, letting specs read `source:`, `template:` and secret
+    /// files from `policy`'s directories too (`--allow-files-from`).
+    pub fn with_inputs(&self, policy: InputPolicy) -> Engine {
+        Engine {
+            inputs: Arc::new(policy),
+            ..self.clone()
+        }
     }
 
     /// This engine, planning machines as part of `spec`: a machine's
@@ -54,6 +72,7 @@ impl Engine {
         Engine {
             host: self.host.clone(),
             spec: Some(Arc::new(spec.machines.values().cloned().collect())),
+            inputs: self.inputs.clone(),
         }
     }
 
@@ -125,11 +144,13 @@ impl Engine {
         procs: &NspawnProcesses,
         run: &RunAddresses,
     ) -> Result<(MachinePlan, Option<Secret>, Observed), EngineError> {
+        let inputs = crate::inputs::resolve(machine, &self.inputs)?;
         let (secret, warnings) = resolve_secret(machine)?;
-        let mut observed = observe::observe_with(self.host(), machine, procs)?;
+        let mut observed = observe::observe_full(self.host(), machine, procs, Some(&inputs))?;
         observed.network.with_run(&machine.name, run);
-        let mut plan = planner::plan_machine(machine, &observed, secret.as_ref())?;
+        let mut plan = planner::plan_machine_with(machine, &observed, secret.as_ref(), &inputs)?;
         plan.warnings.extend(warnings);
+        plan.warnings.extend(inputs.warnings);
         Ok((plan, secret, observed))
     }
 }

@@ -32,6 +32,7 @@ pub mod execute;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host;
+pub mod inputs;
 pub mod interrupt;
 pub mod model;
 pub mod observe;

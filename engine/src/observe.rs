@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 
 use crate::drivers::bootstrap::{self, Bootstrapper};
 use crate::drivers::cache::{BaseKey, Cache};
+use crate::drivers::files::{self, observe::FilesObservation};
 use crate::drivers::launcher::{self, NspawnProcesses};
 use crate::drivers::network::{self, observe::GuestNetwork};
 use crate::drivers::packages::PackageManager;
@@ -21,6 +22,7 @@ use crate::drivers::units::{self, UnitState};
 use crate::error::EngineError;
 use crate::host::Host;
 use crate::host::state::MachineRecord;
+use crate::inputs::Inputs;
 pub use crate::model::observed::{BaseObservation, Observed, RootFacts, RootPresence, RunState};
 
 /// Whether machine `name` runs: the recorded systemd-nspawn process if it
@@ -55,17 +57,39 @@ pub fn run_state_with(
     }
 }
 
-/// Observes `machine` on `host`.
+/// Observes `machine` on `host` (its `files:` left out: see [`observe_inputs`]).
 pub fn observe(host: &dyn Host, machine: &Machine) -> Result<Observed, EngineError> {
     observe_with(host, machine, &NspawnProcesses::scan(host))
 }
 
 /// Observes `machine` on `host`, with a snapshot of the host's
-/// systemd-nspawn processes taken once for many machines.
+/// systemd-nspawn processes taken once for many machines (its `files:`
+/// left out).
 pub fn observe_with(
     host: &dyn Host,
     machine: &Machine,
     procs: &NspawnProcesses,
+) -> Result<Observed, EngineError> {
+    observe_full(host, machine, procs, None)
+}
+
+/// Observes `machine` on `host`, its `files:` too, comparing `secret:`
+/// entries with the resolved `inputs` (what plan and apply need).
+pub fn observe_inputs(
+    host: &dyn Host,
+    machine: &Machine,
+    inputs: &Inputs,
+) -> Result<Observed, EngineError> {
+    observe_full(host, machine, &NspawnProcesses::scan(host), Some(inputs))
+}
+
+/// Observes `machine` on `host` with a snapshot of the host's
+/// systemd-nspawn processes; with `inputs`, its `files:` too.
+pub fn observe_full(
+    host: &dyn Host,
+    machine: &Machine,
+    procs: &NspawnProcesses,
+    inputs: Option<&Inputs>,
 ) -> Result<Observed, EngineError> {
     let paths = host.paths();
     let name = &machine.name;
@@ -109,25 +133,34 @@ pub fn observe_with(
         }
         (root, _) => root,
     };
-    let read = || -> Result<(RootFacts, bool, GuestNetwork), EngineError> {
+    let read = || -> Result<(RootFacts, bool, GuestNetwork, FilesObservation), EngineError> {
         let facts = read_facts(host, machine, manager)?;
         let opened = host.open_root(&root_path)?;
         let has_manager = match manager {
             Some(m) => opened.exists(m.guest_program())?,
             None => false,
         };
-        Ok((facts, has_manager, network::observe::read_guest(&opened)?))
+        let files = match inputs {
+            Some(inputs) => files::observe::observe(&opened, machine, inputs)?,
+            None => FilesObservation::default(),
+        };
+        Ok((
+            facts,
+            has_manager,
+            network::observe::read_guest(&opened)?,
+            files,
+        ))
     };
-    let (facts, guest_package_manager, guest_network) = match (&root, &layers) {
+    let (facts, guest_package_manager, guest_network, files) = match (&root, &layers) {
         (RootPresence::Directory, Some(layers)) => {
-            let (facts, has_manager, guest) = storage::with_view(host, layers, read)?;
-            (Some(facts), has_manager, Some(guest))
+            let (facts, has_manager, guest, files) = storage::with_view(host, layers, read)?;
+            (Some(facts), has_manager, Some(guest), files)
         }
         (RootPresence::Directory, None) => {
-            let (facts, has_manager, guest) = read()?;
-            (Some(facts), has_manager, Some(guest))
+            let (facts, has_manager, guest, files) = read()?;
+            (Some(facts), has_manager, Some(guest), files)
         }
-        _ => (None, false, None),
+        _ => (None, false, None, FilesObservation::default()),
     };
     let run = run_state_with(host, name, record.as_ref(), procs);
     let network = network::observe::observe(host, machine, record.as_ref(), &run, guest_network)?;
@@ -174,6 +207,7 @@ pub fn observe_with(
         machines_dir: paths.machines_dir.clone(),
         network,
         resources,
+        files,
     })
 }
 

@@ -16,7 +16,7 @@ use anyhow::{Result, anyhow};
 use berth_engine::{Console, Engine, EngineError, Paths};
 use berth_schema::Spec;
 
-use crate::cli::{Cli, Command, SpecArgs};
+use crate::cli::{Cli, Command, InputArgs, SpecArgs};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -28,17 +28,37 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     match cli.command {
         Command::Validate(args) => {
-            let spec = load(&args)?;
+            let spec = load(&args.spec)?;
+            let policy = input_policy(&args.inputs)?;
+            // The files the spec reads: where they lie, and templates render.
+            let problems: Vec<String> = spec
+                .machines
+                .values()
+                .flat_map(|m| {
+                    berth_engine::inputs::check(m, &policy)
+                        .into_iter()
+                        .map(move |p| format!("machine {}: {p}", m.name))
+                })
+                .collect();
+            if !problems.is_empty() {
+                return Err(anyhow!("{}", problems.join("\n")));
+            }
             anstream::println!(
                 "{}: valid ({} machine{})",
-                args.file.display(),
+                args.spec.file.display(),
                 spec.machines.len(),
                 if spec.machines.len() == 1 { "" } else { "s" }
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan(args) => plan::run(&Engine::new(paths), &args),
-        Command::Apply(args) => apply::run(&Engine::new(paths), &args),
+        Command::Plan(args) => plan::run(
+            &Engine::new(paths).with_inputs(input_policy(&args.inputs)?),
+            &args,
+        ),
+        Command::Apply(args) => apply::run(
+            &Engine::new(paths).with_inputs(input_policy(&args.inputs)?),
+            &args,
+        ),
         Command::Status(args) => status::run(&Engine::new(paths), &args),
         Command::Destroy(args) => destroy::run(&Engine::new(paths), &args),
         Command::Adopt(args) => adopt(&Engine::new(paths), &args),
@@ -85,6 +105,11 @@ fn adopt(engine: &Engine, args: &crate::cli::AdoptArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where specs may read files from (`--allow-files-from`).
+pub(crate) fn input_policy(args: &InputArgs) -> Result<berth_engine::inputs::InputPolicy> {
+    berth_engine::inputs::InputPolicy::allowing(&args.allow_files_from).map_err(|e| anyhow!(e))
 }
 
 /// Loads and validates the spec.

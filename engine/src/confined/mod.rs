@@ -14,8 +14,11 @@
 //! are the same). Empty and `.` components are ignored; `..` components are
 //! rejected, so the final component of a path is always a real name.
 
+mod entries;
 pub mod mounts;
 pub mod remove;
+
+pub use entries::EntryStat;
 
 use std::fmt;
 use std::hash::BuildHasher;

@@ -137,6 +137,37 @@ pub fn remove_tree(dir: &Path) -> Result<(), RemoveError> {
     remove_checked_tree(dir, &md)
 }
 
+/// Empties the directory open at `dir` (a descriptor opened without
+/// following a symlink, inside a machine root), by the same walk as
+/// [`remove_tree`]: nothing is followed, no other mount or filesystem is
+/// entered. The directory itself stays (its parent removes it). `display`
+/// names it in errors.
+pub(crate) fn empty_dir_at(dir: OwnedFd, display: &Path) -> Result<(), RemoveError> {
+    let st = fstat(&dir).map_err(|e| RemoveError::Io {
+        op: "stat",
+        path: display.to_path_buf(),
+        source: e.into(),
+    })?;
+    let root_mnt = mount_id(&dir).map_err(|e| RemoveError::Io {
+        op: "statx",
+        path: display.to_path_buf(),
+        source: e,
+    })?;
+    let mut walker = Walker {
+        root: display,
+        root_dev: st.st_dev,
+        root_mnt,
+        stack: vec![Frame {
+            name: OsString::new(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            pending: Vec::new(),
+            scans: 0,
+        }],
+    };
+    walker.run(dir)
+}
+
 /// The part of [`remove_tree`] after the symlink, type and mount checks:
 /// `md` is the `lstat` of `dir`.
 fn remove_checked_tree(dir: &Path, md: &std::fs::Metadata) -> Result<(), RemoveError> {

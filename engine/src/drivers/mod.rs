@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod cache;
+pub mod files;
 pub mod guest;
 pub mod launcher;
 pub mod network;

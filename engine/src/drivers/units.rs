@@ -8,7 +8,7 @@ use crate::error::EngineError;
 use crate::host::{Cmd, Host};
 
 /// Directories systemd loads unit files from, in a root.
-const UNIT_DIRS: &[&str] = &[
+pub(crate) const UNIT_DIRS: &[&str] = &[
     "/etc/systemd/system",
     "/run/systemd/system",
     "/usr/local/lib/systemd/system",

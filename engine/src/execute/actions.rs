@@ -6,7 +6,7 @@ use berth_schema::{Launcher, Machine};
 
 use super::{BOOT_TIMEOUT, STOP_TIMEOUT};
 use crate::confined::{FileKind, Root, mounts, remove};
-use crate::drivers::{guest, launcher, network, shadow, units};
+use crate::drivers::{files, guest, launcher, network, shadow, units};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::host::Cmd;
@@ -119,6 +119,23 @@ impl Engine {
                 self.update_record(name, |record| {
                     record.securetty_added.retain(|e| !entries.contains(e));
                 })
+            }
+            Action::WriteFile(write) => {
+                files::apply::write(name, &host.open_root(&root_path)?, write, || {
+                    crate::inputs::secret_value(machine, &write.path, &self.inputs)
+                })
+            }
+            Action::SetFileAttributes(change) => {
+                files::apply::set_attributes(name, &host.open_root(&root_path)?, change)
+            }
+            Action::MakeDirectory(dir) => {
+                files::apply::make_directory(name, &host.open_root(&root_path)?, dir)
+            }
+            Action::MakeLink(link) => {
+                files::apply::make_link(name, &host.open_root(&root_path)?, link)
+            }
+            Action::RemoveFile(removal) => {
+                files::apply::remove(&host.open_root(&root_path)?, removal)
             }
             Action::WriteSettings { after, .. } => {
                 let path = host.paths().settings_file(name);

@@ -75,7 +75,8 @@ impl Engine {
         allow_replace: bool,
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
-        let observed = observe::observe(self.host(), machine)?;
+        let inputs = crate::inputs::resolve(machine, &self.inputs)?;
+        let observed = observe::observe_inputs(self.host(), machine, &inputs)?;
         if let Some(what) = observed.changed_since(&approved.observed) {
             return Err(EngineError::Stale {
                 machine: machine.name.clone(),
@@ -121,9 +122,9 @@ impl Engine {
             }
             // The root now exists: plan its configuration against what the
             // bootstrap really produced, within what was approved.
-            let mut observed = observe::observe(self.host(), machine)?;
+            let mut observed = observe::observe_inputs(self.host(), machine, &inputs)?;
             observed.network.carry_approved(&approved.actions);
-            let after = planner::plan_machine(machine, &observed, secret.as_ref())?;
+            let after = planner::plan_machine_with(machine, &observed, secret.as_ref(), &inputs)?;
             check_approved(&machine.name, approved, &after.actions)?;
             return self.run_actions(machine, &after.actions, secret.as_ref(), reporter);
         }
@@ -156,7 +157,8 @@ impl Engine {
     }
 
     /// Runs `actions` in order, stopping at a safe point between two when
-    /// interrupted; a running guest's systemd reloads after unit changes.
+    /// interrupted; a running guest's systemd reloads after unit changes,
+    /// and after `files:` changed its unit files, before the unit changes.
     fn run_actions(
         &self,
         machine: &Machine,
@@ -165,28 +167,49 @@ impl Engine {
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
         let mut units_changed = false;
+        let mut unit_files_changed = false;
         for (i, action) in actions.iter().enumerate() {
             crate::interrupt::check(&machine.name, &actions[..i], &actions[i..])?;
-            if matches!(action, Action::Start { .. } | Action::Stop { .. }) && units_changed {
-                units_changed = false;
-                self.reload_running_guest(machine);
-            }
-            units_changed |= matches!(
+            let unit_change = matches!(
                 action,
                 Action::EnableUnit { .. }
                     | Action::DisableUnit { .. }
                     | Action::MaskUnit { .. }
                     | Action::UnmaskUnit { .. }
             );
+            let start_stop = matches!(action, Action::Start { .. } | Action::Stop { .. });
+            if (unit_change && unit_files_changed)
+                || (start_stop && (units_changed || unit_files_changed))
+            {
+                units_changed = false;
+                unit_files_changed = false;
+                self.reload_running_guest(machine);
+            }
+            units_changed |= unit_change;
+            unit_files_changed |= changes_unit_files(action);
             self.step(machine, action, reporter, || {
                 self.execute(machine, action, secret, reporter)
             })?;
         }
-        if units_changed {
+        if units_changed || unit_files_changed {
             self.reload_running_guest(machine);
         }
         Ok(())
     }
+}
+
+/// Whether `action` changes a file under the guest's systemd directories
+/// (its systemd reloads before the unit changes that follow).
+fn changes_unit_files(action: &Action) -> bool {
+    let path = match action {
+        Action::WriteFile(write) => &write.path,
+        Action::SetFileAttributes(change) => &change.path,
+        Action::MakeDirectory(dir) => &dir.path,
+        Action::MakeLink(link) => &link.path,
+        Action::RemoveFile(removal) => &removal.path,
+        _ => return false,
+    };
+    crate::drivers::files::is_systemd_path(path)
 }
 
 /// Refuses a configuration plan (made after the root was created) that does

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use berth_schema::{BootstrapperKind, Launcher, Storage};
 use serde::Serialize;
 
+use crate::drivers::files::{AttributeChange, DirectoryCreation, FileWrite, LinkChange, Removal};
 use crate::drivers::network::address::Peer;
 use crate::drivers::resources::{DeviceRule, Knob, ResourceChange, ResourceWrites, Value};
 
@@ -146,6 +147,17 @@ pub enum Action {
         #[serde(skip)]
         after: String,
     },
+    /// Create or update a file the spec manages (`files:`): its contents,
+    /// mode, owner and group (a secret's value is read again when applied).
+    WriteFile(FileWrite),
+    /// Set only the mode, owner or group of a managed file or directory.
+    SetFileAttributes(AttributeChange),
+    /// Create a managed directory.
+    MakeDirectory(DirectoryCreation),
+    /// Make or change a managed symbolic link.
+    MakeLink(LinkChange),
+    /// Remove a managed path (`state: absent`).
+    RemoveFile(Removal),
     /// Write the machine's `.nspawn` settings file.
     WriteSettings {
         /// The file on the host (filled in when rendered).
@@ -341,6 +353,11 @@ impl Action {
             Action::SetRootPassword { .. } => "set-root-password",
             Action::AddSecuretty { .. } => "add-securetty",
             Action::RemoveSecuretty { .. } => "remove-securetty",
+            Action::WriteFile(_) => "write-file",
+            Action::SetFileAttributes(_) => "set-file-attributes",
+            Action::MakeDirectory(_) => "make-directory",
+            Action::MakeLink(_) => "make-link",
+            Action::RemoveFile(_) => "remove-file",
             Action::WriteSettings { .. } => "write-settings",
             Action::AllocateAddress { .. } => "allocate-address",
             Action::WriteNetworkConfig { .. } => "write-network-config",
@@ -369,6 +386,11 @@ impl Action {
             | Action::EnableUnit { .. }
             | Action::InstallPackages { .. } => Effect::Create,
             Action::Replace { .. } => Effect::Replace,
+            Action::WriteFile(write) => write.effect(),
+            Action::MakeDirectory(dir) => dir.effect(),
+            Action::MakeLink(link) => link.effect(),
+            Action::SetFileAttributes(_) => Effect::Change,
+            Action::RemoveFile(_) => Effect::Remove,
             Action::AddSecuretty { before: None, .. } => Effect::Create,
             Action::SetHostname { from: None, .. } => Effect::Create,
             Action::DisableUnit { .. }
@@ -490,6 +512,11 @@ impl Action {
             Action::RemoveSecuretty { entries, .. } => {
                 format!("remove {} from /etc/securetty", entries.join(", "))
             }
+            Action::WriteFile(write) => write.describe(),
+            Action::SetFileAttributes(change) => change.describe(),
+            Action::MakeDirectory(dir) => dir.describe(),
+            Action::MakeLink(link) => link.describe(),
+            Action::RemoveFile(removal) => removal.describe(),
             Action::WriteSettings { path, .. } => {
                 if path.is_empty() {
                     "write the .nspawn settings".to_owned()
@@ -652,6 +679,7 @@ impl Action {
     /// For actions that rewrite a non-secret file: (path in the root, old, new) for a diff.
     pub fn file_change(&self) -> Option<(String, String, String)> {
         match self {
+            Action::WriteFile(write) => write.file_change(),
             Action::SetHostname { from, to } => Some((
                 "/etc/hostname".to_owned(),
                 from.as_ref().map(|f| format!("{f}\n")).unwrap_or_default(),
@@ -739,6 +767,12 @@ impl Action {
             | Action::MaskUnit { unit, .. }
             | Action::UnmaskUnit { unit } => format!("{} {unit}", self.name()),
             Action::SetHostname { to, .. } => format!("{} {to}", self.name()),
+            // Whatever is there now: the path ends up as the spec says.
+            Action::WriteFile(FileWrite { path, .. })
+            | Action::SetFileAttributes(AttributeChange { path, .. })
+            | Action::MakeDirectory(DirectoryCreation { path, .. })
+            | Action::MakeLink(LinkChange { path, .. }) => format!("file {path}"),
+            Action::RemoveFile(Removal { path, .. }) => format!("{} {path}", self.name()),
             Action::InstallPackages { packages, .. } | Action::RemovePackages { packages, .. } => {
                 format!("{} {}", self.name(), packages.join(","))
             }

@@ -9,6 +9,7 @@ use berth_schema::{BootstrapperKind, Launcher};
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 
+use crate::drivers::files::observe::FilesObservation;
 use crate::drivers::network::observe::NetworkObservation;
 use crate::drivers::resources::ResourceObservation;
 use crate::drivers::units::UnitState;
@@ -52,6 +53,8 @@ pub struct Observed {
     pub network: NetworkObservation,
     /// Its resource limits (live and persisted) and devices.
     pub resources: ResourceObservation,
+    /// The paths its spec's `files:` manage (empty when not observed).
+    pub files: FilesObservation,
 }
 
 /// How the root of a machine would be made: the resolved bootstrapper, the
@@ -141,7 +144,8 @@ impl Observed {
     /// SHA-256 of each part of what was observed: `root` (presence and the
     /// configuration read inside), `record`, `run`, `settings`, `autostart`,
     /// `network` (the files berth writes for the network in the root),
-    /// `resources`.
+    /// `resources`, `files` (the managed paths; for a secret only whether
+    /// it matches, never its bytes or their hash).
     /// Only digests: root's salted hash from `/etc/shadow` never leaves.
     pub fn fingerprint(&self) -> BTreeMap<String, String> {
         let mut parts = BTreeMap::new();
@@ -167,6 +171,9 @@ impl Observed {
             "resources".to_owned(),
             sha256(&format!("{:?}", self.resources)),
         );
+        if !self.files.entries.is_empty() {
+            parts.insert("files".to_owned(), sha256(&format!("{:?}", self.files)));
+        }
         parts
     }
 
@@ -182,6 +189,7 @@ impl Observed {
             "autostart" => "its boot integration changed",
             "network" => "its network files (networkd's host0 file, /etc/hosts) changed",
             "resources" => "its resource limits or device access changed",
+            "files" => "the paths its spec's files: manage changed",
             _ => "it changed",
         }
     }

@@ -46,6 +46,13 @@ pub enum Warning {
         /// The file.
         path: String,
     },
+    /// A secret file of `files:` is readable by group or others.
+    FileSecretReadable {
+        /// The managed path it is written to.
+        target: String,
+        /// The secret file.
+        path: String,
+    },
     /// Resource limits cannot be read or set in the running machine's
     /// cgroup; they take effect at its next start.
     ResourcesAtNextStart {
@@ -126,6 +133,10 @@ impl fmt::Display for Warning {
             Warning::SecretFileReadable { path } => write!(
                 f,
                 "root_password file {path} is readable by group or others (chmod 600 it)"
+            ),
+            Warning::FileSecretReadable { target, path } => write!(
+                f,
+                "files {target}: secret file {path} is readable by group or others (chmod 600 it)"
             ),
             Warning::ResourcesAtNextStart { knobs, why } => write!(
                 f,

@@ -6,6 +6,7 @@
 
 use berth_schema::{DesiredState, Launcher, Machine, NetworkMode, RootPassword, Storage};
 
+mod files;
 mod network;
 
 use crate::drivers::bootstrap;
@@ -14,6 +15,7 @@ use crate::drivers::settings;
 use crate::drivers::units::{self, UnitState};
 use crate::error::EngineError;
 use crate::host::state::MachineRecord;
+use crate::inputs::Inputs;
 use crate::model::action::Action;
 use crate::model::observed::{BaseObservation, Observed, RootFacts, RootPresence, RunState};
 use crate::model::warning::{self, Warning};
@@ -24,11 +26,23 @@ pub use crate::model::plan::{ChangeKind, MachinePlan, Plan};
 mod resources;
 
 /// Plans one machine. `secret` is the resolved root password when the spec
-/// manages it.
+/// manages it. A machine with `files:` needs its resolved inputs: see
+/// [`plan_machine_with`].
 pub fn plan_machine(
     machine: &Machine,
     observed: &Observed,
     secret: Option<&Secret>,
+) -> Result<MachinePlan, EngineError> {
+    plan_machine_with(machine, observed, secret, &Inputs::default())
+}
+
+/// Plans one machine with its resolved `inputs` (what each `files:` entry
+/// should hold; [`crate::inputs::resolve`]).
+pub fn plan_machine_with(
+    machine: &Machine,
+    observed: &Observed,
+    secret: Option<&Secret>,
+    inputs: &Inputs,
 ) -> Result<MachinePlan, EngineError> {
     let name = &machine.name;
     let err = |message: String| EngineError::Plan {
@@ -98,6 +112,8 @@ pub fn plan_machine(
             ChangeKind::Create
         }
     };
+    // After packages, before unit changes.
+    files::plan(machine, observed, inputs, change, &mut actions).map_err(&err)?;
 
     let mode = network::effective_mode(&machine.network, launcher, observed.host_dhcp);
     if mode == NetworkMode::Host {
@@ -500,10 +516,15 @@ fn configure_existing(
         let state = state_of(unit);
         match &state {
             // It may come with a package being installed; apply checks again.
-            UnitState::NotFound if installing => actions.push(Action::EnableUnit {
-                unit: unit.clone(),
-                from: None,
-            }),
+            // Or with a unit file the spec's files: write first.
+            UnitState::NotFound
+                if installing || crate::drivers::files::provides_unit(machine, unit) =>
+            {
+                actions.push(Action::EnableUnit {
+                    unit: unit.clone(),
+                    from: None,
+                })
+            }
             UnitState::NotFound => {
                 return Err(format!(
                     "units.enable: unit {unit} does not exist in the machine's root; {}",
@@ -697,6 +718,7 @@ mod tests {
             machines_dir: PathBuf::from("/m"),
             network: Default::default(),
             resources: Default::default(),
+            files: Default::default(),
         }
     }
 
