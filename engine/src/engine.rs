@@ -126,9 +126,10 @@ impl Engine {
         run: &RunAddresses,
     ) -> Result<(MachinePlan, Option<Secret>, Observed), EngineError> {
         let (secret, warnings) = resolve_secret(machine)?;
+        let inputs = crate::drivers::users::resolve_inputs(machine)?;
         let mut observed = observe::observe_with(self.host(), machine, procs)?;
         observed.network.with_run(&machine.name, run);
-        let mut plan = planner::plan_machine(machine, &observed, secret.as_ref())?;
+        let mut plan = planner::plan_machine_with(machine, &observed, secret.as_ref(), &inputs)?;
         plan.warnings.extend(warnings);
         Ok((plan, secret, observed))
     }

@@ -18,6 +18,7 @@ use crate::drivers::packages::PackageManager;
 use crate::drivers::shadow;
 use crate::drivers::storage;
 use crate::drivers::units::{self, UnitState};
+use crate::drivers::{credentials, users};
 use crate::error::EngineError;
 use crate::host::Host;
 use crate::host::state::MachineRecord;
@@ -109,25 +110,32 @@ pub fn observe_with(
         }
         (root, _) => root,
     };
-    let read = || -> Result<(RootFacts, bool, GuestNetwork), EngineError> {
+    type Read = (RootFacts, bool, GuestNetwork, Option<users::Accounts>);
+    let read = || -> Result<Read, EngineError> {
         let facts = read_facts(host, machine, manager)?;
         let opened = host.open_root(&root_path)?;
         let has_manager = match manager {
             Some(m) => opened.exists(m.guest_program())?,
             None => false,
         };
-        Ok((facts, has_manager, network::observe::read_guest(&opened)?))
+        let accounts = users::observe::read_root(&opened, machine)?;
+        Ok((
+            facts,
+            has_manager,
+            network::observe::read_guest(&opened)?,
+            accounts,
+        ))
     };
-    let (facts, guest_package_manager, guest_network) = match (&root, &layers) {
+    let (facts, guest_package_manager, guest_network, accounts) = match (&root, &layers) {
         (RootPresence::Directory, Some(layers)) => {
-            let (facts, has_manager, guest) = storage::with_view(host, layers, read)?;
-            (Some(facts), has_manager, Some(guest))
+            let (facts, has_manager, guest, accounts) = storage::with_view(host, layers, read)?;
+            (Some(facts), has_manager, Some(guest), accounts)
         }
         (RootPresence::Directory, None) => {
-            let (facts, has_manager, guest) = read()?;
-            (Some(facts), has_manager, Some(guest))
+            let (facts, has_manager, guest, accounts) = read()?;
+            (Some(facts), has_manager, Some(guest), accounts)
         }
-        _ => (None, false, None),
+        _ => (None, false, None, None),
     };
     let run = run_state_with(host, name, record.as_ref(), procs);
     let network = network::observe::observe(host, machine, record.as_ref(), &run, guest_network)?;
@@ -158,6 +166,7 @@ pub fn observe_with(
         &run,
         launcher.as_ref().ok().copied(),
     )?;
+    let credentials = credentials::observe(host, machine, &run, launcher.as_ref().ok().copied())?;
     Ok(Observed {
         name: name.clone(),
         root,
@@ -174,6 +183,10 @@ pub fn observe_with(
         machines_dir: paths.machines_dir.clone(),
         network,
         resources,
+        users: users::UsersObservation {
+            accounts,
+            credentials,
+        },
     })
 }
 

@@ -15,6 +15,7 @@
 //! rejected, so the final component of a path is always a real name.
 
 pub mod mounts;
+pub mod owned;
 pub mod remove;
 
 use std::fmt;

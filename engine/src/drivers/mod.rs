@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod cache;
+pub mod credentials;
 pub mod guest;
 pub mod launcher;
 pub mod network;
@@ -16,3 +17,4 @@ pub mod shadow;
 pub(crate) mod staging;
 pub mod storage;
 pub mod units;
+pub mod users;

@@ -123,7 +123,8 @@ impl Engine {
             // bootstrap really produced, within what was approved.
             let mut observed = observe::observe(self.host(), machine)?;
             observed.network.carry_approved(&approved.actions);
-            let after = planner::plan_machine(machine, &observed, secret.as_ref())?;
+            let inputs = crate::drivers::users::resolve_inputs(machine)?;
+            let after = planner::plan_machine_with(machine, &observed, secret.as_ref(), &inputs)?;
             check_approved(&machine.name, approved, &after.actions)?;
             return self.run_actions(machine, &after.actions, secret.as_ref(), reporter);
         }

@@ -52,6 +52,9 @@ pub struct Observed {
     pub network: NetworkObservation,
     /// Its resource limits (live and persisted) and devices.
     pub resources: ResourceObservation,
+    /// Its users, SSH keys and credentials (no secret in sight: password
+    /// fields and credential digests never show in `Debug`).
+    pub users: crate::drivers::users::UsersObservation,
 }
 
 /// How the root of a machine would be made: the resolved bootstrapper, the
@@ -167,6 +170,7 @@ impl Observed {
             "resources".to_owned(),
             sha256(&format!("{:?}", self.resources)),
         );
+        parts.insert("users".to_owned(), sha256(&format!("{:?}", self.users)));
         parts
     }
 
@@ -182,6 +186,7 @@ impl Observed {
             "autostart" => "its boot integration changed",
             "network" => "its network files (networkd's host0 file, /etc/hosts) changed",
             "resources" => "its resource limits or device access changed",
+            "users" => "its users, SSH keys or credentials changed",
             _ => "it changed",
         }
     }

@@ -12,6 +12,7 @@ use crate::drivers::bootstrap;
 use crate::drivers::securetty;
 use crate::drivers::settings;
 use crate::drivers::units::{self, UnitState};
+use crate::drivers::users::AccountInputs;
 use crate::error::EngineError;
 use crate::host::state::MachineRecord;
 use crate::model::action::Action;
@@ -22,13 +23,26 @@ use crate::secret::Secret;
 pub use crate::model::plan::{ChangeKind, MachinePlan, Plan};
 
 mod resources;
+mod users;
 
 /// Plans one machine. `secret` is the resolved root password when the spec
-/// manages it.
+/// manages it. Users' passwords and credentials are not compared (see
+/// [`plan_machine_with`]).
 pub fn plan_machine(
     machine: &Machine,
     observed: &Observed,
     secret: Option<&Secret>,
+) -> Result<MachinePlan, EngineError> {
+    plan_machine_with(machine, observed, secret, &AccountInputs::default())
+}
+
+/// Plans one machine with the secrets its users and credentials need,
+/// resolved from their sources ([`crate::drivers::users::resolve_inputs`]).
+pub fn plan_machine_with(
+    machine: &Machine,
+    observed: &Observed,
+    secret: Option<&Secret>,
+    inputs: &AccountInputs,
 ) -> Result<MachinePlan, EngineError> {
     let name = &machine.name;
     let err = |message: String| EngineError::Plan {
@@ -130,6 +144,7 @@ pub fn plan_machine(
     );
     network::plan(machine, observed, mode, change, &mut actions, &mut warnings).map_err(&err)?;
     resources::plan(machine, observed, launcher, &mut actions, &mut warnings).map_err(&err)?;
+    users::plan(machine, observed, launcher, inputs, &mut actions).map_err(&err)?;
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {
@@ -256,7 +271,10 @@ fn plan_run_state(
                 actions.push(Action::Start { launcher: wanted });
             } else if started_with.as_deref() != Some(settings::fingerprint(machine, mode).as_str())
             {
-                actions.push(Action::Restart { launcher: wanted });
+                actions.push(Action::Restart {
+                    launcher: wanted,
+                    reasons: Vec::new(),
+                });
             }
         }
     }
@@ -697,6 +715,7 @@ mod tests {
             machines_dir: PathBuf::from("/m"),
             network: Default::default(),
             resources: Default::default(),
+            users: Default::default(),
         }
     }
 
@@ -1122,7 +1141,8 @@ mod tests {
         assert_eq!(
             plan.actions[1],
             Action::Restart {
-                launcher: Launcher::Nspawn
+                launcher: Launcher::Nspawn,
+                reasons: Vec::new(),
             }
         );
     }

@@ -490,6 +490,7 @@ mod tests {
             settings_path: PathBuf::from("/n/web.nspawn"),
             machines_dir: PathBuf::from("/m"),
             resources: Default::default(),
+            users: Default::default(),
             network: NetworkObservation {
                 recorded: address,
                 taken: Default::default(),
