@@ -67,6 +67,11 @@ impl std::fmt::Debug for Value {
 }
 
 impl Value {
+    /// A value of these bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Value(bytes)
+    }
+
     /// Its keyed digest.
     pub fn digest(&self) -> Digest {
         digest(&self.0)
@@ -658,5 +663,99 @@ mod tests {
         assert!(text.contains(
             "ExecStart=\nExecStart=systemd-nspawn --boot --machine=%i --load-credential=db:db --load-credential=api:api\n"
         ), "{text}");
+    }
+
+    /// Apply, a changed value and destroy on the fake host (no root needed).
+    #[test]
+    fn values_reach_nspawn_by_path_a_changed_one_restarts_and_destroy_removes_them() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::Arc;
+
+        use crate::engine::Engine;
+        use crate::host::fake::FakeHost;
+        use crate::model::action::Action;
+        use crate::report::Silent;
+
+        let fake = Arc::new(FakeHost::new(false));
+        let engine = Engine::on(fake.clone());
+        let secret_file = fake.top().join("db.secret");
+        fs::write(&secret_file, b"first-value").unwrap();
+        let mut m = crate::testing::web();
+        m.credentials = vec![berth_schema::Credential {
+            name: "db".into(),
+            source: SecretSource::File(secret_file.clone()),
+        }];
+        let plan = engine.plan([&m]).expect("plan");
+        engine
+            .apply_machine(&m, &plan.machines[0], false, &Silent)
+            .expect("apply");
+        let dir = fake.top().join("credentials/web");
+        let value = dir.join("db");
+        assert_eq!(fs::read(&value).unwrap(), b"first-value");
+        assert_eq!(
+            fs::metadata(&value).unwrap().permissions().mode() & 0o777,
+            0o400
+        );
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let lines = fake.lines();
+        let start = lines
+            .iter()
+            .find(|l| l.starts_with("systemd-nspawn --quiet --boot"))
+            .expect("a start");
+        assert!(
+            start.contains(&format!("--load-credential=db:{}", value.display())),
+            "{start}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("first-value")),
+            "{lines:#?}"
+        );
+
+        // The running guest has the first value; the spec's source changes.
+        let record = fake.state().load("web").unwrap().unwrap();
+        let leader = record.launch.unwrap().pid + 1;
+        let creds = fake
+            .proc_dir()
+            .join(format!("{leader}/root/run/credentials/@system"));
+        fs::create_dir_all(&creds).unwrap();
+        fs::write(creds.join("db"), b"first-value").unwrap();
+        // (The fake's systemctl changes no unit: those actions stay.)
+        let ours =
+            |a: &&Action| matches!(a, Action::WriteCredentials { .. } | Action::Restart { .. });
+        let plan = engine.plan([&m]).expect("plan");
+        assert!(
+            !plan.machines[0].actions.iter().any(|a| ours(&a)),
+            "{:?}",
+            plan.machines[0].actions
+        );
+        fs::write(&secret_file, b"second-value").unwrap();
+        let plan = engine.plan([&m]).expect("plan");
+        let described: Vec<String> = plan.machines[0]
+            .actions
+            .iter()
+            .filter(ours)
+            .map(Action::describe)
+            .collect();
+        assert_eq!(
+            described,
+            [
+                format!(
+                    "hand credential db to the machine (sensitive; values in {})",
+                    dir.display()
+                ),
+                "restart machine: credential db changed; nspawn reads credentials at start (nspawn)"
+                    .to_owned(),
+            ]
+        );
+        engine
+            .apply_machine(&m, &plan.machines[0], false, &Silent)
+            .expect("apply");
+        assert_eq!(fs::read(&value).unwrap(), b"second-value");
+
+        engine.destroy("web", &Silent).expect("destroy");
+        assert!(!dir.exists());
     }
 }
