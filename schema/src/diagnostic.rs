@@ -17,6 +17,7 @@ pub(crate) const SENSITIVE: &str = "(sensitive)";
 /// Keys whose values are never shown in a snippet.
 const SECRET_KEYS: &[&str] = &[
     "root_password",
+    "credentials",
     "password",
     "passwd",
     "pass",
@@ -379,6 +380,10 @@ mod tests {
             "    root_password:"
         );
         assert_eq!(redact_secret_keys("  distro: debian"), "  distro: debian");
+        assert_eq!(
+            redact_secret_keys("    credentials: {db: hunter2"),
+            "    credentials: (sensitive)"
+        );
     }
 
     #[test]

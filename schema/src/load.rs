@@ -211,6 +211,10 @@ fn in_nspawn_extra(path: &serde_path_to_error::Path) -> bool {
         )
 }
 
+/// The fields whose keys are names or paths read with their locations,
+/// which serde_path_to_error cannot see ([`raw::current_entry`] names them).
+const ENTRY_MAPS: &[&str] = &["environment", "vars", "files", "users", "credentials"];
+
 /// The field path of a serde_path_to_error path: machine names filled in,
 /// `Spanned`'s inner `value` and unknown trailing segments dropped.
 fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
@@ -228,16 +232,18 @@ fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
                 let under_machines = i == 1
                     && matches!(segments.first(), Some(Segment::Map { key }) if key == "machines");
                 // `environment` is read through `Spanned`, whose `value` comes between.
-                let under_environment = segments
+                let under_entries = segments
                     .get(..i)
                     .unwrap_or_default()
                     .iter()
                     .rev()
                     .find(|s| !matches!(s, Segment::Map { key } if key == "value"))
-                    .is_some_and(|s| matches!(s, Segment::Map { key } if key == "environment"));
-                match (raw::current_machine(), raw::current_env_name()) {
+                    .is_some_and(
+                        |s| matches!(s, Segment::Map { key } if ENTRY_MAPS.contains(&key.as_str())),
+                    );
+                match (raw::current_machine(), raw::current_entry()) {
                     (Some(name), _) if under_machines => validate::path_key(&name),
-                    (_, Some(name)) if under_environment => validate::path_key(&name),
+                    (_, Some(name)) if under_entries => validate::path_key(&name),
                     _ => break,
                 }
             }
@@ -313,12 +319,23 @@ fn yaml_message(err: &YamlError, field: Option<&str>, section: bool) -> String {
                 None
             };
             let env_value = field.is_some_and(|f| f.rsplit('.').nth(1) == Some("environment"));
+            // A var's value may be anything but a mapping key that is not a string.
+            let in_vars = field.is_some_and(|f| {
+                f.starts_with("vars.")
+                    || f.starts_with("defaults.vars.")
+                    || raw::current_machine().is_some_and(|m| {
+                        f.starts_with(&format!("machines.{}.vars.", validate::path_key(&m)))
+                    })
+            });
             match (field, shape) {
                 (Some("machines"), Some("a string")) => {
                     format!("{msg}: machine names must be strings")
                 }
                 (Some(_), Some("a string")) if env_value => format!(
                     "{msg}: an environment value must be a string (numbers and booleans are taken as their text)"
+                ),
+                (Some(_), Some("a string")) if in_vars => format!(
+                    "{msg}: a variable's value may hold mappings, but their keys must be strings"
                 ),
                 (Some(f), Some(shape)) => format!("{msg}: `{}` must be {shape}", last_segment(f)),
                 (None, Some("a mapping")) => format!(

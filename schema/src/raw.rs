@@ -30,9 +30,15 @@ pub(crate) struct RawFile {
     #[serde(default)]
     /// Fields merged under every machine of this file; a machine's own value
     /// wins, field by field (a machine's `units`, `bootstrap_options`,
-    /// `network`, `binds`, `environment`, `resources`, `devices` or
-    /// `nspawn_extra` replaces the default one whole).
+    /// `network`, `binds`, `environment`, `resources`, `devices`,
+    /// `nspawn_extra`, `files`, `users`, `ssh_authorized_keys` or
+    /// `credentials` replaces the default one whole; `vars` merge key by key).
     pub defaults: Option<RawMachine>,
+    /// Template variables for every machine of this file; `defaults`' and
+    /// then each machine's own `vars` win over them, key by key.
+    #[serde(default)]
+    #[schemars(with = "Option<VarsSchema>")]
+    pub vars: Option<RawEntries<serde_json::Value>>,
     /// The machines, by name, in order. A name is 1–64 of `[A-Za-z0-9._-]`,
     /// not starting with `-` or `.`.
     #[serde(default)]
@@ -74,7 +80,7 @@ pub(crate) struct RawMachine {
     /// Where the root password comes from: exactly one of `hash`, `env`,
     /// `file`. Plaintext passwords are refused.
     #[schemars(with = "Option<RootPasswordSchema>")]
-    pub root_password: Option<Spanned<RawRootPassword>>,
+    pub root_password: Option<Spanned<RawSecret>>,
     /// Entries that must be in `/etc/securetty`, relative to /dev (`pts/0`).
     #[schemars(with = "Option<Vec<SecurettyName>>")]
     pub securetty: Option<Vec<Spanned<String>>>,
@@ -145,6 +151,179 @@ pub(crate) struct RawMachine {
     /// write for it in that section. Values are strings, numbers, booleans
     /// (written `yes`/`no`) or lists of those (the key once per item).
     pub nspawn_extra: Option<RawNspawnExtra>,
+    /// Template variables (`{{ domain }}` in a `template:` file): names to
+    /// any YAML values. Merged key by key: the machine's win over
+    /// `defaults`', which win over the file's top-level `vars`.
+    #[schemars(with = "Option<VarsSchema>")]
+    pub vars: Option<RawEntries<serde_json::Value>>,
+    /// Files, directories and links berth manages in the root, by absolute
+    /// path inside the machine, each with exactly one of `content`,
+    /// `source`, `template`, `secret`, `type: directory`, `link` or
+    /// `state: absent`.
+    #[schemars(with = "Option<FilesSchema>")]
+    pub files: Option<RawEntries<Option<RawManagedFile>>>,
+    /// Users berth manages in the root, by login name (`root` is managed
+    /// by `root_password` and `ssh_authorized_keys`).
+    #[schemars(with = "Option<UsersSchema>")]
+    pub users: Option<RawEntries<Option<RawUser>>>,
+    /// root's SSH authorized keys (`/root/.ssh/authorized_keys`), one
+    /// public key line each; berth writes exactly these. Left out, the
+    /// file is left alone.
+    #[schemars(with = "Option<Vec<SshKey>>")]
+    pub ssh_authorized_keys: Option<Vec<Spanned<String>>>,
+    /// systemd credentials handed to the machine at start, by name (its
+    /// services import them with `LoadCredential=NAME` or
+    /// `ImportCredential=`); never written into the root. Each value is
+    /// exactly one of `env` or `file`.
+    #[schemars(with = "Option<CredentialsSchema>")]
+    pub credentials: Option<RawEntries<Spanned<RawSecret>>>,
+}
+
+/// A path berth manages in the root: exactly one of `content`, `source`,
+/// `template`, `secret`, `type: directory`, `link` or `state: absent`,
+/// with its mode, owner and group.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "ManagedFile",
+    extend(
+        "additionalProperties" = false,
+        "oneOf" = [
+            {"required": ["content"]},
+            {"required": ["source"]},
+            {"required": ["template"]},
+            {"required": ["secret"]},
+            {"required": ["type"]},
+            {"required": ["link"], "not": {"required": ["mode"]}},
+            {"required": ["state"], "properties": {"state": {"const": "absent"}}}
+        ],
+        "if" = {"required": ["state"], "properties": {"state": {"const": "absent"}}},
+        "then" = {"propertyNames": {"enum": ["state", "replace"]}}
+    )
+)]
+pub(crate) struct RawManagedFile {
+    /// The file's text, written as is (no NUL character). A number or
+    /// boolean is taken as written.
+    #[schemars(with = "Option<ContentText>")]
+    pub content: Option<Spanned<String>>,
+    /// A file copied as is, binary or not: relative to the spec file's
+    /// directory, or absolute.
+    #[schemars(with = "Option<String>", length(min = 1, max = 4096))]
+    pub source: Option<Spanned<String>>,
+    /// A minijinja template rendered into the file: relative to the spec
+    /// file's directory, or absolute. It sees the machine's merged `vars`,
+    /// each by its name and all as `vars`, and `machine` (its `name`,
+    /// `hostname`, `distro`, `release`).
+    #[schemars(with = "Option<String>", length(min = 1, max = 4096))]
+    pub template: Option<Spanned<String>>,
+    /// A secret written into the file, never shown nor kept in berth's
+    /// state: exactly one of `env` or `file`.
+    #[schemars(with = "Option<SecretSourceSchema>")]
+    pub secret: Option<Spanned<RawSecret>>,
+    /// `directory`: a directory (what is inside is left alone).
+    #[serde(rename = "type")]
+    #[schemars(with = "Option<FileType>")]
+    pub kind: Option<Spanned<String>>,
+    /// A symbolic link to this target, absolute or relative.
+    #[schemars(with = "Option<String>", length(min = 1, max = 4096))]
+    pub link: Option<Spanned<String>>,
+    /// `present` (default) or `absent` (removed if there; with `absent`
+    /// only `replace` may be given).
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<String>>,
+    /// The permission bits: a quoted string of 3 or 4 octal digits
+    /// (`"0640"`; unquoted, YAML reads a number). Default `0644` for files,
+    /// `0755` for directories; links have none.
+    #[schemars(with = "Option<FileMode>")]
+    pub mode: Option<Spanned<RawMode>>,
+    /// The owner: a user name or a numeric id (default root), resolved in
+    /// the machine's /etc/passwd.
+    #[schemars(with = "Option<OwnerId>")]
+    pub owner: Option<Spanned<String>>,
+    /// The group: a group name or a numeric id (default root), resolved in
+    /// the machine's /etc/group.
+    #[schemars(with = "Option<OwnerId>")]
+    pub group: Option<Spanned<String>>,
+    /// Replace what is there if it is of another kind (a directory where a
+    /// file should be, or the other way round); otherwise that is an error.
+    /// Default false.
+    #[schemars(with = "Option<bool>")]
+    pub replace: Option<Spanned<RawBool>>,
+}
+
+/// A file mode as written: only a string is a mode; a number is kept (as
+/// text) to say that it must be quoted.
+#[derive(Debug)]
+pub(crate) enum RawMode {
+    /// A string.
+    Text(String),
+    /// A YAML number (`0640` unquoted), as its value's text.
+    Number(String),
+    /// Something else: what it was, for messages (`a list`).
+    Other(String),
+}
+
+/// A user berth manages in the root: present (the default), with its
+/// settings, or absent.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "User",
+    extend(
+        "additionalProperties" = false,
+        "if" = {"required": ["state"], "properties": {"state": {"const": "absent"}}},
+        "then" = {"propertyNames": {"enum": ["state", "remove_home"]}},
+        "else" = {"not": {"required": ["remove_home"]}}
+    )
+)]
+pub(crate) struct RawUser {
+    /// `present` (default) or `absent` (removed if there; with `absent`
+    /// only `remove_home` may be given).
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<String>>,
+    /// A system user (`useradd --system`: a uid from the system range, no
+    /// password aging). Default false.
+    #[schemars(with = "Option<bool>")]
+    pub system: Option<Spanned<RawBool>>,
+    /// Supplementary groups, which must exist in the machine; each once.
+    #[schemars(with = "Option<Vec<GroupName>>", extend("uniqueItems" = true))]
+    pub groups: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The login shell, an absolute path (default: the machine's
+    /// `useradd` default).
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^/[^:\s\x00-\x1f\x7f-\x9f]*$"),
+        length(max = 4096)
+    )]
+    pub shell: Option<Spanned<String>>,
+    /// The home directory, an absolute normalised path (default
+    /// `/home/NAME`).
+    #[schemars(with = "Option<HomePath>")]
+    pub home: Option<Spanned<String>>,
+    /// The user's SSH authorized keys (`~/.ssh/authorized_keys`), one
+    /// public key line each; berth writes exactly these. Left out, the
+    /// file is left alone.
+    #[schemars(with = "Option<Vec<SshKey>>")]
+    pub ssh_authorized_keys: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The password, as `root_password`: exactly one of `hash`, `env`,
+    /// `file`; never plaintext. Left out: left alone (a new user's is
+    /// locked).
+    #[schemars(with = "Option<PasswordSchema>")]
+    pub password: Option<Spanned<RawSecret>>,
+    /// With `state: absent`: remove the home directory too. Default false.
+    #[schemars(with = "Option<bool>")]
+    pub remove_home: Option<Spanned<RawBool>>,
+}
+
+/// Entries of a mapping keyed by a name or path (`vars`, `files`,
+/// `users`, `credentials`), in order, each key with its location.
+#[derive(Debug)]
+pub(crate) struct RawEntries<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<V> Default for RawEntries<V> {
+    fn default() -> Self {
+        RawEntries(Vec::new())
+    }
 }
 
 /// Options for the bootstrap tool.
@@ -683,29 +862,289 @@ impl JsonSchema for RootPasswordSchema {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        password_schema(
+            "Where the root password comes from: exactly one of `hash`, `env`, `file`. Plaintext passwords are refused.",
+        )
+    }
+}
+
+/// The JSON Schema of a user's `password`: as `root_password`.
+struct PasswordSchema;
+
+impl JsonSchema for PasswordSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Password".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        password_schema(
+            "Where the user's password comes from, as for `root_password`: exactly one of `hash`, `env`, `file`. Plaintext passwords are refused.",
+        )
+    }
+}
+
+/// A password's sources: exactly one of hash, env, file.
+fn password_schema(description: &str) -> Schema {
+    json_schema!({
+        "description": description,
+        "type": "object",
+        "properties": {
+            "hash": {
+                "description": "A crypt(3) hash (`$6$SALT$HASH`, `$y$...`), written to /etc/shadow as is.",
+                "type": "string",
+                "pattern": "^\\$(1|5|6|y|gy|7|2a|2b|2y|sha1|md5)\\$[A-Za-z0-9./$=,]+\\$[A-Za-z0-9./=,]+$"
+            },
+            "env": {
+                "description": "The name of an environment variable holding the password.",
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+            },
+            "file": {
+                "description": "A file holding the password, relative to the spec file's directory.",
+                "type": "string",
+                "minLength": 1
+            }
+        },
+        "additionalProperties": false,
+        "minProperties": 1,
+        "maxProperties": 1
+    })
+}
+
+/// The JSON Schema of a secret's source (a file's `secret`, a credential):
+/// exactly one of env, file.
+struct SecretSourceSchema;
+
+impl JsonSchema for SecretSourceSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretSource".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Where the root password comes from: exactly one of `hash`, `env`, `file`. Plaintext passwords are refused.",
+            "description": "Where a secret comes from: exactly one of `env`, `file`. Plaintext values are refused.",
             "type": "object",
             "properties": {
-                "hash": {
-                    "description": "A crypt(3) hash (`$6$SALT$HASH`, `$y$...`), written to /etc/shadow as is.",
-                    "type": "string",
-                    "pattern": "^\\$(1|5|6|y|gy|7|2a|2b|2y|sha1|md5)\\$[A-Za-z0-9./$=,]+\\$[A-Za-z0-9./=,]+$"
-                },
                 "env": {
-                    "description": "The name of an environment variable holding the password.",
+                    "description": "The name of an environment variable of berth's holding the value.",
                     "type": "string",
-                    "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+                    "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                    "maxLength": 255
                 },
                 "file": {
-                    "description": "A file holding the password, relative to the spec file's directory.",
+                    "description": "A file holding the value, relative to the spec file's directory, or absolute.",
                     "type": "string",
-                    "minLength": 1
+                    "minLength": 1,
+                    "maxLength": 4096
                 }
             },
             "additionalProperties": false,
             "minProperties": 1,
             "maxProperties": 1
+        })
+    }
+}
+
+/// The JSON Schema of `vars`: variable names to any values.
+struct VarsSchema;
+
+impl JsonSchema for VarsSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Vars".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Template variables: names (`[A-Za-z_][A-Za-z0-9_]*`, not `vars` or `machine`) to any YAML values (strings, numbers, booleans, lists, mappings).",
+            "type": "object",
+            "propertyNames": {
+                "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                "maxLength": 255,
+                "not": {"enum": names::RESERVED_VARS}
+            }
+        })
+    }
+}
+
+/// The pattern of a path berth may manage: absolute, normalised, no
+/// control characters (what it may not be under is [`files_schema`]'s).
+const MANAGED_PATH_PATTERN: &str = "^(/[^/\\x00-\\x1f\\x7f-\\x9f]+)+$";
+
+/// The JSON Schema of `files`: absolute paths to managed files.
+struct FilesSchema;
+
+impl JsonSchema for FilesSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Files".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let file = generator.subschema_for::<RawManagedFile>();
+        json_schema!({
+            "description": "Files, directories and links berth manages in the root, by absolute normalised path inside the machine (not under /proc, /sys, /dev, /run or /tmp, which are mounted over at boot).",
+            "type": "object",
+            "propertyNames": {
+                "pattern": MANAGED_PATH_PATTERN,
+                "maxLength": 4096,
+                "not": {
+                    "anyOf": [
+                        {"pattern": "/\\.\\.?(/|$)"},
+                        {"pattern": "^/(proc|sys|dev|run|tmp)(/|$)"}
+                    ]
+                }
+            },
+            "additionalProperties": file
+        })
+    }
+}
+
+/// The JSON Schema of `users`: login names to users.
+struct UsersSchema;
+
+impl JsonSchema for UsersSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Users".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let user = generator.subschema_for::<Option<RawUser>>();
+        json_schema!({
+            "description": "Users berth manages in the root, by login name (`[a-z_][a-z0-9_-]*$?`, at most 32; not `root`).",
+            "type": "object",
+            "propertyNames": {
+                "pattern": "^[a-z_][a-z0-9_-]*\\$?$",
+                "maxLength": 32,
+                "not": {"const": "root"}
+            },
+            "additionalProperties": user
+        })
+    }
+}
+
+/// The JSON Schema of `credentials`: credential names to sources.
+struct CredentialsSchema;
+
+impl JsonSchema for CredentialsSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Credentials".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let source = generator.subschema_for::<SecretSourceSchema>();
+        json_schema!({
+            "description": "systemd credentials by name (1–255 of `[A-Za-z0-9_.-]`, not `.` or `..`), each from exactly one of `env` or `file`.",
+            "type": "object",
+            "propertyNames": {
+                "pattern": "^[A-Za-z0-9_.-]+$",
+                "maxLength": 255,
+                "not": {"enum": [".", ".."]}
+            },
+            "additionalProperties": source
+        })
+    }
+}
+
+/// `directory`, the one `type` of a managed path.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum FileType {
+    /// A directory.
+    Directory,
+}
+
+/// Whether something should be there.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Presence {
+    /// There (the default).
+    Present,
+    /// Not there: removed if it is.
+    Absent,
+}
+
+/// A file's text; a number or boolean is taken as written.
+struct ContentText;
+
+impl JsonSchema for ContentText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ContentText".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "number", "boolean"]})
+    }
+}
+
+/// A file mode: a string of 3 or 4 octal digits (`"0640"`).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct FileMode(#[schemars(regex(pattern = r"^[0-7]{3,4}$"))] String);
+
+/// An owner or group: a name or a numeric id.
+struct OwnerId;
+
+impl JsonSchema for OwnerId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OwnerId".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A user or group name (`[a-z_][a-z0-9_.-]*$?`, at most 32) or a numeric id.",
+            "type": ["string", "integer"],
+            "pattern": "^([a-z_][a-z0-9_.-]*\\$?|[0-9]+)$",
+            "maxLength": 32,
+            "minimum": 0,
+            "maximum": 4294967294u64
+        })
+    }
+}
+
+/// A group name.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct GroupName(#[schemars(regex(pattern = r"^[a-z_][a-z0-9_.-]*\$?$"), length(max = 32))] String);
+
+/// An absolute normalised path (`/` included), without `:`.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct HomePath(
+    #[schemars(
+        regex(pattern = r"^(/|(/[^/:\x00-\x1f\x7f-\x9f]+)+)$"),
+        length(max = 4096),
+        extend("not" = {"pattern": r"/\.\.?(/|$)"})
+    )]
+    String,
+);
+
+/// An SSH public key line (`ssh-ed25519 AAAA... user@host`), possibly
+/// after authorized_keys options.
+struct SshKey;
+
+impl JsonSchema for SshKey {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SshKey".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let types = names::KEY_TYPES
+            .iter()
+            .map(|t| t.replace('.', "\\."))
+            .collect::<Vec<_>>()
+            .join("|");
+        json_schema!({
+            "description": "An SSH public key line (`ssh-ed25519 AAAA... user@host`, the line of a `.pub` file), possibly after authorized_keys options.",
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 16384,
+            "pattern": format!("(^| )({types}) +[A-Za-z0-9+/]+=*( |$)"),
+            "not": {"pattern": "[\\x00-\\x1f\\x7f-\\x9f]|^ *#|PRIVATE KEY"}
         })
     }
 }
@@ -728,8 +1167,9 @@ thread_local! {
     /// The machine whose fields are being read, to name it in error paths
     /// (serde_path_to_error cannot see the name through `Spanned`).
     static CURRENT_MACHINE: RefCell<Option<String>> = const { RefCell::new(None) };
-    /// The `environment:` variable whose value is being read, for the same reason.
-    static CURRENT_ENV_NAME: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The key of the `environment:`, `vars:`, `files:`, `users:` or
+    /// `credentials:` entry whose value is being read, for the same reason.
+    static CURRENT_ENTRY: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// The name of the machine being deserialized when an error stopped it.
@@ -737,19 +1177,20 @@ pub(crate) fn current_machine() -> Option<String> {
     CURRENT_MACHINE.with(|c| c.borrow().clone())
 }
 
-/// The `environment:` variable being deserialized when an error stopped it.
-pub(crate) fn current_env_name() -> Option<String> {
-    CURRENT_ENV_NAME.with(|c| c.borrow().clone())
+/// The key of the entry (an `environment:` variable, a `files:` path, ...)
+/// being deserialized when an error stopped it.
+pub(crate) fn current_entry() -> Option<String> {
+    CURRENT_ENTRY.with(|c| c.borrow().clone())
 }
 
-/// Forgets the machine and variable being deserialized (before a new parse).
+/// Forgets the machine and entry being deserialized (before a new parse).
 pub(crate) fn reset_current_machine() {
     set_current_machine(None);
-    set_current_env_name(None);
+    set_current_entry(None);
 }
 
-fn set_current_env_name(name: Option<String>) {
-    CURRENT_ENV_NAME.with(|c| *c.borrow_mut() = name);
+fn set_current_entry(name: Option<String>) {
+    CURRENT_ENTRY.with(|c| *c.borrow_mut() = name);
 }
 
 fn set_current_machine(name: Option<String>) {
@@ -787,10 +1228,11 @@ impl<'de> Deserialize<'de> for RawMachines {
     }
 }
 
-/// `root_password` as written, read without ever failing on (and so without
-/// ever echoing) its values: checks happen in validation.
+/// A secret's source as written (`root_password`, a user's `password`, a
+/// file's `secret`, a credential), read without ever failing on (and so
+/// without ever echoing) its values: checks happen in validation.
 #[derive(Debug)]
-pub(crate) enum RawRootPassword {
+pub(crate) enum RawSecret {
     /// A bare scalar: a plaintext password (its value is dropped).
     Scalar,
     /// A sequence: not a valid form.
@@ -799,7 +1241,8 @@ pub(crate) enum RawRootPassword {
     Map(Vec<(Spanned<String>, Spanned<SecretValue>)>),
 }
 
-/// A value under `root_password:`, kept only as far as validation needs.
+/// A value under a secret's source (`root_password:`, ...), kept only as
+/// far as validation needs.
 #[derive(Debug)]
 pub(crate) enum SecretValue {
     /// A scalar, as text.
@@ -810,50 +1253,139 @@ pub(crate) enum SecretValue {
     Collection,
 }
 
-impl<'de> Deserialize<'de> for RawRootPassword {
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for RawEntries<V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RootPasswordVisitor;
+        struct EntriesVisitor<V>(std::marker::PhantomData<V>);
 
-        impl<'de> Visitor<'de> for RootPasswordVisitor {
-            type Value = RawRootPassword;
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+            type Value = RawEntries<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                loop {
+                    set_current_entry(None);
+                    let Some(key) = map.next_key::<Spanned<String>>()? else {
+                        break;
+                    };
+                    set_current_entry(Some(key.value.clone()));
+                    let value = map.next_value::<V>()?;
+                    entries.push((key, value));
+                }
+                set_current_entry(None);
+                Ok(RawEntries(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ModeVisitor;
+
+        impl<'de> Visitor<'de> for ModeVisitor {
+            type Value = RawMode;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a quoted string of octal digits")
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawMode::Other(format!("the boolean {v}")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawMode::Number(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawMode::Number(v.to_string()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Self::Value, E> {
+                Ok(RawMode::Number(v.to_string()))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
+                Ok(RawMode::Number(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(RawMode::Number(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawMode::Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(RawMode::Text(v))
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+                Ok(RawMode::Other("binary data".to_owned()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RawMode::Other("null".to_owned()))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RawMode::Other("null".to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RawMode::Other("a list".to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(RawMode::Other("a mapping".to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(ModeVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SourceVisitor;
+
+        impl<'de> Visitor<'de> for SourceVisitor {
+            type Value = RawSecret;
 
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a mapping with one of hash, env, file")
             }
 
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Scalar)
+                Ok(RawSecret::Scalar)
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Scalar)
+                Ok(RawSecret::Scalar)
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Scalar)
+                Ok(RawSecret::Scalar)
             }
             fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Scalar)
+                Ok(RawSecret::Scalar)
             }
             fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Scalar)
+                Ok(RawSecret::Scalar)
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Scalar)
+                Ok(RawSecret::Scalar)
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Scalar)
+                Ok(RawSecret::Scalar)
             }
             fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Scalar)
+                Ok(RawSecret::Scalar)
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Map(Vec::new()))
+                Ok(RawSecret::Map(Vec::new()))
             }
             fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(RawRootPassword::Map(Vec::new()))
+                Ok(RawSecret::Map(Vec::new()))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(RawRootPassword::Sequence)
+                Ok(RawSecret::Sequence)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::new();
@@ -861,11 +1393,11 @@ impl<'de> Deserialize<'de> for RawRootPassword {
                     let value = map.next_value::<Spanned<SecretValue>>()?;
                     entries.push((key, value));
                 }
-                Ok(RawRootPassword::Map(entries))
+                Ok(RawSecret::Map(entries))
             }
         }
 
-        deserializer.deserialize_any(RootPasswordVisitor)
+        deserializer.deserialize_any(SourceVisitor)
     }
 }
 
@@ -968,15 +1500,15 @@ impl<'de> Deserialize<'de> for RawEnvironment {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::new();
                 loop {
-                    set_current_env_name(None);
+                    set_current_entry(None);
                     let Some(name) = map.next_key::<Spanned<String>>()? else {
                         break;
                     };
-                    set_current_env_name(Some(name.value.clone()));
+                    set_current_entry(Some(name.value.clone()));
                     let value = map.next_value::<Option<Spanned<String>>>()?;
                     entries.push((name, value));
                 }
-                set_current_env_name(None);
+                set_current_entry(None);
                 Ok(RawEnvironment(entries))
             }
         }

@@ -206,3 +206,36 @@ fn addressing_and_runtime_errors() {
 "
     ));
 }
+
+#[test]
+fn files_users_keys_and_credentials_errors() {
+    let out = render(
+        "vars: {my-var: 1}
+machines:
+  web:
+    distro: arch
+    files:
+      /etc/motd: {content: hi, mode: 0644}
+      /run/app.conf: {content: x}
+      /etc/app: {content: x, link: /y}
+      /etc/issue: {content: x}
+      /etc/issue/x: {type: directory}
+      /etc/gone: {state: absent, owner: root}
+      /etc/token: {secret: s3cr3t}
+    users:
+      root: {}
+      bob: {state: absent, shell: /bin/sh}
+      alice:
+        groups: [sudo, sudo]
+        password: s3cr3t
+        ssh_authorized_keys:
+          - ssh-ed25519
+    ssh_authorized_keys: ['-----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXk']
+    credentials:
+      db: s3cr3t
+      a/b: {env: X}
+",
+    );
+    assert!(!out.contains("s3cr3t") && !out.contains("b3Blbn"), "{out}");
+    insta::assert_snapshot!(out);
+}

@@ -1,8 +1,10 @@
 //! One machine: every field of a mapping (a machine or `defaults:`) checked,
-//! the defaults merged under the machine, and the checks across fields that
-//! depend on the distro (bootstrapper, `pacman_conf`, `repos`).
+//! the defaults merged under the machine, and the checks across fields: those
+//! that depend on the distro (bootstrapper, `pacman_conf`, `repos`), the
+//! storage, and authorized_keys files written both from `files` and from
+//! `ssh_authorized_keys`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_saphyr::Spanned;
 
@@ -41,6 +43,12 @@ impl Validator<'_, '_> {
             self.fits_distro(&name.value, distro, &merged);
         }
         self.fits_storage(&name.value, &merged);
+        let files_field = if raw.files.is_some() {
+            format!("{prefix}.files")
+        } else {
+            "defaults.files".to_owned()
+        };
+        self.fits_authorized_keys(&name.value, &merged, &files_field);
 
         let hostname = match merged.hostname {
             Field::Valid(h) => Some(h),
@@ -131,12 +139,11 @@ impl Validator<'_, '_> {
             resources: valid_or(merged.resources, Resources::default())?,
             devices: valid_or(merged.devices, Vec::new())?,
             nspawn_extra: valid_or(merged.nspawn_extra, NspawnExtra::default())?,
-            // Filled in by the validation of issue 13's fields.
-            vars: Default::default(),
-            files: Vec::new(),
-            users: Vec::new(),
-            ssh_authorized_keys: None,
-            credentials: Vec::new(),
+            vars: valid_or(merged.vars, Default::default())?,
+            files: valid_or(merged.files, Vec::new())?,
+            users: valid_or(merged.users, Vec::new())?,
+            ssh_authorized_keys: optional(merged.ssh_authorized_keys)?,
+            credentials: valid_or(merged.credentials, Vec::new())?,
         })
     }
 
@@ -160,6 +167,57 @@ impl Validator<'_, '_> {
                  whole base into the machine's layer; use private_users: identity or no, or storage: copy"
             );
             self.error(&p.loc, p.field.clone(), msg);
+        }
+    }
+
+    /// No entry of `files` (written under `files_field`) writes an
+    /// authorized_keys file that root's or a user's `ssh_authorized_keys`
+    /// also writes: the two would undo each other. The error points at the
+    /// entry, naming the machine when that is under `defaults`.
+    fn fits_authorized_keys(&mut self, machine: &str, merged: &Checked, files_field: &str) {
+        let Field::Valid(files) = &merged.files else {
+            return;
+        };
+        let mut keyed: Vec<(PathBuf, String)> = Vec::new();
+        if let Field::Valid(_) = merged.ssh_authorized_keys {
+            keyed.push((
+                PathBuf::from("/root/.ssh/authorized_keys"),
+                "ssh_authorized_keys (root's keys)".to_owned(),
+            ));
+        }
+        if let Field::Valid(users) = &merged.users {
+            for user in users
+                .iter()
+                .filter(|u| u.present && u.ssh_authorized_keys.is_some())
+            {
+                let home = user
+                    .home
+                    .clone()
+                    .unwrap_or_else(|| Path::new("/home").join(&user.name));
+                keyed.push((
+                    home.join(".ssh/authorized_keys"),
+                    format!("users.{}.ssh_authorized_keys", user.name),
+                ));
+            }
+        }
+        let whose = if files_field.starts_with("defaults.") {
+            format!(" (machine {})", quote(machine))
+        } else {
+            String::new()
+        };
+        for file in files {
+            if let Some((_, by)) = keyed.iter().find(|(path, _)| *path == file.path) {
+                let d = self.src.at(
+                    file.source.line,
+                    file.source.column,
+                    Some(format!("{files_field}.{}", path_key(&file.path.to_string_lossy()))),
+                    format!(
+                        "{} is written from {by}{whose}: manage those keys in one place, not also under files:",
+                        quote(&file.path.to_string_lossy())
+                    ),
+                );
+                self.push(d);
+            }
         }
     }
 
@@ -257,7 +315,7 @@ impl Validator<'_, '_> {
         };
         let root_password = match &raw.root_password {
             None => Field::Absent,
-            Some(rp) => self.root_password(rp, &format!("{prefix}.root_password")),
+            Some(rp) => self.password(rp, &format!("{prefix}.root_password"), "root_password"),
         };
         let launcher = self.choice(
             raw.launcher.as_ref(),
@@ -365,6 +423,26 @@ impl Validator<'_, '_> {
             None => Field::Absent,
             Some(e) => self.nspawn_extra(e, &format!("{prefix}.nspawn_extra")),
         };
+        let vars = match &raw.vars {
+            None => Field::Absent,
+            Some(v) => self.vars(v, &format!("{prefix}.vars")),
+        };
+        let files = match &raw.files {
+            None => Field::Absent,
+            Some(f) => self.files(f, &format!("{prefix}.files")),
+        };
+        let users = match &raw.users {
+            None => Field::Absent,
+            Some(u) => self.users(u, &format!("{prefix}.users")),
+        };
+        let ssh_authorized_keys = match &raw.ssh_authorized_keys {
+            None => Field::Absent,
+            Some(k) => self.ssh_keys(k, &format!("{prefix}.ssh_authorized_keys")),
+        };
+        let credentials = match &raw.credentials {
+            None => Field::Absent,
+            Some(c) => self.credentials(c, &format!("{prefix}.credentials")),
+        };
         Checked {
             distro,
             release,
@@ -391,6 +469,11 @@ impl Validator<'_, '_> {
             resources,
             devices,
             nspawn_extra,
+            vars,
+            files,
+            users,
+            ssh_authorized_keys,
+            credentials,
         }
     }
 }

@@ -1,30 +1,37 @@
 //! From the file as written ([`RawFile`]) to validated [`Machine`]s: every
 //! check, defaults merged, unit names suffixed, lists deduplicated, `file:`
-//! secrets and `pacman_conf` resolved against the spec file's directory, bind
-//! paths normalised, port forwards parsed.
+//! secrets, `pacman_conf` and files' `source`/`template` resolved against
+//! the spec file's directory, bind paths normalised, port forwards parsed.
 //!
 //! All problems are collected; nothing stops at the first one. Values that
 //! come from `defaults:` are checked once, and their errors point there
 //! (`defaults.launcher`).
 //!
 //! [`validate`] walks the file; [`machine`] checks each machine's fields and
-//! merges the defaults; one submodule per part of a machine holds its rules:
-//! [`bootstrap`] (`bootstrap_options`, `repos`), [`network`], [`binds`],
-//! [`environment`], [`units`], [`root_password`], [`resources`],
-//! [`devices`], [`nspawn_extra`]; [`values`] has the checks every field
-//! uses (booleans, strings, spellings, lists).
+//! merges the defaults (and the file's top-level `vars`); one submodule per
+//! part of a machine holds its rules: [`bootstrap`] (`bootstrap_options`,
+//! `repos`), [`network`], [`binds`], [`environment`], [`units`],
+//! [`secrets`] (`root_password`, a user's `password`, a file's `secret`, a
+//! credential's source), [`resources`], [`devices`], [`nspawn_extra`],
+//! [`vars`], [`files`], [`users`] (and SSH keys), [`credentials`];
+//! [`values`] has the checks every field uses (booleans, strings,
+//! spellings, lists).
 
 mod binds;
 mod bootstrap;
+mod credentials;
 mod devices;
 mod environment;
+mod files;
 mod machine;
 mod network;
 mod nspawn_extra;
 mod resources;
-mod root_password;
+mod secrets;
 mod units;
+mod users;
 mod values;
+mod vars;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -33,9 +40,11 @@ use serde_saphyr::Location;
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::raw::{RawFile, RawMachine, position};
 use crate::spec::{
-    Bind, BootstrapOptions, BootstrapperKind, DesiredState, Device, Distro, Launcher, Machine,
-    Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword, Storage, Units,
+    Bind, BootstrapOptions, BootstrapperKind, Credential, DesiredState, Device, Distro, Launcher,
+    Machine, ManagedFile, Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword,
+    Storage, Units, User,
 };
+use vars::{Vars, merge_vars};
 
 /// Most diagnostics kept for one file; the rest are only counted.
 const MAX_DIAGNOSTICS: usize = 100;
@@ -98,6 +107,11 @@ struct Checked {
     resources: Field<Resources>,
     devices: Field<Vec<Device>>,
     nspawn_extra: Field<NspawnExtra>,
+    vars: Field<Vars>,
+    files: Field<Vec<ManagedFile>>,
+    users: Field<Vec<User>>,
+    ssh_authorized_keys: Field<Vec<String>>,
+    credentials: Field<Vec<Credential>>,
 }
 
 impl Checked {
@@ -133,6 +147,13 @@ impl Checked {
             resources: self.resources.or(copy(&defaults.resources)),
             devices: self.devices.or(clone(&defaults.devices)),
             nspawn_extra: self.nspawn_extra.or(clone(&defaults.nspawn_extra)),
+            vars: merge_vars(self.vars, &defaults.vars),
+            files: self.files.or(clone(&defaults.files)),
+            users: self.users.or(clone(&defaults.users)),
+            ssh_authorized_keys: self
+                .ssh_authorized_keys
+                .or(clone(&defaults.ssh_authorized_keys)),
+            credentials: self.credentials.or(clone(&defaults.credentials)),
         }
     }
 }
@@ -177,10 +198,16 @@ pub(crate) fn validate(
         diags: Vec::new(),
         dropped: 0,
     };
-    let defaults = match &raw.defaults {
+    let mut defaults = match &raw.defaults {
         Some(d) => v.fields(d, "defaults"),
         None => v.fields(&RawMachine::default(), "defaults"),
     };
+    // The file's own `vars` go under the defaults', key by key.
+    let top_vars = match &raw.vars {
+        Some(vars) => v.vars(vars, "vars"),
+        None => Field::Absent,
+    };
+    defaults.vars = merge_vars(defaults.vars, &top_vars);
     let mut machines = Vec::new();
     for (name, raw_machine) in raw.machines.map(|m| m.0).unwrap_or_default() {
         if let Some(machine) = v.machine(&name, &raw_machine, &defaults) {

@@ -1,23 +1,25 @@
-//! `root_password:` sources: crypt(3) hashes, variable names and password
-//! files. No message here ever echoes the value.
+//! Secret sources: crypt(3) hashes, variable names and files, for
+//! `root_password`, a user's `password`, a file's `secret` and
+//! `credentials`. No message here ever echoes the value; `what` names the
+//! source in messages (`root_password.hash`).
 
 use super::{MAX_ENV, local_file};
 
 /// Longest crypt(3) hash accepted.
 const MAX_HASH: usize = 512;
 
-/// crypt(3) method identifiers accepted in `root_password.hash`.
+/// crypt(3) method identifiers accepted in a `hash:` source.
 const CRYPT_IDS: &[&str] = &[
     "1", "5", "6", "y", "gy", "7", "2a", "2b", "2y", "sha1", "md5",
 ];
 
 /// A crypt(3) hash: `$ID$SALT$HASH` (or more `$` fields), ID one of
 /// [`CRYPT_IDS`], characters `[A-Za-z0-9./$=,]`. The message never echoes the value.
-pub(crate) fn crypt_hash(hash: &str) -> Result<(), String> {
+pub(crate) fn crypt_hash(what: &str, hash: &str) -> Result<(), String> {
     let ids = CRYPT_IDS.join(", ");
     let refuse = || {
         Err(format!(
-            "root_password.hash is not a crypt(3) hash (`$ID$SALT$HASH` with ID one of {ids}); \
+            "{what} is not a crypt(3) hash (`$ID$SALT$HASH` with ID one of {ids}); \
              generate one with `mkpasswd -m sha-512` or `openssl passwd -6`"
         ))
     };
@@ -41,7 +43,7 @@ pub(crate) fn crypt_hash(hash: &str) -> Result<(), String> {
 }
 
 /// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`. The message never echoes the value.
-pub(crate) fn env_var(name: &str) -> Result<(), String> {
+pub(crate) fn env_var(what: &str, name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let ok = name.len() <= MAX_ENV
         && chars
@@ -51,16 +53,15 @@ pub(crate) fn env_var(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(
-            "root_password.env must be an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`)"
-                .to_owned(),
-        )
+        Err(format!(
+            "{what} must be an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`)"
+        ))
     }
 }
 
-/// A password file path: non-empty, no NUL or line breaks. The message never echoes the value.
-pub(crate) fn secret_file(path: &str) -> Result<(), String> {
-    local_file("root_password.file", path)
+/// A secret file path: non-empty, no NUL or line breaks. The message never echoes the value.
+pub(crate) fn secret_file(what: &str, path: &str) -> Result<(), String> {
+    local_file(what, path)
 }
 
 #[cfg(test)]
@@ -76,7 +77,7 @@ mod tests {
             "$2b$12$abcdefghijklmnopqrstuv",
             "$1$x$y",
         ] {
-            assert!(crypt_hash(ok).is_ok(), "{ok}");
+            assert!(crypt_hash("root_password.hash", ok).is_ok(), "{ok}");
         }
         for bad in [
             "r00tpw",
@@ -88,26 +89,28 @@ mod tests {
             "$6$sa lt$hash",
             "6$salt$hash",
         ] {
-            let e = crypt_hash(bad).expect_err("refused");
+            let e = crypt_hash("password.hash", bad).expect_err("refused");
             assert!(bad.is_empty() || !e.contains(bad), "{e}");
+            assert!(e.starts_with("password.hash is not a crypt(3) hash"), "{e}");
         }
     }
 
     #[test]
     fn env_vars() {
-        assert!(env_var("ROOT_PW").is_ok());
-        assert!(env_var("_x1").is_ok());
+        assert!(env_var("root_password.env", "ROOT_PW").is_ok());
+        assert!(env_var("root_password.env", "_x1").is_ok());
         for bad in ["", "1X", "A-B", "A B", "r00tpw!"] {
-            let e = env_var(bad).expect_err("refused");
+            let e = env_var("secret.env", bad).expect_err("refused");
             assert!(bad.is_empty() || !e.contains(bad), "{e}");
+            assert!(e.starts_with("secret.env must be"), "{e}");
         }
     }
 
     #[test]
     fn secret_files() {
-        assert!(secret_file("./secret").is_ok());
-        assert!(secret_file("").is_err());
-        assert!(secret_file("a\0b").is_err());
-        assert!(secret_file("a\nb").is_err());
+        assert!(secret_file("root_password.file", "./secret").is_ok());
+        assert!(secret_file("root_password.file", "").is_err());
+        assert!(secret_file("root_password.file", "a\0b").is_err());
+        assert!(secret_file("root_password.file", "a\nb").is_err());
     }
 }
