@@ -136,6 +136,9 @@ fn users_keys_and_credentials_on_a_booted_debian_machine() {
         return;
     }
     let sandbox = Sandbox::new("users");
+    // Values an earlier run of this test left (killed before its destroy).
+    let values = Path::new("/run/berth/credentials").join(NAME);
+    let _ = fs::remove_dir_all(&values);
     let path = sandbox.spec(&spec("{}"));
     let spec_arg = path.to_str().expect("a UTF-8 path").to_owned();
     let berth = |value: &str, args: &[&str]| {

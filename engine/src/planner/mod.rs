@@ -112,6 +112,8 @@ pub fn plan_machine_with(
             ChangeKind::Create
         }
     };
+    // Users and their keys: after packages, before unit changes and files.
+    users::plan_accounts(machine, observed, inputs, &mut actions).map_err(&err)?;
 
     let mode = network::effective_mode(&machine.network, launcher, observed.host_dhcp);
     if mode == NetworkMode::Host {
@@ -144,7 +146,7 @@ pub fn plan_machine_with(
     );
     network::plan(machine, observed, mode, change, &mut actions, &mut warnings).map_err(&err)?;
     resources::plan(machine, observed, launcher, &mut actions, &mut warnings).map_err(&err)?;
-    users::plan(machine, observed, launcher, inputs, &mut actions).map_err(&err)?;
+    users::plan_credentials(machine, observed, launcher, inputs, &mut actions).map_err(&err)?;
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {

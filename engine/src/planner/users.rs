@@ -25,13 +25,13 @@ use crate::drivers::users::{self, AccountInputs, Accounts, commands};
 use crate::model::action::{Action, UserChange};
 use crate::model::observed::{Observed, RunState};
 
-/// Plans the users, keys and credentials of `machine`, inserting the
-/// actions before the settings file and the run state; a credential change
-/// of a running machine adds (or extends) its restart.
-pub(super) fn plan(
+/// Plans the users and keys of `machine` (and checks the whole
+/// `users:`/`credentials:` spec), inserting the actions right after the
+/// root's creation, its packages and its hostname: before unit changes and
+/// before `files:` (whose owners may be users made here).
+pub(super) fn plan_accounts(
     machine: &Machine,
     observed: &Observed,
-    launcher: Launcher,
     inputs: &AccountInputs,
     actions: &mut Vec<Action>,
 ) -> Result<(), String> {
@@ -52,7 +52,37 @@ pub(super) fn plan(
         }
         _ => plan_fresh(machine, inputs, &mut planned),
     }
-    let restart = plan_credentials(machine, observed, launcher, inputs, &mut planned)?;
+    let at = actions
+        .iter()
+        .position(|a| {
+            !matches!(
+                a,
+                Action::Replace { .. }
+                    | Action::Bootstrap { .. }
+                    | Action::Clone { .. }
+                    | Action::InstallPackages { .. }
+                    | Action::RemovePackages { .. }
+                    | Action::SetHostname { .. }
+            )
+        })
+        .unwrap_or(actions.len());
+    actions.splice(at..at, planned);
+    Ok(())
+}
+
+/// Plans the credentials of `machine` once its run state is planned:
+/// their values and berth's drop-in go before the settings file and the
+/// run state; a change a running machine must see adds (or extends) its
+/// restart, saying why.
+pub(super) fn plan_credentials(
+    machine: &Machine,
+    observed: &Observed,
+    launcher: Launcher,
+    inputs: &AccountInputs,
+    actions: &mut Vec<Action>,
+) -> Result<(), String> {
+    let mut planned = Vec::new();
+    let restart = credential_actions(machine, observed, launcher, inputs, &mut planned)?;
     let at = actions
         .iter()
         .position(|a| {
@@ -485,7 +515,7 @@ fn plan_keys(
 /// Credentials: the values on the host, berth's drop-in (unit launchers),
 /// and whether the running machine has them. Returns the reasons for a
 /// restart (empty: none needed).
-fn plan_credentials(
+fn credential_actions(
     machine: &Machine,
     observed: &Observed,
     launcher: Launcher,
@@ -786,21 +816,43 @@ mod tests {
             .credentials
             .insert("db-password".into(), Value::new(b"s3cret".to_vec()));
         let plan = plan(&m, &absent, &inputs);
+        // Users right after the root and its hostname (before units and
+        // files), credentials before the start.
         assert_eq!(
-            names(&plan)[7..],
+            names(&plan),
             [
+                "bootstrap",
+                "set-hostname",
                 "create-user",
                 "set-user-password",
                 "write-authorized-keys",
                 "create-user",
                 "write-authorized-keys",
+                "enable-unit",
+                "disable-unit",
+                "mask-unit",
+                "set-root-password",
+                "add-securetty",
                 "write-credentials",
                 "start"
             ],
             "{:?}",
             plan.actions
         );
-        let describe: Vec<String> = plan.actions[7..13].iter().map(Action::describe).collect();
+        let describe: Vec<String> = plan
+            .actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::CreateUser { .. }
+                        | Action::SetUserPassword { .. }
+                        | Action::WriteAuthorizedKeys { .. }
+                        | Action::WriteCredentials { .. }
+                )
+            })
+            .map(Action::describe)
+            .collect();
         assert_eq!(
             describe,
             [
@@ -812,16 +864,16 @@ mod tests {
                 "hand credential db-password to the machine (sensitive; values in /run/berth/credentials/web)",
             ]
         );
-        let Action::CreateUser { command, .. } = &plan.actions[7] else {
+        let Action::CreateUser { command, .. } = &plan.actions[2] else {
             unreachable!()
         };
         assert_eq!(
             command.join(" "),
             "useradd --create-home --shell /bin/bash --groups sudo -- alice"
         );
-        assert_eq!(plan.actions[7].effect(), Effect::Create);
+        assert_eq!(plan.actions[2].effect(), Effect::Create);
         assert_eq!(
-            plan.actions[9].file_change().unwrap(),
+            plan.actions[4].file_change().unwrap(),
             (
                 "/home/alice/.ssh/authorized_keys".to_owned(),
                 String::new(),
