@@ -315,3 +315,152 @@ impl GuestView {
         Ok(Some(names))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+    use super::*;
+
+    fn ids() -> (u32, u32) {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    }
+
+    #[test]
+    fn keys_are_written_with_their_modes_and_owner_and_a_drifted_mode_is_reset() {
+        let top = tempfile::tempdir().unwrap();
+        fs::create_dir_all(top.path().join("home/alice")).unwrap();
+        let root = Root::open(top.path()).unwrap();
+        let (uid, gid) = ids();
+        root.write_owned(
+            "/home/alice/.ssh",
+            0o700,
+            "authorized_keys",
+            b"k1\n",
+            0o600,
+            uid,
+            gid,
+        )
+        .unwrap();
+        let dir = top.path().join("home/alice/.ssh");
+        let file = dir.join("authorized_keys");
+        assert_eq!(fs::read(&file).unwrap(), b"k1\n");
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(fs::metadata(&file).unwrap().uid(), uid);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        root.write_owned(
+            "/home/alice/.ssh",
+            0o700,
+            "authorized_keys",
+            b"k2\n",
+            0o600,
+            uid,
+            gid,
+        )
+        .unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"k2\n");
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let meta = root
+            .meta("/home/alice/.ssh/authorized_keys")
+            .unwrap()
+            .unwrap();
+        assert_eq!((meta.kind, meta.mode), (FileKind::File, 0o600));
+        assert_eq!(root.meta("/home/nobody/x").unwrap(), None);
+    }
+
+    #[test]
+    fn a_symlinked_ssh_dir_is_refused_and_a_symlinked_file_replaced_never_followed() {
+        let top = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(top.path().join("root/home/alice")).unwrap();
+        let root = Root::open(&top.path().join("root")).unwrap();
+        let (uid, gid) = ids();
+        // ~/.ssh a link to a host directory: refused, nothing written there.
+        symlink(outside.path(), top.path().join("root/home/alice/.ssh")).unwrap();
+        let err = root
+            .write_owned(
+                "/home/alice/.ssh",
+                0o700,
+                "authorized_keys",
+                b"k\n",
+                0o600,
+                uid,
+                gid,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+        // authorized_keys a link to a host file: the link is replaced.
+        fs::remove_file(top.path().join("root/home/alice/.ssh")).unwrap();
+        fs::create_dir(top.path().join("root/home/alice/.ssh")).unwrap();
+        let host_file = outside.path().join("precious");
+        fs::write(&host_file, b"host").unwrap();
+        symlink(
+            &host_file,
+            top.path().join("root/home/alice/.ssh/authorized_keys"),
+        )
+        .unwrap();
+        root.write_owned(
+            "/home/alice/.ssh",
+            0o700,
+            "authorized_keys",
+            b"k\n",
+            0o600,
+            uid,
+            gid,
+        )
+        .unwrap();
+        assert_eq!(fs::read(&host_file).unwrap(), b"host");
+        let written = top.path().join("root/home/alice/.ssh/authorized_keys");
+        assert!(fs::symlink_metadata(&written).unwrap().is_file());
+    }
+
+    #[test]
+    fn a_guest_view_resolves_absolute_links_inside_the_guest() {
+        let top = tempfile::tempdir().unwrap();
+        let guest = top.path().join("guest");
+        fs::create_dir_all(guest.join("run/credentials/@system")).unwrap();
+        fs::create_dir_all(guest.join("etc")).unwrap();
+        fs::write(guest.join("etc/hostname"), b"inside\n").unwrap();
+        // An absolute link: inside the view it means the guest's /etc/hostname.
+        symlink("/etc/hostname", guest.join("run/credentials/@system/db")).unwrap();
+        fs::write(guest.join("run/credentials/@system/plain"), b"v").unwrap();
+        let view = GuestView::open(&guest).unwrap();
+        assert_eq!(
+            view.read("/run/credentials/@system/db", 64)
+                .unwrap()
+                .unwrap(),
+            b"inside\n"
+        );
+        assert_eq!(
+            view.list_dir("/run/credentials/@system").unwrap().unwrap(),
+            ["db", "plain"]
+        );
+        assert_eq!(
+            view.read("/run/credentials/@system/none", 64).unwrap(),
+            None
+        );
+        assert!(view.read("/run/../../etc/passwd", 64).is_err());
+        let big = view.read("/etc/hostname", 3).unwrap_err();
+        assert!(big.to_string().contains("too large"), "{big}");
+    }
+}
