@@ -40,3 +40,4 @@ mod secrets;
 mod storage;
 mod systemd_box;
 mod targeting;
+mod users;

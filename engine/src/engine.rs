@@ -146,9 +146,11 @@ impl Engine {
     ) -> Result<(MachinePlan, Option<Secret>, Observed), EngineError> {
         let inputs = crate::inputs::resolve(machine, &self.inputs)?;
         let (secret, warnings) = resolve_secret(machine)?;
+        let accounts = crate::drivers::users::resolve_inputs(machine)?;
         let mut observed = observe::observe_full(self.host(), machine, procs, Some(&inputs))?;
         observed.network.with_run(&machine.name, run);
-        let mut plan = planner::plan_machine_with(machine, &observed, secret.as_ref(), &inputs)?;
+        let mut plan =
+            planner::plan_machine_with(machine, &observed, secret.as_ref(), &inputs, &accounts)?;
         plan.warnings.extend(warnings);
         plan.warnings.extend(inputs.warnings);
         Ok((plan, secret, observed))

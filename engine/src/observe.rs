@@ -19,6 +19,7 @@ use crate::drivers::packages::PackageManager;
 use crate::drivers::shadow;
 use crate::drivers::storage;
 use crate::drivers::units::{self, UnitState};
+use crate::drivers::{credentials, users};
 use crate::error::EngineError;
 use crate::host::Host;
 use crate::host::state::MachineRecord;
@@ -133,7 +134,14 @@ pub fn observe_full(
         }
         (root, _) => root,
     };
-    let read = || -> Result<(RootFacts, bool, GuestNetwork, FilesObservation), EngineError> {
+    type Read = (
+        RootFacts,
+        bool,
+        GuestNetwork,
+        FilesObservation,
+        Option<users::Accounts>,
+    );
+    let read = || -> Result<Read, EngineError> {
         let facts = read_facts(host, machine, manager)?;
         let opened = host.open_root(&root_path)?;
         let has_manager = match manager {
@@ -144,23 +152,26 @@ pub fn observe_full(
             Some(inputs) => files::observe::observe(&opened, machine, inputs)?,
             None => FilesObservation::default(),
         };
+        let accounts = users::observe::read_root(&opened, machine)?;
         Ok((
             facts,
             has_manager,
             network::observe::read_guest(&opened)?,
             files,
+            accounts,
         ))
     };
-    let (facts, guest_package_manager, guest_network, files) = match (&root, &layers) {
+    let (facts, guest_package_manager, guest_network, files, accounts) = match (&root, &layers) {
         (RootPresence::Directory, Some(layers)) => {
-            let (facts, has_manager, guest, files) = storage::with_view(host, layers, read)?;
-            (Some(facts), has_manager, Some(guest), files)
+            let (facts, has_manager, guest, files, accounts) =
+                storage::with_view(host, layers, read)?;
+            (Some(facts), has_manager, Some(guest), files, accounts)
         }
         (RootPresence::Directory, None) => {
-            let (facts, has_manager, guest, files) = read()?;
-            (Some(facts), has_manager, Some(guest), files)
+            let (facts, has_manager, guest, files, accounts) = read()?;
+            (Some(facts), has_manager, Some(guest), files, accounts)
         }
-        _ => (None, false, None, FilesObservation::default()),
+        _ => (None, false, None, FilesObservation::default(), None),
     };
     let run = run_state_with(host, name, record.as_ref(), procs);
     let network = network::observe::observe(host, machine, record.as_ref(), &run, guest_network)?;
@@ -191,6 +202,7 @@ pub fn observe_full(
         &run,
         launcher.as_ref().ok().copied(),
     )?;
+    let credentials = credentials::observe(host, machine, &run, launcher.as_ref().ok().copied())?;
     Ok(Observed {
         name: name.clone(),
         root,
@@ -208,6 +220,10 @@ pub fn observe_full(
         network,
         resources,
         files,
+        users: users::UsersObservation {
+            accounts,
+            credentials,
+        },
     })
 }
 

@@ -16,6 +16,7 @@
 
 mod entries;
 pub mod mounts;
+pub mod owned;
 pub mod remove;
 
 pub use entries::EntryStat;

@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod cache;
+pub mod credentials;
 pub mod files;
 pub mod guest;
 pub mod launcher;
@@ -17,3 +18,4 @@ pub mod shadow;
 pub(crate) mod staging;
 pub mod storage;
 pub mod units;
+pub mod users;

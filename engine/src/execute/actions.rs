@@ -6,7 +6,7 @@ use berth_schema::{Launcher, Machine};
 
 use super::{BOOT_TIMEOUT, STOP_TIMEOUT};
 use crate::confined::{FileKind, Root, mounts, remove};
-use crate::drivers::{files, guest, launcher, network, shadow, units};
+use crate::drivers::{credentials, files, guest, launcher, network, shadow, units, users};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::host::Cmd;
@@ -158,7 +158,7 @@ impl Engine {
             Action::Start { launcher } => self.start(machine, *launcher, reporter),
             Action::Stop { .. } => self.stop(name),
             Action::Destroy { .. } => self.destroy(name, reporter).map(|_| ()),
-            Action::Restart { launcher } => {
+            Action::Restart { launcher, .. } => {
                 self.stop(name)?;
                 self.start(machine, *launcher, reporter)
             }
@@ -170,6 +170,19 @@ impl Engine {
             } => self.set_resources(machine, changes, writes, managed),
             Action::SetDeviceAllow { after, .. } => {
                 self.set_device_allow(machine, after.as_deref())
+            }
+            Action::CreateUser { .. }
+            | Action::ChangeUser { .. }
+            | Action::RemoveUser { .. }
+            | Action::SetUserPassword { .. }
+            | Action::WriteAuthorizedKeys { .. } => {
+                users::apply::execute(host, machine, action, self.running_leader(name)?)
+            }
+            Action::WriteCredentials { write, remove, .. } => {
+                credentials::write_values(host, machine, write, remove)
+            }
+            Action::WriteCredentialDropIn { after, .. } => {
+                credentials::write_dropin(host, name, after.as_deref())
             }
         }
     }

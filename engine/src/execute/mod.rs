@@ -124,7 +124,14 @@ impl Engine {
             // bootstrap really produced, within what was approved.
             let mut observed = observe::observe_inputs(self.host(), machine, &inputs)?;
             observed.network.carry_approved(&approved.actions);
-            let after = planner::plan_machine_with(machine, &observed, secret.as_ref(), &inputs)?;
+            let accounts = crate::drivers::users::resolve_inputs(machine)?;
+            let after = planner::plan_machine_with(
+                machine,
+                &observed,
+                secret.as_ref(),
+                &inputs,
+                &accounts,
+            )?;
             check_approved(&machine.name, approved, &after.actions)?;
             return self.run_actions(machine, &after.actions, secret.as_ref(), reporter);
         }

@@ -363,6 +363,18 @@ impl Host for FakeHost {
         self.top().join("system.control")
     }
 
+    fn credentials_dir(&self) -> PathBuf {
+        self.top().join("credentials")
+    }
+
+    fn runtime_unit_dir(&self) -> PathBuf {
+        self.top().join("run-system")
+    }
+
+    fn ensure_tmpfs(&self, _dir: &Path) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     fn kill_cgroup(&self, _name: &str) -> usize {
         0
     }

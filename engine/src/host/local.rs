@@ -113,6 +113,10 @@ fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle
 }
 
 impl Host for LocalHost {
+    fn ensure_tmpfs(&self, dir: &Path) -> Result<(), EngineError> {
+        crate::drivers::credentials::ensure_tmpfs(self, dir)
+    }
+
     fn facts(&self) -> &HostFacts {
         &self.facts
     }

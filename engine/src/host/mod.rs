@@ -130,6 +130,10 @@ pub trait Host: Send + Sync + Debug {
     /// Unmounts the filesystem mounted at `target`.
     fn unmount(&self, target: &Path) -> Result<(), EngineError>;
 
+    /// Makes sure `dir` is on a tmpfs (or ramfs), mounting one if not
+    /// (where credential values live: never on a disk).
+    fn ensure_tmpfs(&self, dir: &Path) -> Result<(), EngineError>;
+
     /// berth's directories.
     fn paths(&self) -> &Paths {
         &self.facts().paths
@@ -149,6 +153,18 @@ pub trait Host: Send + Sync + Debug {
     /// (`/etc/systemd/system.control`).
     fn systemd_control_dir(&self) -> PathBuf {
         PathBuf::from("/etc/systemd/system.control")
+    }
+
+    /// Where machines' credential values live while berth manages them
+    /// (`/run/berth/credentials`; see `drivers::credentials`).
+    fn credentials_dir(&self) -> PathBuf {
+        PathBuf::from("/run/berth/credentials")
+    }
+
+    /// systemd's runtime unit directory (`/run/systemd/system`), where
+    /// berth's credential drop-ins go.
+    fn runtime_unit_dir(&self) -> PathBuf {
+        PathBuf::from("/run/systemd/system")
     }
 
     /// Opens the root at `path` for confined file operations.

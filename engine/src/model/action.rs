@@ -269,6 +269,9 @@ pub enum Action {
     Restart {
         /// The launcher that runs it.
         launcher: Launcher,
+        /// Why, when it is not the `.nspawn` settings (a credential changed).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        reasons: Vec<String>,
     },
     /// Start the machine.
     Start {
@@ -285,6 +288,99 @@ pub enum Action {
     Destroy {
         /// The root on the host.
         root: String,
+    },
+    /// Create a user with the guest's `useradd` (its home from `/etc/skel`,
+    /// its password locked until one is set).
+    CreateUser {
+        /// The login name.
+        name: String,
+        /// Its supplementary groups.
+        groups: Vec<String>,
+        /// Its login shell, when the spec sets one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        shell: Option<String>,
+        /// Its home, when the spec sets one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        home: Option<String>,
+        /// A system user.
+        system: bool,
+        /// The command that runs in the machine.
+        #[serde(skip)]
+        command: Vec<String>,
+    },
+    /// Change a user with the guest's `usermod` and `gpasswd`.
+    ChangeUser {
+        /// The login name.
+        name: String,
+        /// What changes.
+        changes: Vec<UserChange>,
+        /// The commands that run in the machine.
+        #[serde(skip)]
+        commands: Vec<Vec<String>>,
+    },
+    /// Remove a user with the guest's `userdel` (`state: absent`).
+    RemoveUser {
+        /// The login name.
+        name: String,
+        /// Whether its home goes too (`remove_home: true`).
+        remove_home: bool,
+        /// The command that runs in the machine.
+        #[serde(skip)]
+        command: Vec<String>,
+    },
+    /// Set a user's password field in `/etc/shadow`. The value is never shown.
+    SetUserPassword {
+        /// The user.
+        user: String,
+        /// Where the password comes from: `hash`, `env` or `file`.
+        source: String,
+        /// Always true: the value is sensitive and never rendered.
+        sensitive: bool,
+    },
+    /// Write a user's `~/.ssh/authorized_keys` (0600, `~/.ssh` 0700, owned
+    /// by the user).
+    WriteAuthorizedKeys {
+        /// The user (`root` for the machine's `ssh_authorized_keys`).
+        user: String,
+        /// The file inside the root.
+        path: String,
+        /// How many keys it holds.
+        keys: usize,
+        /// What is wrong with the file or its directory besides the content.
+        problems: Vec<String>,
+        /// Its current contents (None: absent), for the diff.
+        #[serde(skip)]
+        before: Option<String>,
+        /// Its new contents, for the diff (public keys: not sensitive).
+        #[serde(skip)]
+        after: String,
+    },
+    /// Write credential values (read from their sources at apply, never
+    /// shown) into the machine's directory on the host, and remove the
+    /// ones that left the spec.
+    WriteCredentials {
+        /// The directory (`/run/berth/credentials/NAME`).
+        dir: String,
+        /// The credentials written.
+        write: Vec<String>,
+        /// The credentials removed.
+        remove: Vec<String>,
+        /// Always true: the values are sensitive and never rendered.
+        sensitive: bool,
+    },
+    /// Write (or remove) berth's drop-in that hands the credentials to
+    /// `systemd-nspawn@NAME.service`, then reload systemd.
+    WriteCredentialDropIn {
+        /// The drop-in file.
+        path: String,
+        /// The credentials it passes.
+        credentials: Vec<String>,
+        /// Its current contents (None: absent), for the diff.
+        #[serde(skip)]
+        before: Option<String>,
+        /// Its new contents (None: it is removed).
+        #[serde(skip)]
+        after: Option<String>,
     },
     /// Set resource limits: in the running machine's cgroup at once
     /// (`live`), and where its next start takes them from.
@@ -321,6 +417,36 @@ pub enum Action {
         #[serde(skip)]
         after: Option<String>,
     },
+}
+
+/// One change to a user: `shell /bin/sh -> /bin/bash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserChange {
+    /// What changes: `shell`, `home` or `groups`.
+    pub field: String,
+    /// The value now.
+    pub from: String,
+    /// The value after.
+    pub to: String,
+}
+
+impl std::fmt::Display for UserChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |v: &str| {
+            if v.is_empty() {
+                "(none)".to_owned()
+            } else {
+                v.to_owned()
+            }
+        };
+        write!(
+            f,
+            "{} {} -> {}",
+            self.field,
+            show(&self.from),
+            show(&self.to)
+        )
+    }
 }
 
 /// How an action changes the machine, for the `+`/`~`/`-` column.
@@ -374,6 +500,13 @@ impl Action {
             Action::Destroy { .. } => "destroy",
             Action::SetResources { .. } => "set-resources",
             Action::SetDeviceAllow { .. } => "set-device-allow",
+            Action::CreateUser { .. } => "create-user",
+            Action::ChangeUser { .. } => "change-user",
+            Action::RemoveUser { .. } => "remove-user",
+            Action::SetUserPassword { .. } => "set-user-password",
+            Action::WriteAuthorizedKeys { .. } => "write-authorized-keys",
+            Action::WriteCredentials { .. } => "write-credentials",
+            Action::WriteCredentialDropIn { .. } => "write-credential-dropin",
         }
     }
 
@@ -431,6 +564,17 @@ impl Action {
             Action::SetDeviceAllow { remove, .. } if remove.is_empty() => Effect::Create,
             Action::SetDeviceAllow { add, .. } if add.is_empty() => Effect::Remove,
             Action::SetResources { .. } | Action::SetDeviceAllow { .. } => Effect::Change,
+            Action::CreateUser { .. } => Effect::Create,
+            Action::RemoveUser { .. } => Effect::Remove,
+            Action::WriteAuthorizedKeys { before: None, .. } => Effect::Create,
+            Action::WriteCredentials { write, .. } if write.is_empty() => Effect::Remove,
+            Action::WriteCredentialDropIn { before: None, .. } => Effect::Create,
+            Action::WriteCredentialDropIn { after: None, .. } => Effect::Remove,
+            Action::ChangeUser { .. }
+            | Action::SetUserPassword { .. }
+            | Action::WriteAuthorizedKeys { .. }
+            | Action::WriteCredentials { .. }
+            | Action::WriteCredentialDropIn { .. } => Effect::Change,
             Action::SetHostname { .. }
             | Action::WriteSettings { .. }
             | Action::Restart { .. }
@@ -611,9 +755,107 @@ impl Action {
                 enabled: false,
                 launcher,
             } => format!("do not start at host boot ({launcher})"),
-            Action::Restart { launcher } => {
+            Action::Restart { launcher, reasons } if reasons.is_empty() => {
                 format!("restart machine so new settings take effect ({launcher})")
             }
+            Action::Restart { launcher, reasons } => {
+                format!("restart machine: {} ({launcher})", reasons.join("; "))
+            }
+            Action::CreateUser {
+                name,
+                groups,
+                shell,
+                home,
+                system,
+                ..
+            } => {
+                let mut parts = Vec::new();
+                if *system {
+                    parts.push("system user".to_owned());
+                }
+                if !groups.is_empty() {
+                    parts.push(format!("groups {}", groups.join(", ")));
+                }
+                if let Some(shell) = shell {
+                    parts.push(format!("shell {shell}"));
+                }
+                if let Some(home) = home {
+                    parts.push(format!("home {home}"));
+                }
+                if parts.is_empty() {
+                    format!("create user {name}")
+                } else {
+                    format!("create user {name} ({})", parts.join(", "))
+                }
+            }
+            Action::ChangeUser { name, changes, .. } => format!(
+                "change user {name}: {}",
+                changes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Action::RemoveUser {
+                name, remove_home, ..
+            } => format!(
+                "remove user {name} ({})",
+                if *remove_home {
+                    "home removed"
+                } else {
+                    "home kept"
+                }
+            ),
+            Action::SetUserPassword { user, source, .. } => {
+                format!("set password of user {user} from {source} (sensitive)")
+            }
+            Action::WriteAuthorizedKeys {
+                path,
+                keys,
+                problems,
+                ..
+            } => {
+                let mut text = format!(
+                    "write {path} ({keys} key{})",
+                    if *keys == 1 { "" } else { "s" }
+                );
+                if !problems.is_empty() {
+                    text.push_str(&format!("; {}", problems.join("; ")));
+                }
+                text
+            }
+            Action::WriteCredentials {
+                dir, write, remove, ..
+            } => {
+                let mut parts = Vec::new();
+                if !write.is_empty() {
+                    parts.push(format!(
+                        "hand credential{} {} to the machine (sensitive; values in {dir})",
+                        if write.len() == 1 { "" } else { "s" },
+                        write.join(", ")
+                    ));
+                }
+                if !remove.is_empty() {
+                    parts.push(format!(
+                        "remove credential{} {} from {dir}",
+                        if remove.len() == 1 { "" } else { "s" },
+                        remove.join(", ")
+                    ));
+                }
+                parts.join("; ")
+            }
+            Action::WriteCredentialDropIn {
+                path,
+                credentials,
+                after,
+                ..
+            } => match after {
+                Some(_) => format!(
+                    "write {path} (LoadCredential= and --load-credential= for {})",
+                    credentials.join(", ")
+                ),
+                None => format!("remove {path}"),
+            },
             Action::Start { launcher } => format!("start machine ({launcher})"),
             Action::Stop { launcher } => format!("stop machine ({launcher})"),
             Action::Destroy { root } => {
@@ -727,10 +969,26 @@ impl Action {
                 before,
                 after,
                 ..
+            }
+            | Action::WriteCredentialDropIn {
+                path,
+                before,
+                after,
+                ..
             } => Some((
                 path.clone(),
                 before.clone().unwrap_or_default(),
                 after.clone().unwrap_or_default(),
+            )),
+            Action::WriteAuthorizedKeys {
+                path,
+                before,
+                after,
+                ..
+            } => Some((
+                path.clone(),
+                before.clone().unwrap_or_default(),
+                after.clone(),
             )),
             _ => None,
         }
@@ -753,7 +1011,13 @@ impl Action {
                 commands.iter().map(|c| c.join(" ")).collect()
             }
             Action::SetResources { writes, .. } => writes.commands(),
-            Action::SetDeviceAllow { .. } => vec!["systemctl daemon-reload".to_owned()],
+            Action::SetDeviceAllow { .. } | Action::WriteCredentialDropIn { .. } => {
+                vec!["systemctl daemon-reload".to_owned()]
+            }
+            Action::CreateUser { command, .. } | Action::RemoveUser { command, .. } => {
+                vec![command.join(" ")]
+            }
+            Action::ChangeUser { commands, .. } => commands.iter().map(|c| c.join(" ")).collect(),
             _ => Vec::new(),
         }
     }
@@ -778,7 +1042,12 @@ impl Action {
             }
             Action::Start { launcher }
             | Action::Stop { launcher }
-            | Action::Restart { launcher } => format!("{} {}", self.name(), launcher.as_str()),
+            | Action::Restart { launcher, .. } => format!("{} {}", self.name(), launcher.as_str()),
+            Action::CreateUser { name, .. }
+            | Action::ChangeUser { name, .. }
+            | Action::RemoveUser { name, .. }
+            | Action::SetUserPassword { user: name, .. }
+            | Action::WriteAuthorizedKeys { user: name, .. } => format!("{} {name}", self.name()),
             Action::SetAutostart { enabled, launcher } => {
                 format!("{} {enabled} {}", self.name(), launcher.as_str())
             }

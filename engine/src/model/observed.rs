@@ -55,6 +55,9 @@ pub struct Observed {
     pub resources: ResourceObservation,
     /// The paths its spec's `files:` manage (empty when not observed).
     pub files: FilesObservation,
+    /// Its users, SSH keys and credentials (no secret in sight: password
+    /// fields and credential digests never show in `Debug`).
+    pub users: crate::drivers::users::UsersObservation,
 }
 
 /// How the root of a machine would be made: the resolved bootstrapper, the
@@ -174,6 +177,7 @@ impl Observed {
         if !self.files.entries.is_empty() {
             parts.insert("files".to_owned(), sha256(&format!("{:?}", self.files)));
         }
+        parts.insert("users".to_owned(), sha256(&format!("{:?}", self.users)));
         parts
     }
 
@@ -190,6 +194,7 @@ impl Observed {
             "network" => "its network files (networkd's host0 file, /etc/hosts) changed",
             "resources" => "its resource limits or device access changed",
             "files" => "the paths its spec's files: manage changed",
+            "users" => "its users, SSH keys or credentials changed",
             _ => "it changed",
         }
     }

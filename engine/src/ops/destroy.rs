@@ -185,6 +185,8 @@ impl Engine {
                 resources::systemd::daemon_reload(self.host())?;
             }
         }
+        // Its credential values on the host and berth's drop-in passing them.
+        crate::drivers::credentials::teardown(self.host(), name)?;
         self.host.remove_cgroup(name);
         store.remove(name)?;
         for log in [

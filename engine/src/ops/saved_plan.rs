@@ -80,6 +80,17 @@ pub fn spec_fingerprint(machine: &Machine) -> String {
     if let Some(conf) = &mut canonical.pacman_conf {
         *conf = absolute(conf);
     }
+    for user in &mut canonical.users {
+        user.source = berth_schema::Source::default();
+        if let Some(berth_schema::RootPassword::File(path)) = &mut user.password {
+            *path = absolute(path);
+        }
+    }
+    for credential in &mut canonical.credentials {
+        if let berth_schema::SecretSource::File(path) = &mut credential.source {
+            *path = absolute(path);
+        }
+    }
     sha256(&format!("{canonical:?}"))
 }
 

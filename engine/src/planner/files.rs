@@ -80,6 +80,7 @@ pub(super) fn plan(
                     Action::InstallPackages { .. }
                         | Action::Bootstrap { .. }
                         | Action::Clone { .. }
+                        | Action::CreateUser { .. }
                 )
             }),
         spec_dirs: machine
@@ -548,7 +549,8 @@ mod tests {
             files: wanted,
             warnings: Vec::new(),
         };
-        plan_machine_with(&m, &observed, Some(&secret()), &inputs).map_err(|e| e.to_string())
+        plan_machine_with(&m, &observed, Some(&secret()), &inputs, &Default::default())
+            .map_err(|e| e.to_string())
     }
 
     fn only(plan: &MachinePlan) -> &Action {
@@ -806,15 +808,27 @@ mod tests {
             files: vec![text("a\n")],
             warnings: Vec::new(),
         };
-        let plan_ = plan_machine_with(&m, &observed, Some(&secret()), &inputs).unwrap();
-        let Action::WriteFile(write) = &plan_.actions[0] else {
+        let plan_ = plan_machine_with(&m, &observed, Some(&secret()), &inputs, &Default::default())
+            .unwrap();
+        // The user comes first (users: run before files:), then the file.
+        assert_eq!(
+            plan_.actions[0].name(),
+            "create-user",
+            "{:?}",
+            plan_.actions
+        );
+        let Some(Action::WriteFile(write)) = plan_
+            .actions
+            .iter()
+            .find(|a| matches!(a, Action::WriteFile(_)))
+        else {
             panic!("{:?}", plan_.actions)
         };
         assert_eq!(write.attributes.owner, "app");
 
         // No parent: an error, unless the spec makes it a directory.
         observed.files.entries[0].parent_exists = false;
-        let err = plan_machine_with(&m, &observed, Some(&secret()), &inputs)
+        let err = plan_machine_with(&m, &observed, Some(&secret()), &inputs, &Default::default())
             .unwrap_err()
             .to_string();
         assert!(
@@ -851,7 +865,8 @@ mod tests {
         observed.record = None;
         observed.facts = None;
         observed.run = crate::model::observed::RunState::Stopped;
-        let plan_ = plan_machine_with(&m, &observed, Some(&secret()), &inputs).unwrap();
+        let plan_ = plan_machine_with(&m, &observed, Some(&secret()), &inputs, &Default::default())
+            .unwrap();
         let names: Vec<&str> = plan_.actions.iter().map(Action::name).collect();
         assert_eq!(
             names,
@@ -889,9 +904,15 @@ mod tests {
             );
             o
         };
-        let err = plan_machine_with(&m, &observed(), Some(&secret()), &Inputs::default())
-            .unwrap_err()
-            .to_string();
+        let err = plan_machine_with(
+            &m,
+            &observed(),
+            Some(&secret()),
+            &Inputs::default(),
+            &Default::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("unit hello.service does not exist"), "{err}");
         m.files = vec![file(
             "/etc/systemd/system/hello.service",
@@ -908,7 +929,8 @@ mod tests {
             files: vec![text("[Service]\nExecStart=/bin/true\n")],
             warnings: Vec::new(),
         };
-        let plan_ = plan_machine_with(&m, &o, Some(&secret()), &inputs).unwrap();
+        let plan_ =
+            plan_machine_with(&m, &o, Some(&secret()), &inputs, &Default::default()).unwrap();
         let names: Vec<&str> = plan_.actions.iter().map(Action::name).collect();
         assert_eq!(names, ["write-file", "enable-unit"]);
     }
@@ -984,7 +1006,8 @@ mod tests {
             files: vec![text("a\n")],
             warnings: Vec::new(),
         };
-        let plan_ = plan_machine_with(&m, &observed, Some(&secret()), &inputs).unwrap();
+        let plan_ = plan_machine_with(&m, &observed, Some(&secret()), &inputs, &Default::default())
+            .unwrap();
         let names: Vec<&str> = plan_.actions.iter().map(Action::name).collect();
         assert_eq!(names, ["install-packages", "set-file-attributes"]);
         assert_eq!(
@@ -998,9 +1021,15 @@ mod tests {
         let f = file("/etc/a", FileContent::Content("a\n".into()));
         let mut m = crate::testing::web();
         m.files = vec![f.clone()];
-        let err = plan_machine_with(&m, &converged(), Some(&secret()), &Inputs::default())
-            .unwrap_err()
-            .to_string();
+        let err = plan_machine_with(
+            &m,
+            &converged(),
+            Some(&secret()),
+            &Inputs::default(),
+            &Default::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("not resolved"), "{err}");
         let err = plan(
             vec![f.clone(), f],
@@ -1039,7 +1068,8 @@ mod tests {
             files: vec![text("a\n")],
             warnings: Vec::new(),
         };
-        let plan_ = plan_machine_with(&m, &observed, Some(&secret()), &inputs).unwrap();
+        let plan_ = plan_machine_with(&m, &observed, Some(&secret()), &inputs, &Default::default())
+            .unwrap();
         assert!(plan_.actions.is_empty(), "{:?}", plan_.actions);
     }
 }

@@ -13,6 +13,7 @@ use crate::drivers::bootstrap;
 use crate::drivers::securetty;
 use crate::drivers::settings;
 use crate::drivers::units::{self, UnitState};
+use crate::drivers::users::AccountInputs;
 use crate::error::EngineError;
 use crate::host::state::MachineRecord;
 use crate::inputs::Inputs;
@@ -24,25 +25,35 @@ use crate::secret::Secret;
 pub use crate::model::plan::{ChangeKind, MachinePlan, Plan};
 
 mod resources;
+mod users;
 
 /// Plans one machine. `secret` is the resolved root password when the spec
-/// manages it. A machine with `files:` needs its resolved inputs: see
+/// manages it. A machine with `files:` needs its resolved inputs, and its
+/// users' passwords and credentials are compared only with theirs: see
 /// [`plan_machine_with`].
 pub fn plan_machine(
     machine: &Machine,
     observed: &Observed,
     secret: Option<&Secret>,
 ) -> Result<MachinePlan, EngineError> {
-    plan_machine_with(machine, observed, secret, &Inputs::default())
+    plan_machine_with(
+        machine,
+        observed,
+        secret,
+        &Inputs::default(),
+        &AccountInputs::default(),
+    )
 }
 
 /// Plans one machine with its resolved `inputs` (what each `files:` entry
-/// should hold; [`crate::inputs::resolve`]).
+/// should hold; [`crate::inputs::resolve`]) and `accounts`, the secrets its
+/// users and credentials need ([`crate::drivers::users::resolve_inputs`]).
 pub fn plan_machine_with(
     machine: &Machine,
     observed: &Observed,
     secret: Option<&Secret>,
     inputs: &Inputs,
+    accounts: &AccountInputs,
 ) -> Result<MachinePlan, EngineError> {
     let name = &machine.name;
     let err = |message: String| EngineError::Plan {
@@ -112,7 +123,9 @@ pub fn plan_machine_with(
             ChangeKind::Create
         }
     };
-    // After packages, before unit changes.
+    // Users and their keys: after packages, before files (which may be
+    // owned by a user created here) and unit changes.
+    users::plan_accounts(machine, observed, accounts, &mut actions).map_err(&err)?;
     files::plan(machine, observed, inputs, change, &mut actions).map_err(&err)?;
 
     let mode = network::effective_mode(&machine.network, launcher, observed.host_dhcp);
@@ -146,6 +159,7 @@ pub fn plan_machine_with(
     );
     network::plan(machine, observed, mode, change, &mut actions, &mut warnings).map_err(&err)?;
     resources::plan(machine, observed, launcher, &mut actions, &mut warnings).map_err(&err)?;
+    users::plan_credentials(machine, observed, launcher, accounts, &mut actions).map_err(&err)?;
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {
@@ -272,7 +286,10 @@ fn plan_run_state(
                 actions.push(Action::Start { launcher: wanted });
             } else if started_with.as_deref() != Some(settings::fingerprint(machine, mode).as_str())
             {
-                actions.push(Action::Restart { launcher: wanted });
+                actions.push(Action::Restart {
+                    launcher: wanted,
+                    reasons: Vec::new(),
+                });
             }
         }
     }
@@ -719,6 +736,7 @@ mod tests {
             network: Default::default(),
             resources: Default::default(),
             files: Default::default(),
+            users: Default::default(),
         }
     }
 
@@ -1144,7 +1162,8 @@ mod tests {
         assert_eq!(
             plan.actions[1],
             Action::Restart {
-                launcher: Launcher::Nspawn
+                launcher: Launcher::Nspawn,
+                reasons: Vec::new(),
             }
         );
     }

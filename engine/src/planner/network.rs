@@ -491,6 +491,7 @@ mod tests {
             machines_dir: PathBuf::from("/m"),
             resources: Default::default(),
             files: Default::default(),
+            users: Default::default(),
             network: NetworkObservation {
                 recorded: address,
                 taken: Default::default(),

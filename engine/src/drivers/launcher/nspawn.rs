@@ -73,6 +73,9 @@ impl MachineLauncher for Nspawn {
         // or writes into the machine's own cgroup before it joins it.
         let (properties, limits) = crate::drivers::resources::start::limits(host, name)?;
         cmd.extend(properties);
+        // Credentials: read by systemd-nspawn from berth's directory for
+        // the machine (paths only on the command line, never a value).
+        cmd.extend(crate::drivers::credentials::nspawn_options(host, machine));
         let pid = host
             .spawn_detached(&Detached {
                 cmd: Cmd::new(cmd),
