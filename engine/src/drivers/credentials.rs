@@ -569,6 +569,48 @@ pub fn teardown(host: &dyn Host, name: &str) -> Result<(), EngineError> {
     if remove_dropin_file(&dropin_path(host, name))? && host.booted_with_systemd() {
         crate::drivers::resources::systemd::daemon_reload(host)?;
     }
+    release_tmpfs(host, &host.credentials_dir())
+}
+
+/// The source name of the tmpfs berth mounts for credential values.
+const TMPFS_SOURCE: &str = "berth-credentials";
+
+/// Unmounts the tmpfs berth mounted at `top` once no machine's values are
+/// left in it (berth leaves no mount behind it does not need), and removes
+/// the then empty directory. A tmpfs berth did not mount is left alone.
+fn release_tmpfs(host: &dyn Host, top: &Path) -> Result<(), EngineError> {
+    let empty = match fs::read_dir(top) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(_) => return Ok(()),
+    };
+    if !empty {
+        return Ok(());
+    }
+    let mountinfo = fs::read_to_string(host.proc_dir().join("self/mountinfo")).unwrap_or_default();
+    let ours = mountinfo.lines().any(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let source = line
+            .split(" - ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').nth(1));
+        fields.get(4).is_some_and(|m| Path::new(m) == top) && source == Some(TMPFS_SOURCE)
+    });
+    if ours {
+        let cmd = Cmd::new(["umount".to_owned(), top.display().to_string()]);
+        let out = host.run(&cmd)?;
+        if !out.success() {
+            return Err(EngineError::Command {
+                what: cmd.display(),
+                output: out.stderr_text(),
+                status: out.status,
+            });
+        }
+    }
+    // Empty now: nothing of berth's is left in it.
+    let _ = fs::remove_dir(top);
+    if let Some(parent) = top.parent() {
+        let _ = fs::remove_dir(parent);
+    }
     Ok(())
 }
 
@@ -590,7 +632,7 @@ pub fn ensure_tmpfs(host: &dyn Host, dir: &Path) -> Result<(), EngineError> {
         "tmpfs".into(),
         "-o".into(),
         "mode=0700,nosuid,nodev,noexec,size=64m".into(),
-        "berth-credentials".into(),
+        TMPFS_SOURCE.into(),
         dir.display().to_string(),
     ]);
     let out = host.run(&cmd)?;
