@@ -335,6 +335,49 @@ fn check_root_password(machine: &Machine, policy: &InputPolicy) -> Result<(), St
     Ok(())
 }
 
+/// The other secret files a machine reads (users' passwords, credentials),
+/// with the field each comes from and where it is declared.
+fn account_secret_files(machine: &Machine) -> Vec<(String, &Path, &Source)> {
+    let mut out = Vec::new();
+    for user in machine.users.iter().filter(|u| u.present) {
+        if let Some(RootPassword::File(path)) = &user.password {
+            out.push((
+                format!("users {}: password: file", user.name),
+                path.as_path(),
+                &user.source,
+            ));
+        }
+    }
+    for credential in &machine.credentials {
+        if let SecretSource::File(path) = &credential.source {
+            out.push((
+                format!("credentials {}: file", credential.name),
+                path.as_path(),
+                &machine.source,
+            ));
+        }
+    }
+    out
+}
+
+/// Users' password files and credential files must lie where the spec may
+/// read, as every other file the spec names; `only_existing` skips files
+/// that are not there (for `validate`).
+fn check_account_secrets(
+    machine: &Machine,
+    policy: &InputPolicy,
+    only_existing: bool,
+) -> Vec<String> {
+    account_secret_files(machine)
+        .into_iter()
+        .filter(|(_, path, _)| !only_existing || path.exists())
+        .filter_map(|(field, path, at)| {
+            let place = Place { field, at };
+            open_input(path, &place, policy).err()
+        })
+        .collect()
+}
+
 /// Resolves one entry. `secrets`: read secrets (else a placeholder).
 fn resolve_entry(
     machine: &Machine,
@@ -374,6 +417,12 @@ pub fn resolve(machine: &Machine, policy: &InputPolicy) -> Result<Inputs, Engine
         message,
     };
     check_root_password(machine, policy).map_err(err)?;
+    if let Some(problem) = check_account_secrets(machine, policy, false)
+        .into_iter()
+        .next()
+    {
+        return Err(err(problem));
+    }
     let mut inputs = Inputs::default();
     for file in &machine.files {
         let wanted = resolve_entry(machine, file, policy, &mut inputs.warnings).map_err(err)?;
@@ -416,6 +465,7 @@ pub fn check(machine: &Machine, policy: &InputPolicy) -> Vec<String> {
     {
         problems.extend(check_root_password(machine, policy).err());
     }
+    problems.extend(check_account_secrets(machine, policy, true));
     for file in &machine.files {
         let result = match &file.content {
             FileContent::Source(path) => {
@@ -608,6 +658,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("root_password: file: "), "{err}");
+        // So are users' password files and credential files.
+        let mut m = machine(&spec_dir, Vec::new());
+        m.credentials = vec![berth_schema::Credential {
+            name: "db".into(),
+            source: SecretSource::File(outside.join("key")),
+        }];
+        let err = resolve(&m, &InputPolicy::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("credentials db: file: ") && err.contains("--allow-files-from"),
+            "{err}"
+        );
+        assert_eq!(check(&m, &InputPolicy::default()).len(), 1);
+        let allowed = InputPolicy::allowing(std::slice::from_ref(&outside)).unwrap();
+        assert!(resolve(&m, &allowed).is_ok());
         // A git work tree above the spec's directory is the limit instead.
         fs::create_dir(top.path().join(".git")).unwrap();
         let m = machine(
