@@ -723,6 +723,9 @@ mod tests {
         let secret_file = fake.top().join("db.secret");
         fs::write(&secret_file, b"first-value").unwrap();
         let mut m = crate::testing::web();
+        // The spec sits next to its secret file (a spec reads files only
+        // from its own directory or git work tree).
+        m.source.file = fake.top().join("machines.yaml");
         m.credentials = vec![berth_schema::Credential {
             name: "db".into(),
             source: SecretSource::File(secret_file.clone()),
