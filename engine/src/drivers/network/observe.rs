@@ -101,7 +101,13 @@ pub fn observe(
     let recorded = record
         .and_then(|r| r.address.as_deref())
         .and_then(|text| address::parse_cidr(text).ok());
-    let taken = address::taken_by_records(&host.state().all()?, name);
+    // Other machines' addresses matter only to a machine with one; reading
+    // every record for every machine would make a plan quadratic.
+    let taken = if net.address.is_some() || recorded.is_some() {
+        address::taken_by_records(&host.state().all()?, name)
+    } else {
+        Taken::default()
+    };
     let nameservers = if net.address.is_some() {
         std::fs::read_to_string(RESOLV_CONF)
             .map(|text| networkd::nameservers(&text))
