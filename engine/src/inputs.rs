@@ -417,13 +417,20 @@ pub fn resolve(machine: &Machine, policy: &InputPolicy) -> Result<Inputs, Engine
         message,
     };
     check_root_password(machine, policy).map_err(err)?;
-    if let Some(problem) = check_account_secrets(machine, policy, false)
-        .into_iter()
-        .next()
-    {
-        return Err(err(problem));
-    }
     let mut inputs = Inputs::default();
+    for (field, path, at) in account_secret_files(machine) {
+        let place = Place {
+            field: field.clone(),
+            at,
+        };
+        let (_, meta) = open_input(path, &place, policy).map_err(err)?;
+        if meta.permissions().mode() & 0o044 != 0 {
+            inputs.warnings.push(Warning::AccountSecretReadable {
+                field,
+                path: path.display().to_string(),
+            });
+        }
+    }
     for file in &machine.files {
         let wanted = resolve_entry(machine, file, policy, &mut inputs.warnings).map_err(err)?;
         inputs.files.push(wanted);
@@ -673,7 +680,13 @@ mod tests {
         );
         assert_eq!(check(&m, &InputPolicy::default()).len(), 1);
         let allowed = InputPolicy::allowing(std::slice::from_ref(&outside)).unwrap();
-        assert!(resolve(&m, &allowed).is_ok());
+        fs::set_permissions(outside.join("key"), fs::Permissions::from_mode(0o644)).unwrap();
+        let resolved = resolve(&m, &allowed).expect("allowed");
+        let warning = resolved.warnings[0].to_string();
+        assert!(
+            warning.contains("credentials db: file") && warning.contains("chmod 600"),
+            "{warning}"
+        );
         // A git work tree above the spec's directory is the limit instead.
         fs::create_dir(top.path().join(".git")).unwrap();
         let m = machine(

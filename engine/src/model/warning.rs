@@ -53,6 +53,14 @@ pub enum Warning {
         /// The secret file.
         path: String,
     },
+    /// A user's password file or a credential file is readable by group or
+    /// others.
+    AccountSecretReadable {
+        /// The field it comes from (`credentials db: file`).
+        field: String,
+        /// The secret file.
+        path: String,
+    },
     /// Resource limits cannot be read or set in the running machine's
     /// cgroup; they take effect at its next start.
     ResourcesAtNextStart {
@@ -137,6 +145,10 @@ impl fmt::Display for Warning {
             Warning::FileSecretReadable { target, path } => write!(
                 f,
                 "files {target}: secret file {path} is readable by group or others (chmod 600 it)"
+            ),
+            Warning::AccountSecretReadable { field, path } => write!(
+                f,
+                "{field} {path} is readable by group or others (chmod 600 it)"
             ),
             Warning::ResourcesAtNextStart { knobs, why } => write!(
                 f,
