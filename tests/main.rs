@@ -30,6 +30,7 @@ mod hostile;
 mod import;
 mod launchers;
 mod lifecycle;
+mod lifecycle14;
 mod network;
 mod observe;
 mod orphans;

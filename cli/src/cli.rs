@@ -90,13 +90,25 @@ pub enum Command {
     /// Open a login prompt in a running machine (machinectl login, or nsenter + login).
     #[command(after_help = "Example:\n  berth login web")]
     Login(ConsoleArgs),
+    /// Run a command in a running machine (nsenter), passing its exit code through.
+    #[command(
+        after_help = "The command runs as root in every namespace of the guest, in its root, with a clean\nenvironment (PATH, TERM, HOME=/root, LANG=C.UTF-8); stdin, stdout and stderr are\npassed through and its exit code is berth's. `--` is required before the command.\n\nExamples:\n  berth exec web -- cat /etc/hostname\n  berth exec web -- sh -c 'systemctl is-system-running'\n  echo hi | berth exec -f machines/ web -- cat"
+    )]
+    Exec(ExecArgs),
+    /// Show a machine's journal (journalctl -M, or its journal files).
+    #[command(
+        after_help = "Through `journalctl -M NAME` where machined knows the running machine (unit\nlaunchers on a host booted with systemd); otherwise from the root's persistent\njournal (ROOT/var/log/journal) or, for a running machine without one, from its\nvolatile journal (/run/log/journal). journalctl's exit code is berth's. -f follows (the spec is --file).\n\nExamples:\n  berth logs web -n 50\n  berth logs web -f -u nginx\n  berth logs --file machines/ web -u systemd-journald.service"
+    )]
+    Logs(LogsArgs),
     /// Take existing roots under berth's management (nothing inside changes).
     #[command(
         after_help = "The root must already be at MACHINES_DIR/NAME and match the spec's distro and\nrelease (/etc/os-release). Afterwards `berth plan` shows what apply would change.\n\nExample:\n  berth adopt archcontainer"
     )]
     Adopt(AdoptArgs),
     /// Stop and remove machines berth manages.
-    #[command(after_help = "Examples:\n  berth destroy web\n  berth destroy --yes web db")]
+    #[command(
+        after_help = "A machine with `prevent_destroy: true` is refused: in the spec (-f, or ./machines.yaml)\nwhen it declares the machine, else as recorded at the last apply.\n\nExamples:\n  berth destroy web\n  berth destroy --yes web db"
+    )]
     Destroy(DestroyArgs),
     /// List or prune the base cache.
     #[command(
@@ -267,6 +279,51 @@ pub struct ConsoleArgs {
     pub name: String,
 }
 
+/// The spec of `berth exec` and `berth logs`, which also work from berth's
+/// records alone.
+#[derive(Debug, Args)]
+pub struct OptionalSpecArgs {
+    /// The spec: a YAML file, or a directory of *.yaml files (default
+    /// machines.yaml; without it and without -f, berth's records).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+}
+
+/// `berth exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub spec: OptionalSpecArgs,
+    /// The machine.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// `berth logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The spec: a YAML file, or a directory of *.yaml files (default
+    /// machines.yaml; without it and without --file, berth's records).
+    /// Only the long form: `-f` follows, as with journalctl.
+    #[arg(long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Keep printing new entries.
+    #[arg(long = "follow", short = 'f')]
+    pub follow: bool,
+    /// Only the last N entries.
+    #[arg(long = "lines", short = 'n', value_name = "N")]
+    pub lines: Option<u64>,
+    /// Only the entries of UNIT.
+    #[arg(long = "unit", short = 'u', value_name = "UNIT")]
+    pub unit: Option<String>,
+    /// The machine.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
 /// `berth adopt`.
 #[derive(Debug, Args)]
 pub struct AdoptArgs {
@@ -298,6 +355,10 @@ pub enum CacheCommand {
 /// `berth destroy`.
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
+    /// The spec, read only for `prevent_destroy` (default machines.yaml
+    /// when it exists; without one, berth's records decide).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
     /// Destroy without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -76,6 +76,28 @@ impl Engine {
         }
     }
 
+    /// Every machine of the spec in use, when [`Engine::for_spec`] gave one.
+    pub(crate) fn spec_machines(&self) -> Option<&[Machine]> {
+        self.spec.as_deref().map(Vec::as_slice)
+    }
+
+    /// Records each of `machines`' `prevent_destroy` in its record (those
+    /// berth manages), so `berth destroy` without a spec knows it. apply
+    /// calls it for every machine it plans, changed or not.
+    pub fn record_prevent_destroy(&self, machines: &[&Machine]) -> Result<(), EngineError> {
+        let store = self.host().state();
+        for machine in machines {
+            let wanted = machine.prevent_destroy.is_some();
+            if let Some(mut record) = store.load(&machine.name)?
+                && record.prevent_destroy != wanted
+            {
+                record.prevent_destroy = wanted;
+                store.save(&record)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The host facts in use.
     pub fn facts(&self) -> &HostFacts {
         self.host.facts()

@@ -72,6 +72,18 @@ pub enum EngineError {
         /// Why berth will not do it.
         message: String,
     },
+    /// `prevent_destroy: true` forbids destroying the machine or replacing
+    /// its root; only editing the spec lifts it.
+    #[error(
+        "machine {machine}: prevent_destroy is set ({at}): remove it from the spec to destroy or replace this machine"
+    )]
+    PreventDestroy {
+        /// The machine.
+        machine: String,
+        /// Where it is set: `FILE:LINE:COLUMN` in the spec, or berth's
+        /// record of the last apply.
+        at: String,
+    },
     /// A SIGINT or SIGTERM stopped apply between two actions.
     #[error(
         "machine {machine}: interrupted; stopped at a safe point between actions.\n  done: {}\n  not done: {}\n  run apply again to finish",

@@ -108,6 +108,12 @@ pub(crate) struct RawMachine {
     /// leaves boot integration alone.
     #[schemars(with = "Option<bool>")]
     pub autostart: Option<Spanned<RawBool>>,
+    /// Refuse to destroy the machine or replace its root: `berth destroy`,
+    /// `berth plan --destroy` and a plan that replaces the root fail while
+    /// it is set (berth records it at every apply, so destroy without a
+    /// spec refuses too). Remove it from the spec to allow them.
+    #[schemars(with = "Option<bool>")]
+    pub prevent_destroy: Option<Spanned<RawBool>>,
     /// The machine's network.
     #[schemars(with = "Option<RawNetwork>")]
     pub network: Option<Spanned<RawNetwork>>,

@@ -79,6 +79,10 @@ pub struct Machine {
     pub repos: Vec<Repo>,
     /// Start at host boot; `None` leaves boot integration alone.
     pub autostart: Option<bool>,
+    /// `prevent_destroy: true`: where it is written (on the machine or
+    /// under `defaults:`); `None` when unset or false. berth then refuses
+    /// to destroy the machine or replace its root.
+    pub prevent_destroy: Option<Source>,
     /// Networking settings for the machine's `.nspawn` file.
     pub network: Network,
     /// Host directories bound into the machine.

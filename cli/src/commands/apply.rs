@@ -49,6 +49,7 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         render::plan(&plan);
     }
     if plan.is_empty() {
+        engine.record_prevent_destroy(&machines)?;
         if args.json {
             let report = ApplyReport {
                 changes: 0,
@@ -73,6 +74,7 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
+    engine.record_prevent_destroy(&machines)?;
 
     // Ctrl-C or SIGTERM from here on stops at the next safe point (exit 130).
     berth_engine::interrupt::install()?;

@@ -29,9 +29,33 @@ struct DestroyReport<'a> {
     machines: Vec<MachineResult<'a>>,
 }
 
+/// The engine with the spec that may say `prevent_destroy`: `file`, or
+/// `default` when it exists; without either, berth's records decide.
+pub(crate) fn with_spec(
+    engine: &Engine,
+    file: Option<&std::path::Path>,
+    default: &std::path::Path,
+) -> Result<Engine> {
+    let path = match file {
+        Some(path) => path,
+        None if default.exists() => default,
+        None => return Ok(engine.clone()),
+    };
+    Ok(engine.for_spec(&super::load_path(path)?))
+}
+
 /// Stops and removes machines berth manages.
 pub fn run(engine: &Engine, args: &DestroyArgs) -> Result<ExitCode> {
     check_names(&args.names)?;
+    let engine = &with_spec(
+        engine,
+        args.file.as_deref(),
+        std::path::Path::new("machines.yaml"),
+    )?;
+    engine.check_destroyable(&args.names).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    })?;
     let _lock = super::lock_state(
         engine,
         args.lock_timeout.map(std::time::Duration::from_secs),

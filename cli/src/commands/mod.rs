@@ -5,6 +5,7 @@ mod cache;
 mod completions;
 mod console;
 mod destroy;
+mod guest;
 mod import;
 mod man;
 mod plan;
@@ -61,6 +62,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Command::Status(args) => status::run(&Engine::new(paths), &args),
         Command::Destroy(args) => destroy::run(&Engine::new(paths), &args),
+        Command::Exec(args) => guest::exec(&Engine::new(paths), &args),
+        Command::Logs(args) => guest::logs(&Engine::new(paths), &args),
         Command::Adopt(args) => adopt(&Engine::new(paths), &args),
         Command::Shell(args) => console::run(&Engine::new(paths), &args, Console::Shell),
         Command::Login(args) => console::run(&Engine::new(paths), &args, Console::Login),

@@ -57,6 +57,7 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
 /// records (no spec needed).
 fn destroy(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
     super::destroy::check_names(&args.names)?;
+    let engine = &super::destroy::with_spec(engine, None, &args.spec.file)?;
     let plan = engine
         .plan_destroy(&args.names)
         .map_err(super::plan_errors)?;

@@ -101,6 +101,7 @@ impl Engine {
             storage,
             address: None,
             resources: Default::default(),
+            prevent_destroy: machine.prevent_destroy.is_some(),
         };
         if storage == Storage::Overlay {
             // The layers first, then the record, then the mount point: an

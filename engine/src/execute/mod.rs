@@ -88,6 +88,12 @@ impl Engine {
         let (secret, _) = resolve_secret(machine)?;
         let mut actions = approved.actions.iter().peekable();
         if let Some(action @ Action::Replace { .. }) = actions.peek().copied() {
+            if let Some(at) = &machine.prevent_destroy {
+                return Err(EngineError::PreventDestroy {
+                    machine: machine.name.clone(),
+                    at: at.to_string(),
+                });
+            }
             if !allow_replace {
                 return Err(EngineError::Refused {
                     machine: machine.name.clone(),

@@ -27,6 +27,10 @@ pub struct MachineRecord {
     pub bootstrapper: BootstrapperKind,
     /// Seconds since the epoch when berth created it.
     pub created_at: u64,
+    /// Whether the spec had `prevent_destroy: true` at the last apply:
+    /// `berth destroy` without a spec then refuses.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prevent_destroy: bool,
     /// How it was last started by berth, while berth believes it runs.
     #[serde(default)]
     pub launch: Option<LaunchRecord>,

@@ -78,6 +78,7 @@ impl Engine {
             securetty_added: Vec::new(),
             address: None,
             resources: Default::default(),
+            prevent_destroy: machine.prevent_destroy.is_some(),
         })?;
         // A hand-written .nspawn file that says what the spec says becomes
         // berth's own, so the first plan has nothing to rewrite.

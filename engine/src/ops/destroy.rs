@@ -32,10 +32,61 @@ impl Engine {
         }
     }
 
+    /// Refuses, before anything is asked or done, to destroy any of
+    /// `names` that `prevent_destroy` protects (see [`Engine::destroy`]).
+    pub fn check_destroyable(&self, names: &[String]) -> Result<(), Vec<EngineError>> {
+        let store = self.host().state();
+        let errors: Vec<EngineError> = names
+            .iter()
+            .filter_map(|name| {
+                store
+                    .load(name)
+                    .and_then(|record| self.check_prevent_destroy(name, record.as_ref()))
+                    .err()
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Refuses to destroy `name` while `prevent_destroy` protects it: the
+    /// spec's word when the spec in use (see [`Engine::for_spec`]) declares
+    /// the machine, else what berth recorded at the last apply.
+    fn check_prevent_destroy(
+        &self,
+        name: &str,
+        record: Option<&crate::host::state::MachineRecord>,
+    ) -> Result<(), EngineError> {
+        let declared = self
+            .spec_machines()
+            .and_then(|all| all.iter().find(|m| m.name == name));
+        let at = match declared {
+            Some(machine) => machine.prevent_destroy.as_ref().map(ToString::to_string),
+            None => record.filter(|r| r.prevent_destroy).map(|_| {
+                format!(
+                    "recorded at the last apply in {}; apply the spec without it, or give \
+                     that spec with -f",
+                    self.host().paths().record_file(name).display()
+                )
+            }),
+        };
+        match at {
+            Some(at) => Err(EngineError::PreventDestroy {
+                machine: name.to_owned(),
+                at,
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn plan_destroy_one(&self, name: &str) -> Result<MachinePlan, EngineError> {
         let host = self.host();
         let paths = host.paths();
         let record = host.state().load(name)?;
+        self.check_prevent_destroy(name, record.as_ref())?;
         let root = paths.machine_root(name);
         let exists = fs::symlink_metadata(&root).is_ok();
         let Some(record) = record else {
@@ -86,8 +137,8 @@ impl Engine {
         })
     }
 
-    /// Stops and removes a machine berth manages. Refuses machines berth did
-    /// not create, a machine dir that is a symlink, and a root with anything
+    /// Stops and removes a machine berth manages. Refuses machines that
+    /// `prevent_destroy` protects, machines berth did not create, a machine dir that is a symlink, and a root with anything
     /// mounted inside; never crosses into another filesystem.
     pub fn destroy(&self, name: &str, reporter: &dyn Reporter) -> Result<bool, EngineError> {
         let paths = &self.host.paths();
@@ -98,6 +149,7 @@ impl Engine {
         let store = self.host.state();
         let root = paths.machine_root(name);
         let record = store.load(name)?;
+        self.check_prevent_destroy(name, record.as_ref())?;
         let meta = fs::symlink_metadata(&root);
         if record.is_none() {
             return match meta {

@@ -6,6 +6,7 @@ pub mod cache;
 pub(crate) mod console;
 pub(crate) mod destroy;
 pub mod existing;
+pub mod guest;
 pub mod import;
 pub mod saved_plan;
 pub(crate) mod status;

@@ -87,6 +87,12 @@ pub fn plan_machine_with(
         }
         (RootPresence::Directory, Some(facts)) => match &observed.record {
             Some(record) if needs_replacement(machine, record) => {
+                if let Some(at) = &machine.prevent_destroy {
+                    return Err(EngineError::PreventDestroy {
+                        machine: name.clone(),
+                        at: at.to_string(),
+                    });
+                }
                 actions.push(Action::Replace {
                     from: with_storage(
                         describe_root(
@@ -687,6 +693,7 @@ mod tests {
             storage: Storage::Copy,
             address: None,
             resources: Default::default(),
+            prevent_destroy: false,
         }
     }
 

@@ -464,6 +464,7 @@ mod tests {
                 storage: Storage::Copy,
                 address: address.map(|a| a.to_string()),
                 resources: Default::default(),
+                prevent_destroy: false,
             }),
             facts: Some(RootFacts {
                 hostname: Some("web".into()),

@@ -129,6 +129,16 @@ impl Validator<'_, '_> {
             pacman_conf: optional(merged.pacman_conf)?.map(|p| p.value),
             repos: optional(merged.repos)?.map(|p| p.value).unwrap_or_default(),
             autostart: optional(merged.autostart)?,
+            prevent_destroy: optional(merged.prevent_destroy)?
+                .filter(|p| p.value)
+                .map(|p| {
+                    let (line, column) = position(&p.loc);
+                    Source {
+                        file: self.src.file.to_path_buf(),
+                        line,
+                        column,
+                    }
+                }),
             network: valid_or(merged.network, Network::default())?,
             binds: valid_or(merged.binds, Vec::new())?,
             private_users: optional(merged.private_users)?,
@@ -364,6 +374,12 @@ impl Validator<'_, '_> {
             Some(r) => self.repos(r, &format!("{prefix}.repos")),
         };
         let autostart = self.boolean(raw.autostart.as_ref(), &format!("{prefix}.autostart"));
+        let prevent_destroy_field = format!("{prefix}.prevent_destroy");
+        let prevent_destroy = placed(
+            self.boolean(raw.prevent_destroy.as_ref(), &prevent_destroy_field),
+            raw.prevent_destroy.as_ref().map(|p| p.referenced),
+            prevent_destroy_field,
+        );
         let network = match &raw.network {
             None => Field::Absent,
             Some(n) => self.network(n, &format!("{prefix}.network")),
@@ -459,6 +475,7 @@ impl Validator<'_, '_> {
             pacman_conf,
             repos,
             autostart,
+            prevent_destroy,
             network,
             binds,
             private_users,

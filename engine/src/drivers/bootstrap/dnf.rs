@@ -389,6 +389,7 @@ mod tests {
             pacman_conf: None,
             repos,
             autostart: None,
+            prevent_destroy: None,
             network: Default::default(),
             binds: Vec::new(),
             private_users: None,

@@ -360,6 +360,7 @@ mod tests {
             pacman_conf: None,
             repos: Vec::new(),
             autostart: None,
+            prevent_destroy: None,
             network: Default::default(),
             binds: Vec::new(),
             private_users: None,
