@@ -10,19 +10,16 @@
 //! owner or mode of anything but the directory and file it made or found
 //! as a real directory and regular file.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
-use nix::unistd::{Gid, Uid, UnlinkatFlags};
+use nix::unistd::{Gid, Uid};
 
-use super::{
-    ConfinedError, EAGAIN_RETRIES, FileKind, Root, TEMP_NAME_RETRIES, fd_stat, kind_of,
-    remove_stale_temps, temp_name,
-};
+use super::{ConfinedError, EAGAIN_RETRIES, FileKind, Root, fd_stat, kind_of};
 
 /// What `lstat` says of a path inside a root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,48 +123,10 @@ impl Root {
             Ok(_) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(self.io("stat", &f, e)),
         }
-        let mut attempt = 0;
-        let (tmp_name, tmp_fd) = loop {
-            let candidate = temp_name(file);
-            match nix::fcntl::openat(
-                &dir_fd,
-                candidate.as_str(),
-                OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_WRONLY
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o600),
-            ) {
-                Ok(fd) => break (candidate, fd),
-                Err(Errno::EEXIST) if attempt < TEMP_NAME_RETRIES => attempt += 1,
-                Err(e) => return Err(self.io("create temp file for", &f, e)),
-            }
-        };
-        let result = (|| {
-            let mut out = std::fs::File::from(tmp_fd);
-            out.write_all(contents).map_err(|e| ConfinedError::Io {
-                op: "write temp file for",
-                path: f.display.clone(),
-                root: self.path.clone(),
-                source: e,
-            })?;
-            nix::unistd::fchown(&out, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-                .map_err(|e| self.io("set owner of temp file for", &f, e))?;
-            nix::sys::stat::fchmod(&out, Mode::from_bits_truncate(file_mode & 0o7777))
-                .map_err(|e| self.io("set mode of temp file for", &f, e))?;
-            nix::unistd::fsync(&out).map_err(|e| self.io("fsync temp file for", &f, e))?;
-            drop(out);
-            nix::fcntl::renameat(&dir_fd, tmp_name.as_str(), &dir_fd, file)
-                .map_err(|e| self.io("rename temp file over", &f, e))
-        })();
-        if let Err(e) = result {
-            let _ = nix::unistd::unlinkat(&dir_fd, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
-            return Err(e);
-        }
-        remove_stale_temps(&dir_fd, file);
-        nix::unistd::fsync(&dir_fd).map_err(|e| self.io("fsync", &d, e))?;
-        Ok(())
+        // The directory is right: the file goes in as every confined file
+        // write does (temp file, owner, mode, fsync, rename, directory fsync).
+        drop(dir_fd);
+        self.write_file_as(&f.display, contents, file_mode, uid, gid)
     }
 
     fn not_a_dir(&self, p: &super::RelPath, mode: libc::mode_t) -> ConfinedError {
