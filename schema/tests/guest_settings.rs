@@ -6,49 +6,16 @@
 
 mod common;
 
+use common::{errors, load, one_error, only, web};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth_schema::{
-    Credential, Diagnostic, FileContent, LoadError, Machine, ManagedFile, RootPassword,
-    SecretSource, Source, Spec, User, load_str,
+    Credential, Diagnostic, FileContent, Machine, ManagedFile, RootPassword, SecretSource, Source,
+    User, load_str,
 };
 use serde_json::json;
-
-/// Loads `text` as `/etc/berth/spec.yaml`, panicking with the errors; the
-/// shipped JSON Schema must accept it too.
-fn load(text: &str) -> Spec {
-    let spec = load_str(text, Path::new("/etc/berth/spec.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    common::assert_schema_accepts("a valid spec", text);
-    spec
-}
-
-/// The errors for `text`, panicking if it is accepted.
-fn errors(text: &str) -> LoadError {
-    match load_str(text, Path::new("spec.yaml")) {
-        Ok(spec) => panic!("accepted: {spec:?}\n{text}"),
-        Err(e) => e,
-    }
-}
-
-/// The only error for `text`.
-fn one_error(text: &str) -> Diagnostic {
-    let err = errors(text);
-    assert_eq!(err.diagnostics.len(), 1, "{err}");
-    err.diagnostics[0].clone()
-}
-
-/// One machine `web` (debian bookworm) with `extra` added under it (from line 5).
-fn web(extra: &str) -> String {
-    format!("machines:\n  web:\n    distro: debian\n    release: bookworm\n{extra}")
-}
-
-/// The only machine of `text`.
-fn only(text: &str) -> Machine {
-    let spec = load(text);
-    assert_eq!(spec.machines.len(), 1);
-    spec.machines[0].clone()
-}
 
 /// `files:` under `web` with one entry per line from line 6 (keys at column 7).
 fn files(lines: &[&str]) -> String {

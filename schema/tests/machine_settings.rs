@@ -5,40 +5,14 @@
 
 mod common;
 
+use common::{errors, load, only, web};
+
 use std::path::{Path, PathBuf};
 
 use berth_schema::{
-    Bind, BootstrapOptions, BootstrapperKind, LoadError, Machine, Network, NetworkMode, Port,
-    PrivateUsers, Protocol, Repo, Spec, load_str,
+    Bind, BootstrapOptions, BootstrapperKind, Network, NetworkMode, Port, PrivateUsers, Protocol,
+    Repo, load_str,
 };
-
-/// Loads `text` as `/etc/berth/spec.yaml`, panicking with the errors; the
-/// shipped JSON Schema must accept it too.
-fn load(text: &str) -> Spec {
-    let spec = load_str(text, Path::new("/etc/berth/spec.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    common::assert_schema_accepts("a valid spec", text);
-    spec
-}
-
-/// The errors for `text`, panicking if it is accepted.
-fn errors(text: &str) -> LoadError {
-    match load_str(text, Path::new("spec.yaml")) {
-        Ok(spec) => panic!("accepted: {spec:?}"),
-        Err(e) => e,
-    }
-}
-
-/// One machine `web` (debian bookworm) with `extra` added under it.
-fn web(extra: &str) -> String {
-    format!("machines:\n  web:\n    distro: debian\n    release: bookworm\n{extra}")
-}
-
-/// The only machine of `text`.
-fn only(text: &str) -> Machine {
-    let spec = load(text);
-    assert_eq!(spec.machines.len(), 1);
-    spec.machines[0].clone()
-}
 
 fn tcp(host: u16, machine: u16) -> Port {
     Port {

@@ -66,3 +66,39 @@ pub fn assert_schema_accepts(what: &str, text: &str) {
         errors.join("\n")
     );
 }
+
+/// Loads `text` as `/etc/berth/spec.yaml`, panicking with the errors; the
+/// shipped JSON Schema must accept it too.
+pub fn load(text: &str) -> berth_schema::Spec {
+    let spec = berth_schema::load_str(text, Path::new("/etc/berth/spec.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_schema_accepts("a valid spec", text);
+    spec
+}
+
+/// The errors for `text`, panicking if it is accepted.
+pub fn errors(text: &str) -> berth_schema::LoadError {
+    match berth_schema::load_str(text, Path::new("spec.yaml")) {
+        Ok(spec) => panic!("accepted: {spec:?}\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// The only error for `text`.
+pub fn one_error(text: &str) -> berth_schema::Diagnostic {
+    let err = errors(text);
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    err.diagnostics[0].clone()
+}
+
+/// One machine `web` (debian bookworm) with `extra` added under it (from line 5).
+pub fn web(extra: &str) -> String {
+    format!("machines:\n  web:\n    distro: debian\n    release: bookworm\n{extra}")
+}
+
+/// The only machine of `text`.
+pub fn only(text: &str) -> berth_schema::Machine {
+    let spec = load(text);
+    assert_eq!(spec.machines.len(), 1);
+    spec.machines[0].clone()
+}
