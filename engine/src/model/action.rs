@@ -939,12 +939,8 @@ impl Action {
                 path,
                 before,
                 after,
-            } => Some((
-                path.clone(),
-                before.clone().unwrap_or_default(),
-                after.clone(),
-            )),
-            Action::WriteNetworkConfig {
+            }
+            | Action::WriteNetworkConfig {
                 path,
                 before,
                 after,
