@@ -44,11 +44,14 @@ pub fn load(path: &Path) -> Result<Spec, LoadError> {
 /// Parses and validates `text` as if it had been read from `file`
 /// (`file:` secrets resolve against `file`'s directory). Never touches the disk.
 pub fn load_str(text: &str, file: &Path) -> Result<Spec, LoadError> {
-    let machines = load_one(text, file).map_err(|diagnostics| LoadError { diagnostics })?;
+    let (machines, moved) =
+        load_one(text, file).map_err(|diagnostics| LoadError { diagnostics })?;
     let mut spec = Spec::default();
     for m in machines {
         spec.machines.insert(m.name.clone(), m);
     }
+    spec.moved = validate::moved::resolve(&spec.machines, moved)
+        .map_err(|diagnostics| LoadError { diagnostics })?;
     Ok(spec)
 }
 
@@ -84,6 +87,7 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
 
     let mut diagnostics = Vec::new();
     let mut spec = Spec::default();
+    let mut moved = Vec::new();
     for file in &files {
         let text = match fs::metadata(file)
             .map_err(|e| read_error(file, &e))
@@ -96,7 +100,8 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
             }
         };
         match load_one(&text, file) {
-            Ok(machines) => {
+            Ok((machines, mut file_moved)) => {
+                moved.append(&mut file_moved);
                 let src = SourceText::new(file, &text);
                 for m in machines {
                     if let Some(first) = spec.machines.get(&m.name) {
@@ -119,14 +124,20 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
         }
     }
     if diagnostics.is_empty() {
+        spec.moved = validate::moved::resolve(&spec.machines, moved)
+            .map_err(|diagnostics| LoadError { diagnostics })?;
         Ok(spec)
     } else {
         Err(LoadError { diagnostics })
     }
 }
 
-/// Parses and validates one file's text.
-fn load_one(text: &str, file: &Path) -> Result<Vec<Machine>, Vec<Diagnostic>> {
+/// Parses and validates one file's text: its machines and its `moved:`
+/// entries (checked against the whole spec later).
+fn load_one(
+    text: &str,
+    file: &Path,
+) -> Result<(Vec<Machine>, Vec<validate::moved::PlacedMoved>), Vec<Diagnostic>> {
     let src = SourceText::new(file, text);
     if text.len() as u64 > MAX_FILE_SIZE {
         return Err(vec![*too_large(file, text.len() as u64)]);
@@ -140,12 +151,22 @@ fn load_one(text: &str, file: &Path) -> Result<Vec<Machine>, Vec<Diagnostic>> {
             "the file contains a NUL byte",
         )]);
     }
-    let raw = parse(&src).map_err(|d| vec![*d])?;
-    let mut machines = validate::validate(raw, &src)?;
+    let mut raw = parse(&src).map_err(|d| vec![*d])?;
+    let moved = raw.moved.take().unwrap_or_default();
+    let machines = validate::validate(raw, &src);
+    let moved = validate::moved::read(moved, &src);
+    let (mut machines, moved) = match (machines, moved) {
+        (Ok(machines), Ok(moved)) => (machines, moved),
+        (machines, moved) => {
+            let mut all = machines.err().unwrap_or_default();
+            all.extend(moved.err().unwrap_or_default());
+            return Err(all);
+        }
+    };
     machines
         .iter_mut()
         .for_each(|m| m.source.file = file.to_path_buf());
-    Ok(machines)
+    Ok((machines, moved))
 }
 
 /// Deserializes the text; an empty document is an empty spec.

@@ -44,7 +44,39 @@ pub(crate) struct RawFile {
     #[serde(default)]
     #[schemars(schema_with = "machines_schema")]
     pub machines: Option<RawMachines>,
+    /// Machines renamed in the spec: berth renames the existing machine
+    /// `from` to `to` (its root, `.nspawn` file, record and launcher
+    /// registration) instead of destroying one and creating the other.
+    /// `to` must be a machine of the spec, `from` must not be.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<RawMoved>>")]
+    pub moved: Option<Vec<Spanned<RawMoved>>>,
 }
+
+/// One `moved:` entry.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Moved", extend("additionalProperties" = false))]
+pub(crate) struct RawMoved {
+    /// The machine's old name.
+    #[schemars(with = "MachineNameSchema")]
+    pub from: Spanned<String>,
+    /// The machine's new name: a machine of the spec.
+    #[schemars(with = "MachineNameSchema")]
+    pub to: Spanned<String>,
+}
+
+/// A machine name: 1–64 of `[A-Za-z0-9._-]`, not starting with `-` or `.`.
+#[derive(JsonSchema)]
+#[schemars(rename = "MachineName")]
+#[allow(dead_code)]
+struct MachineNameSchema(
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"),
+        length(min = 1, max = 64)
+    )]
+    String,
+);
 
 /// The machine map, keeping each name's location.
 #[derive(Debug, Default)]

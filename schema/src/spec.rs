@@ -16,6 +16,20 @@ use serde::{Deserialize, Serialize};
 pub struct Spec {
     /// Machines by name, in the order they were declared (files sorted by name).
     pub machines: IndexMap<String, Machine>,
+    /// The top-level `moved:` entries: machines renamed in the spec, whose
+    /// existing machine berth renames instead of destroying and creating.
+    pub moved: Vec<Moved>,
+}
+
+/// One `moved:` entry: the machine berth knows as `from` is now `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The old name (not a machine of the spec).
+    pub from: String,
+    /// The new name (a machine of the spec).
+    pub to: String,
+    /// Where the entry was declared.
+    pub source: Source,
 }
 
 /// Where something was declared: a file and, when known, a line and column (1-based).

@@ -24,6 +24,7 @@ mod devices;
 mod environment;
 mod files;
 mod machine;
+pub(crate) mod moved;
 mod network;
 mod nspawn_extra;
 mod resources;
