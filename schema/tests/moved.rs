@@ -117,14 +117,14 @@ fn bad_names_same_names_and_unknown_fields_are_refused() {
 
 #[test]
 fn in_a_directory_to_may_be_declared_in_another_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("a.yaml"),
         "moved:\n  - {from: old-web, to: web}\n",
     )
-    .unwrap();
-    std::fs::write(dir.path().join("b.yaml"), TWO).unwrap();
-    let spec = berth_schema::load(dir.path()).unwrap();
+    .expect("write");
+    std::fs::write(dir.path().join("b.yaml"), TWO).expect("write");
+    let spec = berth_schema::load(dir.path()).expect("valid");
     assert_eq!(spec.moved.len(), 1);
     assert_eq!(spec.moved[0].source.file, dir.path().join("a.yaml"));
 
@@ -132,8 +132,8 @@ fn in_a_directory_to_may_be_declared_in_another_file() {
         dir.path().join("a.yaml"),
         "moved:\n  - {from: old-web, to: nope}\n",
     )
-    .unwrap();
-    let err = berth_schema::load(dir.path()).unwrap_err();
+    .expect("write");
+    let err = berth_schema::load(dir.path()).expect_err("refused");
     assert_eq!(err.diagnostics.len(), 1, "{err}");
     assert_eq!(err.diagnostics[0].file, dir.path().join("a.yaml"));
     assert_eq!(err.diagnostics[0].line, Some(2));
