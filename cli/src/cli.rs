@@ -213,6 +213,15 @@ pub struct ApplyArgs {
     /// when its distro, release or bootstrapper changed. Repeatable.
     #[arg(long, value_name = "NAME")]
     pub replace: Vec<String>,
+    /// Destroy the machines applied from this spec that are gone from it
+    /// (the plan's `destroy NAME (no longer in the spec)`); without it they
+    /// are kept, with a warning.
+    #[arg(long)]
+    pub prune: bool,
+    /// Exit 2 when the apply succeeded and the plan had changes (machines
+    /// kept without --prune count), 0 when there were none, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
     /// Wait at most SECONDS for another berth to release the state lock
     /// (default: wait as long as it takes; 0: fail at once, naming the holder).
     #[arg(long, value_name = "SECONDS")]

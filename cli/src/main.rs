@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod progress;
 mod prompt;
+mod prune;
 mod render;
 mod select;
 

@@ -122,6 +122,9 @@ pub fn plan_text(plan: &Plan) -> String {
 
 fn machine_text(machine: &MachinePlan, out: &mut String) {
     let kind = match machine.change {
+        berth_engine::ChangeKind::Destroy if machine.reason.is_some() => {
+            "is no longer in the spec: apply --prune destroys it"
+        }
         berth_engine::ChangeKind::Create => "will be created",
         berth_engine::ChangeKind::Update => "will be updated in place",
         berth_engine::ChangeKind::Replace => "must be replaced",

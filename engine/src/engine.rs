@@ -25,6 +25,10 @@ pub struct Engine {
     spec: Option<Arc<Vec<Machine>>>,
     /// Where specs may read files from beyond their own work tree.
     pub(crate) inputs: Arc<InputPolicy>,
+    /// The canonical path of the spec in use (see [`Engine::with_spec_path`]).
+    spec_path: Option<Arc<std::path::PathBuf>>,
+    /// The spec's `moved:` entries (see [`Engine::for_spec`]).
+    moved: Arc<Vec<berth_schema::Moved>>,
 }
 
 impl Engine {
@@ -34,6 +38,8 @@ impl Engine {
             host: Arc::new(LocalHost::new(paths)),
             spec: None,
             inputs: Arc::default(),
+            spec_path: None,
+            moved: Arc::default(),
         }
     }
 
@@ -43,6 +49,8 @@ impl Engine {
             host: Arc::new(LocalHost::with_facts(facts)),
             spec: None,
             inputs: Arc::default(),
+            spec_path: None,
+            moved: Arc::default(),
         }
     }
 
@@ -52,6 +60,8 @@ impl Engine {
             host,
             spec: None,
             inputs: Arc::default(),
+            spec_path: None,
+            moved: Arc::default(),
         }
     }
 
@@ -73,7 +83,32 @@ impl Engine {
             host: self.host.clone(),
             spec: Some(Arc::new(spec.machines.values().cloned().collect())),
             inputs: self.inputs.clone(),
+            spec_path: self.spec_path.clone(),
+            moved: Arc::new(spec.moved.clone()),
         }
+    }
+
+    /// This engine, working on the spec at `path` (`-f FILE` or `-f DIR`):
+    /// apply records its canonical path in each machine's record, and plan
+    /// offers to prune the machines recorded from it that are gone from it.
+    pub fn with_spec_path(&self, path: &std::path::Path) -> Result<Engine, EngineError> {
+        let canonical = std::fs::canonicalize(path).map_err(|e| {
+            EngineError::io(format!("resolving the spec path {}", path.display()), e)
+        })?;
+        Ok(Engine {
+            spec_path: Some(Arc::new(canonical)),
+            ..self.clone()
+        })
+    }
+
+    /// The canonical path of the spec in use, when [`Engine::with_spec_path`] gave one.
+    pub fn spec_path(&self) -> Option<&std::path::Path> {
+        self.spec_path.as_deref().map(std::path::PathBuf::as_path)
+    }
+
+    /// The spec's `moved:` entries, when [`Engine::for_spec`] gave a spec.
+    pub(crate) fn moved(&self) -> &[berth_schema::Moved] {
+        &self.moved
     }
 
     /// Every machine of the spec in use, when [`Engine::for_spec`] gave one.

@@ -19,18 +19,24 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
         Some(_) => super::load_path(&std::path::absolute(&args.spec.file)?)?,
         None => super::load(&args.spec)?,
     };
-    let machines = super::select_excluding(&spec, &args.names, &args.exclude)?;
     // Machines are planned as part of the whole spec (addresses, /etc/hosts).
-    let engine = &engine.for_spec(&spec);
+    let engine = &engine.with_spec_path(&args.spec.file)?.for_spec(&spec);
+    // The spec's machines, then those applied from it and gone from it.
+    let (machines, prune) = crate::prune::select(engine, &spec, &args.names, &args.exclude)?;
+    let prune = engine.plan_prune(&prune).map_err(super::plan_errors)?;
     let plan = match &args.out {
         Some(out) => {
-            let (plan, saved) = engine
+            let (plan, mut saved) = engine
                 .plan_for_saving(&args.spec.file, machines)
                 .map_err(super::plan_errors)?;
+            let plan = crate::prune::with_prune(&plan, &prune);
+            engine.save_prune(&mut saved, &plan, &prune)?;
             berth_engine::saved_plan::write(out, &saved)?;
             plan
         }
-        None => engine.plan(machines).map_err(super::plan_errors)?,
+        None => {
+            crate::prune::with_prune(&engine.plan(machines).map_err(super::plan_errors)?, &prune)
+        }
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);

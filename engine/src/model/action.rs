@@ -288,6 +288,9 @@ pub enum Action {
     Destroy {
         /// The root on the host.
         root: String,
+        /// Why, when no one named the machine: `not-in-spec` (prune).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<crate::model::plan::DestroyReason>,
     },
     /// Create a user with the guest's `useradd` (its home from `/etc/skel`,
     /// its password locked until one is set).
@@ -858,8 +861,18 @@ impl Action {
             },
             Action::Start { launcher } => format!("start machine ({launcher})"),
             Action::Stop { launcher } => format!("stop machine ({launcher})"),
-            Action::Destroy { root } => {
+            Action::Destroy { root, reason: None } => {
                 format!("destroy machine: remove {root}, its .nspawn file and berth's record")
+            }
+            Action::Destroy {
+                root,
+                reason: Some(reason),
+            } => {
+                let name = std::path::Path::new(root)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| root.clone());
+                format!("destroy {name} ({reason})")
             }
             Action::SetResources { live, changes, .. } => format!(
                 "set resources: {} ({})",

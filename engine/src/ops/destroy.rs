@@ -101,6 +101,7 @@ impl Engine {
                 });
             }
             return Ok(MachinePlan {
+                reason: None,
                 network: None,
                 name: name.to_owned(),
                 change: ChangeKind::Absent,
@@ -125,8 +126,10 @@ impl Engine {
         }
         actions.push(Action::Destroy {
             root: root.display().to_string(),
+            reason: None,
         });
         Ok(MachinePlan {
+            reason: None,
             network: None,
             name: name.to_owned(),
             change: ChangeKind::Destroy,

@@ -173,6 +173,7 @@ pub fn plan_machine_with(
     };
     Ok(MachinePlan {
         name: name.clone(),
+        reason: None,
         change,
         launcher,
         network: Some(network::describe_mode(&machine.network, mode)),
@@ -694,6 +695,7 @@ mod tests {
             address: None,
             resources: Default::default(),
             prevent_destroy: false,
+            spec: None,
         }
     }
 
