@@ -13,7 +13,6 @@ use crate::host::paths::Paths;
 use crate::host::{Host, HostFacts, LocalHost};
 use crate::inputs::InputPolicy;
 use crate::model::observed::Observed;
-use crate::observe;
 use crate::planner::{self, MachinePlan, Plan};
 use crate::secret::{self, Secret};
 
@@ -204,7 +203,7 @@ impl Engine {
         let inputs = crate::inputs::resolve(machine, &self.inputs)?;
         let (secret, warnings) = resolve_secret(machine)?;
         let accounts = crate::drivers::users::resolve_inputs(machine)?;
-        let mut observed = observe::observe_full(self.host(), machine, procs, Some(&inputs))?;
+        let mut observed = self.observe_machine(machine, procs, Some(&inputs))?;
         observed.network.with_run(&machine.name, run);
         let mut plan =
             planner::plan_machine_with(machine, &observed, secret.as_ref(), &inputs, &accounts)?;

@@ -158,6 +158,7 @@ impl Engine {
             Action::Start { launcher } => self.start(machine, *launcher, reporter),
             Action::Stop { .. } => self.stop(name),
             Action::Destroy { .. } => self.destroy(name, reporter).map(|_| ()),
+            Action::Rename { from, .. } => self.rename_machine(machine, from, reporter),
             Action::Restart { launcher, .. } => {
                 self.stop(name)?;
                 self.start(machine, *launcher, reporter)

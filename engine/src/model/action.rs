@@ -292,6 +292,20 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<crate::model::plan::DestroyReason>,
     },
+    /// Rename the machine berth manages as `from` to `to` (a `moved:`
+    /// entry): stop it if it runs, rename its root, `.nspawn` file, record
+    /// and logs; what else carried the old name (its unit's drop-ins,
+    /// credentials, NAT rules, boot integration) is removed, and the rest
+    /// of the plan sets it up under the new name.
+    Rename {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+        /// The launcher it runs under, when it is stopped first.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stop: Option<Launcher>,
+    },
     /// Create a user with the guest's `useradd` (its home from `/etc/skel`,
     /// its password locked until one is set).
     CreateUser {
@@ -501,6 +515,7 @@ impl Action {
             Action::Start { .. } => "start",
             Action::Stop { .. } => "stop",
             Action::Destroy { .. } => "destroy",
+            Action::Rename { .. } => "rename",
             Action::SetResources { .. } => "set-resources",
             Action::SetDeviceAllow { .. } => "set-device-allow",
             Action::CreateUser { .. } => "create-user",
@@ -525,7 +540,7 @@ impl Action {
             Action::WriteFile(write) => write.effect(),
             Action::MakeDirectory(dir) => dir.effect(),
             Action::MakeLink(link) => link.effect(),
-            Action::SetFileAttributes(_) => Effect::Change,
+            Action::SetFileAttributes(_) | Action::Rename { .. } => Effect::Change,
             Action::RemoveFile(_) => Effect::Remove,
             Action::AddSecuretty { before: None, .. } => Effect::Create,
             Action::SetHostname { from: None, .. } => Effect::Create,
@@ -861,6 +876,10 @@ impl Action {
             },
             Action::Start { launcher } => format!("start machine ({launcher})"),
             Action::Stop { launcher } => format!("stop machine ({launcher})"),
+            Action::Rename { from, to, stop } => match stop {
+                Some(launcher) => format!("rename {from} -> {to} (stopped first, {launcher})"),
+                None => format!("rename {from} -> {to}"),
+            },
             Action::Destroy { root, reason: None } => {
                 format!("destroy machine: remove {root}, its .nspawn file and berth's record")
             }

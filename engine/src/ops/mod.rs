@@ -8,6 +8,7 @@ pub(crate) mod destroy;
 pub mod existing;
 pub mod guest;
 pub mod import;
+pub(crate) mod moved;
 pub(crate) mod prune;
 pub mod saved_plan;
 pub(crate) mod status;

@@ -534,6 +534,7 @@ mod tests {
                     forwarding: Some(true),
                 },
             },
+            moved_from: None,
         }
     }
 
