@@ -232,6 +232,7 @@ fn observe_at(
     let network = network::observe::observe(host, machine, record.as_ref(), &run, guest_network)?;
     let settings_path = paths.settings_file(name);
     let settings = match fs::read_to_string(paths.settings_file(disk)) {
+        Ok(text) if disk != name => Some(crate::ops::moved::renamed_settings(&text, disk, name)),
         Ok(text) => Some(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => {

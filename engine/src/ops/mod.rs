@@ -12,3 +12,6 @@ pub(crate) mod moved;
 pub(crate) mod prune;
 pub mod saved_plan;
 pub(crate) mod status;
+
+#[cfg(test)]
+mod prune_moved_tests;

@@ -33,6 +33,25 @@ use crate::model::observed::Observed;
 use crate::observe;
 use crate::report::{Event, Reporter};
 
+/// A `.nspawn` file berth wrote for `from`, as it reads once renamed to
+/// `to`: its header names the machine.
+pub(crate) fn renamed_settings(text: &str, from: &str, to: &str) -> String {
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    if !first.starts_with(crate::drivers::settings::HEADER) {
+        return text.to_owned();
+    }
+    let first = first.replacen(
+        &format!("machine {from:?};"),
+        &format!("machine {to:?};"),
+        1,
+    );
+    if text.contains('\n') {
+        format!("{first}\n{rest}")
+    } else {
+        first
+    }
+}
+
 impl Engine {
     /// The machine that a `moved:` entry of the spec in use renames to
     /// `machine`, when the rename is pending: berth manages the old name,
@@ -168,11 +187,16 @@ impl Engine {
             })?;
         }
         let (old_settings, new_settings) = (paths.settings_file(from), paths.settings_file(to));
-        if fs::read_to_string(&old_settings)
-            .is_ok_and(|text| text.starts_with(crate::drivers::settings::HEADER))
+        if let Ok(text) = fs::read_to_string(&old_settings)
+            && text.starts_with(crate::drivers::settings::HEADER)
         {
-            fs::rename(&old_settings, &new_settings)
-                .map_err(|e| EngineError::io(format!("renaming {}", old_settings.display()), e))?;
+            crate::host::state::write_file_atomic(
+                &new_settings,
+                renamed_settings(&text, from, to).as_bytes(),
+            )
+            .map_err(|e| EngineError::io(format!("writing {}", new_settings.display()), e))?;
+            fs::remove_file(&old_settings)
+                .map_err(|e| EngineError::io(format!("removing {}", old_settings.display()), e))?;
         }
         for (old, new) in [
             (paths.console_log(from), paths.console_log(to)),
