@@ -35,6 +35,7 @@ mod network;
 mod observe;
 mod orphans;
 mod plan_snapshots;
+mod prune_moved;
 mod resources;
 mod saved_plans;
 mod secrets;
