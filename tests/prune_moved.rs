@@ -169,6 +169,34 @@ fn prune_and_moved_on_real_machines() {
         .run()
         .code(0);
 
+    // A saved plan carries the prune: `apply FILE` keeps the machine like
+    // apply does, `apply FILE --prune` destroys it.
+    berth()
+        .spec(&spec(&[web(), web2("")]))
+        .args(["apply", "--yes"])
+        .run()
+        .success();
+    berth()
+        .spec(&only_web)
+        .args(["plan", "--out", "plan.json"])
+        .run()
+        .success()
+        .stdout_has("- destroy web2 (no longer in the spec)");
+    let saved = fs::read_to_string(sandbox.dir.path().join("plan.json")).unwrap();
+    assert!(saved.contains("not-in-spec"), "{saved}");
+    berth()
+        .args(["apply", "./plan.json"])
+        .run()
+        .success()
+        .stderr_has("! web2: kept: pass --prune to destroy");
+    assert!(sandbox.root("web2").is_dir());
+    berth()
+        .args(["apply", "./plan.json", "--prune"])
+        .run()
+        .success();
+    assert!(!sandbox.root("web2").exists());
+    assert!(sandbox.root("db").is_dir());
+
     // moved: web runs, then is renamed to www.
     berth()
         .spec(&spec(&[machine("web", "running", "")]))

@@ -100,13 +100,16 @@ fn adopt(engine: &Engine, args: &crate::cli::AdoptArgs) -> Result<ExitCode> {
     let spec = load(&args.spec)?;
     let machines = select(&spec, &args.names)?;
     let _lock = lock_state(engine, None)?;
-    for machine in machines {
+    // Adopted machines are applied from this spec from now on (prune).
+    let engine = &engine.with_spec_path(&args.spec.file)?;
+    for machine in &machines {
         engine.adopt(machine)?;
         anstream::println!(
             "{}: adopted; `berth plan` shows what apply would change",
             machine.name
         );
     }
+    engine.record_spec(&machines)?;
     Ok(ExitCode::SUCCESS)
 }
 
