@@ -172,7 +172,7 @@ impl Engine {
     /// The addresses of a planning run of `selected` (see [`RunAddresses`]):
     /// two machines planned together never get the same one.
     pub(crate) fn network_run(&self, selected: &[&Machine]) -> Result<RunAddresses, EngineError> {
-        let records = self.host().state().all()?;
+        let records = self.renamed_records(self.host().state().all()?);
         let spec: Vec<&Machine> = match &self.spec {
             Some(all) => all.iter().collect(),
             None => selected.to_vec(),

@@ -28,6 +28,7 @@ use crate::drivers::launcher::{self, NspawnProcesses};
 use crate::drivers::resources;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::host::state::MachineRecord;
 use crate::inputs::Inputs;
 use crate::model::observed::Observed;
 use crate::observe;
@@ -62,10 +63,10 @@ impl Engine {
         };
         let host = self.host();
         let store = host.state();
-        if store.load(&entry.from)?.is_none() {
+        let Some(record) = store.load(&entry.from)? else {
             // Renamed already, or never there: a no-op.
             return Ok(None);
-        }
+        };
         let to_exists = store.load(&machine.name)?.is_some()
             || fs::symlink_metadata(host.paths().machine_root(&machine.name)).is_ok();
         if to_exists {
@@ -78,7 +79,36 @@ impl Engine {
                 ),
             });
         }
+        // Machines of other specs are never touched.
+        if let (Some(recorded), Some(ours)) = (record.spec.as_deref(), self.spec_path())
+            && recorded != ours
+        {
+            return Err(EngineError::Plan {
+                machine: machine.name.clone(),
+                message: format!(
+                    "moved: {} was applied from {}, not from this spec; berth renames only \
+                     machines of the spec that names them ({})",
+                    entry.from,
+                    recorded.display(),
+                    entry.source
+                ),
+            });
+        }
         Ok(Some(entry.from.clone()))
+    }
+
+    /// berth's `records` with the machines of pending renames under their
+    /// new names (the addresses they hold go with them).
+    pub(crate) fn renamed_records(&self, mut records: Vec<MachineRecord>) -> Vec<MachineRecord> {
+        for entry in self.moved() {
+            if records.iter().any(|r| r.name == entry.to) {
+                continue;
+            }
+            if let Some(record) = records.iter_mut().find(|r| r.name == entry.from) {
+                record.name = entry.to.clone();
+            }
+        }
+        records
     }
 
     /// Observes `machine` for planning and applying: as it will be after a

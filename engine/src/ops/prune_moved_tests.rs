@@ -340,3 +340,24 @@ fn the_planner_puts_the_rename_first_and_refuses_overlay_roots() {
     let err = crate::planner::plan_machine(&web, &observed, None).unwrap_err();
     assert!(err.to_string().contains("storage: overlay"), "{err}");
 }
+
+#[test]
+fn a_machine_of_another_spec_is_not_renamed_and_addresses_follow_a_rename() {
+    let w = World::new();
+    w.apply(&spec(&[&machine("old-web")], &[]), "other.yaml")
+        .unwrap();
+    let web = machine("web");
+    let moved = spec(&[&web], &[("old-web", "web")]);
+    let errors = w.engine(&moved, "machines.yaml").plan([&web]).unwrap_err();
+    let text = errors[0].to_string();
+    assert!(text.contains("not from this spec"), "{text}");
+    assert!(w.root("old-web").is_dir());
+
+    // The address berth recorded for old-web is web's once renamed.
+    let mut record = w.fake.state().load("old-web").unwrap().unwrap();
+    record.address = Some("10.0.0.5/24".into());
+    let engine = w.engine(&moved, "other.yaml");
+    let renamed = engine.renamed_records(vec![record]);
+    assert_eq!(renamed[0].name, "web");
+    assert_eq!(renamed[0].address.as_deref(), Some("10.0.0.5/24"));
+}
