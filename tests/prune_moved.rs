@@ -128,9 +128,13 @@ fn prune_and_moved_on_real_machines() {
         .run()
         .code(2);
 
-    // prevent_destroy (recorded at the last apply) refuses --prune and destroy.
+    // prevent_destroy (recorded at the last apply, together with another
+    // change) refuses --prune and destroy.
     berth()
-        .spec(&spec(&[web(), web2("    prevent_destroy: true\n")]))
+        .spec(&spec(&[
+            web(),
+            web2("    prevent_destroy: true\n    units:\n      disable: [fstrim.timer]\n"),
+        ]))
         .args(["apply", "--yes"])
         .run()
         .success();

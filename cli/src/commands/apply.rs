@@ -99,7 +99,6 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
-    engine.record_prevent_destroy(&machines)?;
 
     // Ctrl-C or SIGTERM from here on stops at the next safe point (exit 130).
     berth_engine::interrupt::install()?;
@@ -131,6 +130,8 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
             error,
         });
     }
+    // After the apply: a record changed before it would make the plan stale.
+    engine.record_prevent_destroy(&machines)?;
     engine.record_spec(&done)?;
     // Then the machines gone from the spec: destroyed with --prune.
     for p in prune.iter().filter(|_| args.prune) {
