@@ -247,14 +247,56 @@ fn prune_and_moved_on_real_machines() {
     );
     let old_root = sandbox.root("web");
     let old_root = old_root.to_str().unwrap();
+    // (Other tests' machines may be called web: only this sandbox's count.)
+    let machines_dir = sandbox.machines();
+    let machines_dir = machines_dir.to_str().unwrap();
     assert!(
-        !lines.iter().any(|l| l
+        !lines.iter().filter(|l| l.contains(machines_dir)).any(|l| l
             .split(' ')
             .any(|a| a == "--machine=web" || a.ends_with(old_root))),
         "{lines:#?}"
     );
     // The entry can stay: a second plan is clean.
     berth().args(["plan", "--detailed-exitcode"]).run().code(0);
+
+    // An overlay machine, running, renamed with its layers.
+    let www = machine("www", "running", "");
+    let overlay = |name: &str| machine(name, "running", "    storage: overlay\n");
+    berth()
+        .spec(&format!(
+            "moved:\n  - {{from: web, to: www}}\n{}",
+            spec(&[www.clone(), overlay("ov")])
+        ))
+        .args(["apply", "--yes"])
+        .run()
+        .success();
+    fs::write(sandbox.root("ov").join("root/marker"), "upper\n").unwrap();
+    let renamed = berth()
+        .spec(&format!(
+            "moved:\n  - {{from: web, to: www}}\n  - {{from: ov, to: ov2}}\n{}",
+            spec(&[www.clone(), overlay("ov2")])
+        ))
+        .args(["apply", "--yes"])
+        .run();
+    renamed.success();
+    assert!(!sandbox.machines().join(".ov.overlay").exists());
+    assert!(sandbox.machines().join(".ov2.overlay/upper").is_dir());
+    assert!(!sandbox.root("ov").exists());
+    assert_eq!(
+        fs::read_to_string(sandbox.root("ov2").join("root/marker")).unwrap(),
+        "upper\n"
+    );
+    let lines = nspawn_command_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split(' ').any(|a| a == "--machine=ov2")),
+        "{lines:#?}\n{}\n{}",
+        renamed.stdout(),
+        renamed.stderr()
+    );
+    berth().args(["plan", "--detailed-exitcode"]).run().code(0);
+    berth().args(["destroy", "--yes", "ov2"]).run().success();
 
     // Clean up: the running machine and the other spec's.
     berth().args(["destroy", "--yes", "www"]).run().success();

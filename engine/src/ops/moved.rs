@@ -15,6 +15,8 @@
 //! record (and its name field) and its logs, and removes what carried the
 //! old name: the unit's drop-ins berth wrote (limits, devices,
 //! credentials), the credential values under `/run/berth/credentials`,
+//! an overlay root's mount and boot units (its layers, `.OLD.overlay`, are
+//! renamed too),
 //! the NAT and port-forward rules, the boot integration. machinectl knows
 //! images by their directory name, so its registration follows the root.
 //! The plan's later actions write these again for the new name and start
@@ -25,7 +27,7 @@ use std::fs;
 use berth_schema::Machine;
 
 use crate::drivers::launcher::{self, NspawnProcesses};
-use crate::drivers::resources;
+use crate::drivers::{resources, storage};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::host::state::MachineRecord;
@@ -191,6 +193,13 @@ impl Engine {
             }
         }
         host.remove_cgroup(from);
+        // An overlay root: unmounted, its boot units gone (written again
+        // for the new name below).
+        let layers = storage::Layers::of_record(paths, &record)?;
+        if let Some(layers) = &layers {
+            storage::unmount(host, layers)?;
+            storage::remove_boot_units(host, from)?;
+        }
         // The root, then the settings file, then the record: a rename
         // interrupted between two leaves a root berth still knows by its
         // record (the record moves last).
@@ -215,6 +224,21 @@ impl Engine {
                     e,
                 )
             })?;
+        }
+        if layers.is_some() {
+            let (old_dir, new_dir) = (
+                storage::overlay_dir(paths, from),
+                storage::overlay_dir(paths, to),
+            );
+            fs::rename(&old_dir, &new_dir).map_err(|e| {
+                EngineError::io(
+                    format!("renaming {} to {}", old_dir.display(), new_dir.display()),
+                    e,
+                )
+            })?;
+            if let Some(base) = &record.base {
+                storage::write_boot_units(host, to, &storage::Layers::of(paths, to, base))?;
+            }
         }
         let (old_settings, new_settings) = (paths.settings_file(from), paths.settings_file(to));
         if let Ok(text) = fs::read_to_string(&old_settings)

@@ -308,7 +308,7 @@ fn a_stopped_moved_machine_is_renamed_without_a_stop() {
 }
 
 #[test]
-fn the_planner_puts_the_rename_first_and_refuses_overlay_roots() {
+fn the_planner_puts_the_rename_first() {
     let w = World::new();
     let web = machine("web");
     w.apply(&spec(&[&web], &[]), "machines.yaml").unwrap();
@@ -334,11 +334,6 @@ fn the_planner_puts_the_rename_first_and_refuses_overlay_roots() {
     );
     // The fingerprint says the rename was planned.
     assert!(observed.fingerprint().contains_key("moved"));
-    if let Some(record) = &mut observed.record {
-        record.storage = berth_schema::Storage::Overlay;
-    }
-    let err = crate::planner::plan_machine(&web, &observed, None).unwrap_err();
-    assert!(err.to_string().contains("storage: overlay"), "{err}");
 }
 
 #[test]

@@ -72,17 +72,6 @@ pub fn plan_machine_with(
 
     let mut actions = Vec::new();
     if let Some(moved) = &observed.moved_from {
-        if observed
-            .record
-            .as_ref()
-            .is_some_and(|r| r.storage == Storage::Overlay)
-        {
-            return Err(err(format!(
-                "moved: {} has storage: overlay, which berth cannot rename yet; \
-                 destroy it and let apply create {name}, or keep its old name",
-                moved.name
-            )));
-        }
         actions.push(Action::Rename {
             from: moved.name.clone(),
             to: name.clone(),
