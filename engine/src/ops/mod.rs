@@ -9,4 +9,5 @@ pub mod existing;
 pub mod guest;
 pub mod import;
 pub mod saved_plan;
+pub mod snapshot;
 pub(crate) mod status;
