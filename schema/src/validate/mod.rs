@@ -28,6 +28,7 @@ mod network;
 mod nspawn_extra;
 mod resources;
 mod secrets;
+mod snapshots;
 mod units;
 mod users;
 mod values;
@@ -39,6 +40,7 @@ use serde_saphyr::Location;
 
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::raw::{RawFile, RawMachine, position};
+use crate::spec::Snapshots;
 use crate::spec::{
     Bind, BootstrapOptions, BootstrapperKind, Credential, DesiredState, Device, Distro, Launcher,
     Machine, ManagedFile, Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword,
@@ -113,6 +115,7 @@ struct Checked {
     users: Field<Vec<User>>,
     ssh_authorized_keys: Field<Vec<String>>,
     credentials: Field<Vec<Credential>>,
+    snapshots: Field<Snapshots>,
 }
 
 impl Checked {
@@ -156,6 +159,7 @@ impl Checked {
                 .ssh_authorized_keys
                 .or(clone(&defaults.ssh_authorized_keys)),
             credentials: self.credentials.or(clone(&defaults.credentials)),
+            snapshots: self.snapshots.or(copy(&defaults.snapshots)),
         }
     }
 }
