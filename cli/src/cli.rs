@@ -110,17 +110,17 @@ pub enum Command {
         after_help = "A machine with `prevent_destroy: true` is refused: in the spec (-f, or ./machines.yaml)\nwhen it declares the machine, else as recorded at the last apply.\n\nExamples:\n  berth destroy web\n  berth destroy --yes web db"
     )]
     Destroy(DestroyArgs),
-    /// Take a snapshot of a machine's root, or delete one (--delete NAME TAG).
+    /// Take a snapshot of a machine's root (or --delete one).
     #[command(
         after_help = "A btrfs snapshot when the root is a subvolume, else a reflink copy where the\nfilesystem shares extents, else a full copy, kept in MACHINES_DIR/.NAME.snapshots/TAG.\nA running machine is copied as it runs. Without --tag the tag is manual-TIME.\n\nExamples:\n  berth snapshot web --tag before-migration\n  berth snapshot --delete web before-migration"
     )]
     Snapshot(SnapshotArgs),
-    /// List snapshots: of one machine, or of every machine berth manages.
+    /// List the snapshots of one machine, or of all.
     #[command(after_help = "Examples:\n  berth snapshots\n  berth snapshots web --json")]
     Snapshots(SnapshotsArgs),
-    /// Restore a machine's root from a snapshot (default: its newest that is not pre-rollback).
+    /// Roll a machine's root back to a snapshot.
     #[command(
-        after_help = "Stops the machine if it runs, swaps its root with a copy of the snapshot (the\nreplaced root is kept as snapshot pre-rollback-TIME, the snapshot stays), and\nstarts it again. Starting needs the machine's spec (-f, or ./machines.yaml).\n\nExamples:\n  berth rollback web\n  berth rollback web before-migration"
+        after_help = "Stops the machine if it runs, swaps its root with a copy of the snapshot (the\nreplaced root is kept as snapshot pre-rollback-TIME, the snapshot stays), and\nstarts it again. Starting needs the machine's spec (-f, or ./machines.yaml). TAG defaults\nto the newest snapshot that is not a pre-rollback one.\n\nExamples:\n  berth rollback web\n  berth rollback web before-migration"
     )]
     Rollback(RollbackArgs),
     /// List or prune the base cache.
