@@ -360,8 +360,8 @@ pub fn delete(paths: &Paths, name: &str, tag: &str) -> Result<(), EngineError> {
     discard_dir(&doomed)
 }
 
-/// Removes every snapshot of machine `name` and their directory (destroy);
-/// returns how many there were.
+/// Removes every snapshot of machine `name` (and leftovers of unfinished
+/// ones) and their directory (destroy); returns how many there were.
 pub fn delete_all(paths: &Paths, name: &str) -> Result<usize, EngineError> {
     let dir = snapshots_dir(paths, name);
     let Ok(meta) = fs::symlink_metadata(&dir) else {
