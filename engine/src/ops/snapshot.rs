@@ -26,8 +26,8 @@
 //! "waiting for another berth" message stay in one place), not by the
 //! engine: [`Engine::snapshot`], [`Engine::rollback`] and
 //! [`Engine::delete_snapshot`] expect the caller to hold it, like
-//! [`Engine::destroy`]; [`Engine::snapshots`] needs none. [`take_locked`],
-//! [`rollback_locked`] and [`prune_to`] are the same operations for code
+//! [`Engine::destroy`]; [`Engine::snapshots`] needs none. `take_locked`,
+//! `rollback_locked` and `prune_to` are the same operations for code
 //! inside the engine (the executor during apply).
 
 use serde::Serialize;
@@ -200,8 +200,8 @@ pub(crate) fn forget_taken(engine: &Engine, name: &str) {
 impl Engine {
     /// The tag of the snapshot this engine's apply took of `name` before
     /// changing its root (its `Action::Snapshot`, or one taken with
-    /// [`take_locked`] during the apply), if it took one: a failed health
-    /// check rolls back to it with [`rollback_locked`]. Each apply of the
+    /// `take_locked` during the apply), if it took one: a failed health
+    /// check rolls back to it with `rollback_locked`. Each apply of the
     /// machine starts with none.
     pub fn snapshot_taken(&self, name: &str) -> Option<String> {
         self.taken
