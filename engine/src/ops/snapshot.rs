@@ -204,8 +204,9 @@ impl Engine {
     /// The tag of the snapshot this engine's apply took of `name` before
     /// changing its root (its `Action::Snapshot`, or one taken with
     /// `take_locked` during the apply), if it took one: a failed health
-    /// check rolls back to it with `rollback_locked`. Each apply of the
-    /// machine starts with none.
+    /// check rolls back to it with `rollback_locked`. [`Engine::apply_machine`]
+    /// forgets the machine's when it starts, so a snapshot taken before
+    /// calling it is not reported here (keep the tag `take_locked` returns).
     pub fn snapshot_taken(&self, name: &str) -> Option<String> {
         self.taken
             .lock()
