@@ -39,6 +39,7 @@ mod prune_moved;
 mod resources;
 mod saved_plans;
 mod secrets;
+mod snapshots;
 mod storage;
 mod systemd_box;
 mod targeting;

@@ -28,6 +28,9 @@ pub struct Engine {
     spec_path: Option<Arc<std::path::PathBuf>>,
     /// The spec's `moved:` entries (see [`Engine::for_spec`]).
     moved: Arc<Vec<berth_schema::Moved>>,
+    /// The snapshots taken by the apply under way, by machine (see
+    /// [`Engine::snapshot_taken`]).
+    pub(crate) taken: crate::ops::snapshot::Taken,
 }
 
 impl Engine {
@@ -39,6 +42,7 @@ impl Engine {
             inputs: Arc::default(),
             spec_path: None,
             moved: Arc::default(),
+            taken: Default::default(),
         }
     }
 
@@ -50,6 +54,7 @@ impl Engine {
             inputs: Arc::default(),
             spec_path: None,
             moved: Arc::default(),
+            taken: Default::default(),
         }
     }
 
@@ -61,6 +66,7 @@ impl Engine {
             inputs: Arc::default(),
             spec_path: None,
             moved: Arc::default(),
+            taken: Default::default(),
         }
     }
 
@@ -84,6 +90,7 @@ impl Engine {
             inputs: self.inputs.clone(),
             spec_path: self.spec_path.clone(),
             moved: Arc::new(spec.moved.clone()),
+            taken: self.taken.clone(),
         }
     }
 

@@ -129,6 +129,27 @@ pub struct Machine {
     pub ssh_authorized_keys: Option<Vec<String>>,
     /// systemd credentials handed to the machine at start, in spec order.
     pub credentials: Vec<Credential>,
+    /// Snapshots berth takes on its own (`snapshots:`).
+    pub snapshots: Snapshots,
+}
+
+/// `snapshots: {before_apply: true, keep: 3}`: a snapshot of the root
+/// before every apply that changes it, the newest `keep` of them kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshots {
+    /// Take a snapshot before an apply changes the root.
+    pub before_apply: bool,
+    /// How many of those snapshots to keep (1–1000; default 3).
+    pub keep: u32,
+}
+
+impl Default for Snapshots {
+    fn default() -> Self {
+        Snapshots {
+            before_apply: false,
+            keep: 3,
+        }
+    }
 }
 
 /// A file, directory or link berth manages inside the root (`files:`).

@@ -185,6 +185,9 @@ impl Engine {
             Action::WriteCredentialDropIn { after, .. } => {
                 credentials::write_dropin(host, name, after.as_deref())
             }
+            Action::Snapshot {
+                tag, keep, origin, ..
+            } => self.snapshot_before(name, tag.as_deref(), *keep, *origin),
         }
     }
 
@@ -204,7 +207,7 @@ impl Engine {
 
     /// Starts `machine` with launcher `kind`, records the launch, and waits
     /// for the guest to finish booting.
-    fn start(
+    pub(crate) fn start(
         &self,
         machine: &Machine,
         kind: Launcher,

@@ -63,6 +63,7 @@ impl Engine {
         allow_replace: bool,
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
+        crate::ops::snapshot::forget_taken(self, &machine.name);
         let applied = self.apply_steps(machine, approved, allow_replace, reporter);
         let unmounted = self.unmount_overlay_if_stopped(&machine.name);
         applied.and(unmounted)
@@ -140,13 +141,17 @@ impl Engine {
                 self.observe_machine(machine, &NspawnProcesses::scan(self.host()), Some(&inputs))?;
             observed.network.carry_approved(&approved.actions);
             let accounts = crate::drivers::users::resolve_inputs(machine)?;
-            let after = planner::plan_machine_with(
+            let mut after = planner::plan_machine_with(
                 machine,
                 &observed,
                 secret.as_ref(),
                 &inputs,
                 &accounts,
             )?;
+            // A root this apply just made is not worth a snapshot.
+            after
+                .actions
+                .retain(|a| !matches!(a, Action::Snapshot { .. }));
             check_approved(&machine.name, approved, &after.actions)?;
             return self.run_actions(machine, &after.actions, secret.as_ref(), reporter);
         }

@@ -11,6 +11,7 @@ pub mod import;
 pub(crate) mod moved;
 pub(crate) mod prune;
 pub mod saved_plan;
+pub mod snapshot;
 pub(crate) mod status;
 
 #[cfg(test)]

@@ -240,6 +240,15 @@ impl Engine {
                 storage::write_boot_units(host, to, &storage::Layers::of(paths, to, base))?;
             }
         }
+        // Its snapshots (`.OLD.snapshots`) go with it.
+        let (old_snapshots, new_snapshots) = (
+            crate::drivers::snapshot::snapshots_dir(paths, from),
+            crate::drivers::snapshot::snapshots_dir(paths, to),
+        );
+        if old_snapshots.is_dir() && fs::symlink_metadata(&new_snapshots).is_err() {
+            fs::rename(&old_snapshots, &new_snapshots)
+                .map_err(|e| EngineError::io(format!("renaming {}", old_snapshots.display()), e))?;
+        }
         let (old_settings, new_settings) = (paths.settings_file(from), paths.settings_file(to));
         if let Ok(text) = fs::read_to_string(&old_settings)
             && text.starts_with(crate::drivers::settings::HEADER)

@@ -29,6 +29,7 @@ mod network;
 mod nspawn_extra;
 mod resources;
 mod secrets;
+mod snapshots;
 mod units;
 mod users;
 mod values;
@@ -40,6 +41,7 @@ use serde_saphyr::Location;
 
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::raw::{RawFile, RawMachine, position};
+use crate::spec::Snapshots;
 use crate::spec::{
     Bind, BootstrapOptions, BootstrapperKind, Credential, DesiredState, Device, Distro, Launcher,
     Machine, ManagedFile, Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword,
@@ -114,6 +116,7 @@ struct Checked {
     users: Field<Vec<User>>,
     ssh_authorized_keys: Field<Vec<String>>,
     credentials: Field<Vec<Credential>>,
+    snapshots: Field<Snapshots>,
 }
 
 impl Checked {
@@ -157,6 +160,7 @@ impl Checked {
                 .ssh_authorized_keys
                 .or(clone(&defaults.ssh_authorized_keys)),
             credentials: self.credentials.or(clone(&defaults.credentials)),
+            snapshots: self.snapshots.or(copy(&defaults.snapshots)),
         }
     }
 }
