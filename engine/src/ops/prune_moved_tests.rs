@@ -213,6 +213,8 @@ fn a_moved_machine_is_renamed_first_and_a_second_plan_is_clean() {
         .map(Action::name)
         .collect();
     std::fs::write(w.root("old-web").join("kept"), "data").unwrap();
+    let snapshots = crate::drivers::snapshot::snapshots_dir(w.fake.paths(), "old-web");
+    std::fs::create_dir_all(snapshots.join("a")).unwrap();
     let settings = w.fake.paths().settings_file("old-web");
     assert!(settings.exists());
 
@@ -249,6 +251,12 @@ fn a_moved_machine_is_renamed_first_and_a_second_plan_is_clean() {
     );
     assert!(!settings.exists());
     assert!(w.fake.paths().settings_file("web").exists());
+    assert!(!snapshots.exists());
+    assert!(
+        crate::drivers::snapshot::snapshots_dir(w.fake.paths(), "web")
+            .join("a")
+            .is_dir()
+    );
     assert!(w.fake.state().load("old-web").unwrap().is_none());
     let record = w.fake.state().load("web").unwrap().unwrap();
     assert_eq!(record.name, "web");
