@@ -142,6 +142,16 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
     );
     for action in &machine.actions {
         let (style, sym) = symbol(action.effect());
+        // An upgrade of several packages: one line per package.
+        if let Action::UpgradePackages { via, packages, .. } = action
+            && packages.len() > 1
+        {
+            let _ = writeln!(out, "  {style}{sym}{style:#} upgrade packages ({via}):");
+            for package in packages {
+                let _ = writeln!(out, "      {package}");
+            }
+            continue;
+        }
         let _ = writeln!(out, "  {style}{sym}{style:#} {}", action.describe());
         if let Action::Bootstrap { command, .. } = action {
             let _ = writeln!(out, "      {DIM}$ {}{DIM:#}", command.join(" "));

@@ -60,6 +60,7 @@ impl Machine {
                 users: Vec::new(),
                 ssh_authorized_keys: None,
                 credentials: Vec::new(),
+                health: None,
             },
         }
     }
@@ -293,6 +294,12 @@ impl MachineBuilder {
         self
     }
 
+    /// Health checks (default: none).
+    pub fn health(mut self, health: crate::spec::Health) -> Self {
+        self.machine.health = Some(health);
+        self
+    }
+
     /// Extra `.nspawn` keys (default: none).
     pub fn nspawn_extra(mut self, extra: NspawnExtra) -> Self {
         self.machine.nspawn_extra = extra;
@@ -387,6 +394,7 @@ mod tests {
                 users: Vec::new(),
                 ssh_authorized_keys: None,
                 credentials: Vec::new(),
+                health: None,
             }
         );
     }

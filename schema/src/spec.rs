@@ -115,6 +115,28 @@ pub struct Machine {
     pub ssh_authorized_keys: Option<Vec<String>>,
     /// systemd credentials handed to the machine at start, in spec order.
     pub credentials: Vec<Credential>,
+    /// Health checks run in the guest after an apply changed the running
+    /// machine (`health:`); `None` when the spec has none.
+    pub health: Option<Health>,
+}
+
+/// Health checks of a running machine (`health:`): run in the guest after
+/// an apply changed it, all retried until they pass or `timeout` ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Units that must be active (`systemctl is-active`), suffixed.
+    pub units: Vec<String>,
+    /// A command run in the guest that must exit 0; `None`: none.
+    pub command: Option<Vec<String>>,
+    /// How long the checks may take to pass (default 60 s).
+    pub timeout: std::time::Duration,
+    /// Where `health:` was declared.
+    pub source: Source,
+}
+
+impl Health {
+    /// The timeout when the spec gives none.
+    pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 }
 
 /// A file, directory or link berth manages inside the root (`files:`).

@@ -27,6 +27,11 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         Some((_, saved)) => super::load_path(&saved.spec)?,
         None => super::load(&args.spec)?,
     };
+    if saved.is_some() && args.upgrade {
+        anyhow::bail!(
+            "--upgrade does not go with a saved plan: run `berth apply --upgrade` on the spec"
+        );
+    }
     let machines = match &saved {
         Some((_, saved)) => crate::select::exact(&spec, &saved.targets, &saved.spec)?,
         None => super::select_excluding(&spec, &args.names, &args.exclude)?,
@@ -41,6 +46,9 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         Some((path, saved)) => engine
             .check_saved_plan(saved, &machines)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None if args.upgrade => engine
+            .plan_upgrade(machines.iter().copied())
+            .map_err(super::plan_errors)?,
         None => engine
             .plan(machines.iter().copied())
             .map_err(super::plan_errors)?,

@@ -30,6 +30,7 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
             berth_engine::saved_plan::write(out, &saved)?;
             plan
         }
+        None if args.upgrade => engine.plan_upgrade(machines).map_err(super::plan_errors)?,
         None => engine.plan(machines).map_err(super::plan_errors)?,
     };
     if args.json {

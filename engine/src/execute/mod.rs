@@ -20,6 +20,7 @@
 
 mod actions;
 mod bootstrap;
+mod health;
 mod resources;
 mod storage;
 
@@ -63,7 +64,10 @@ impl Engine {
         allow_replace: bool,
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
+        let started = health::now_secs();
         let applied = self.apply_steps(machine, approved, allow_replace, reporter);
+        // Health checks, and a rollback when they fail (execute/health.rs).
+        let applied = self.after_steps(machine, approved, started, applied, reporter);
         let unmounted = self.unmount_overlay_if_stopped(&machine.name);
         applied.and(unmounted)
     }

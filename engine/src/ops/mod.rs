@@ -1,5 +1,6 @@
 //! Operations beside plan and apply: status, destroy, adopt, import,
-//! shell/login, saved plans, and opening roots berth did not make.
+//! shell/login, saved plans, opening roots berth did not make, and package
+//! upgrades.
 
 pub(crate) mod adopt;
 pub mod cache;
@@ -10,3 +11,5 @@ pub mod guest;
 pub mod import;
 pub mod saved_plan;
 pub(crate) mod status;
+pub mod upgrade;
+pub(crate) mod upgrade_snapshots;

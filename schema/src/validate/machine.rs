@@ -154,6 +154,7 @@ impl Validator<'_, '_> {
             users: valid_or(merged.users, Vec::new())?,
             ssh_authorized_keys: optional(merged.ssh_authorized_keys)?,
             credentials: valid_or(merged.credentials, Vec::new())?,
+            health: optional(merged.health)?,
         })
     }
 
@@ -459,6 +460,10 @@ impl Validator<'_, '_> {
             None => Field::Absent,
             Some(c) => self.credentials(c, &format!("{prefix}.credentials")),
         };
+        let health = match &raw.health {
+            None => Field::Absent,
+            Some(h) => self.health(h, &format!("{prefix}.health")),
+        };
         Checked {
             distro,
             release,
@@ -491,6 +496,7 @@ impl Validator<'_, '_> {
             users,
             ssh_authorized_keys,
             credentials,
+            health,
         }
     }
 }

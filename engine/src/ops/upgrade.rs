@@ -1,0 +1,116 @@
+//! `berth plan --upgrade` and `berth apply --upgrade`: each targeted
+//! machine's plan gains an `upgrade-packages` action listing what its own
+//! package manager would upgrade (see [`crate::drivers::upgrade`]), run in
+//! the machine: nsenter into the running guest, `systemd-nspawn --pipe` on
+//! a stopped root (an overlay root mounted for it), never on the host.
+//!
+//! The action comes first in the machine's plan: the simulation saw the
+//! root as it is now, so the upgrade runs on that root, before the spec's
+//! other changes. A machine without a root yet (created or replaced by this
+//! plan) has nothing to upgrade: it is bootstrapped from current packages.
+//! Running it, apply asks the package manager again and refuses a plan the
+//! guest would no longer follow exactly ("plan is stale"); then it takes a
+//! snapshot (origin `before-upgrade`), upgrades, and runs the health check
+//! (see [`crate::execute`]), rolling back to that snapshot on failure.
+
+use berth_schema::Machine;
+
+use crate::drivers::launcher;
+use crate::drivers::upgrade::{self, UpgradeManager};
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::model::action::Action;
+use crate::planner::{ChangeKind, Plan};
+
+impl Engine {
+    /// Plans `machines` as [`Engine::plan`] does, each machine with a root
+    /// also with the upgrade of its packages its own package manager would
+    /// make now (`berth plan --upgrade`). Every error is returned.
+    pub fn plan_upgrade<'a>(
+        &self,
+        machines: impl IntoIterator<Item = &'a Machine>,
+    ) -> Result<Plan, Vec<EngineError>> {
+        let machines: Vec<&Machine> = machines.into_iter().collect();
+        let plan = self.plan(machines.iter().copied())?;
+        let mut plans = Vec::new();
+        let mut errors = Vec::new();
+        for (machine, mut machine_plan) in machines.into_iter().zip(plan.machines) {
+            if matches!(
+                machine_plan.change,
+                ChangeKind::Create | ChangeKind::Replace
+            ) {
+                plans.push(machine_plan);
+                continue;
+            }
+            match self
+                .upgrade_action(machine)
+                .map_err(|e| e.at(&machine.source))
+            {
+                Ok(Some(action)) => {
+                    machine_plan.actions.insert(0, action);
+                    machine_plan.change = ChangeKind::Update;
+                    plans.push(machine_plan);
+                }
+                Ok(None) => plans.push(machine_plan),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Plan::new(plans))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The `upgrade-packages` action of `machine` (whose root exists), or
+    /// None when its package manager would change nothing.
+    fn upgrade_action(&self, machine: &Machine) -> Result<Option<Action>, EngineError> {
+        let manager = UpgradeManager::for_distro(machine.distro);
+        let packages = self.simulate_upgrade(machine, manager)?;
+        Ok((!packages.is_empty()).then(|| Action::UpgradePackages {
+            via: manager.via().to_owned(),
+            packages,
+            manager,
+        }))
+    }
+
+    /// What `manager` would upgrade in `machine` now, asked in the machine.
+    pub(crate) fn simulate_upgrade(
+        &self,
+        machine: &Machine,
+        manager: UpgradeManager,
+    ) -> Result<Vec<upgrade::PackageUpgrade>, EngineError> {
+        let name = &machine.name;
+        let host = self.host();
+        let leader = self.guest_leader(name)?;
+        if leader.is_none() {
+            self.mount_overlay(name)?;
+        }
+        let root = host.open_root(&host.paths().machine_root(name))?;
+        let result = if root.exists(manager.program())? {
+            upgrade::simulate(host, name, leader, manager)
+        } else {
+            Err(EngineError::Plan {
+                machine: name.clone(),
+                message: format!(
+                    "the root has no {} to upgrade its packages with",
+                    manager.program()
+                ),
+            })
+        };
+        if leader.is_none() {
+            self.unmount_overlay_if_stopped(name)?;
+        }
+        result
+    }
+
+    /// The init process of machine `name` when berth's launch of it runs.
+    pub(crate) fn guest_leader(&self, name: &str) -> Result<Option<i32>, EngineError> {
+        let host = self.host();
+        let record = host.state().load(name)?;
+        Ok(record
+            .and_then(|r| r.launch)
+            .and_then(|launch| launcher::refresh(host, name, &launch))
+            .and_then(|launch| launcher::leader(host, &launch)))
+    }
+}
