@@ -54,6 +54,7 @@ pub use model::action::{Action, Effect};
 pub use ops::cache::Pruned;
 pub use ops::console::Console;
 pub use ops::guest::LogsOptions;
+pub use ops::snapshot::{RollbackReport, SnapshotInfo, SnapshotOrigin};
 pub use ops::status::MachineStatus;
 pub use ops::{import, saved_plan};
 pub use planner::{ChangeKind, MachinePlan, Plan};

@@ -16,6 +16,7 @@ pub mod resources;
 pub mod securetty;
 pub mod settings;
 pub mod shadow;
+pub mod snapshot;
 pub(crate) mod staging;
 pub mod storage;
 pub mod units;

@@ -206,7 +206,7 @@ impl Engine {
 
     /// Starts `machine` with launcher `kind`, records the launch, and waits
     /// for the guest to finish booting.
-    fn start(
+    pub(crate) fn start(
         &self,
         machine: &Machine,
         kind: Launcher,

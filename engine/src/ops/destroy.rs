@@ -206,6 +206,8 @@ impl Engine {
             remove::remove_tree(&root)
                 .map_err(|e| EngineError::State(format!("removing {}: {e}", root.display())))?;
         }
+        // Its snapshots go with it.
+        crate::drivers::snapshot::delete_all(paths, name)?;
         // Boot integration and the settings file berth wrote go with the machine.
         if self.host.booted_with_systemd()
             && launcher::launcher_for(berth_schema::Launcher::NspawnUnit)

@@ -10,6 +10,7 @@ pub mod existing;
 pub mod guest;
 pub mod import;
 pub mod saved_plan;
+pub mod snapshot;
 pub(crate) mod status;
 pub mod upgrade;
 pub(crate) mod upgrade_snapshots;
