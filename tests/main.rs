@@ -41,4 +41,5 @@ mod secrets;
 mod storage;
 mod systemd_box;
 mod targeting;
+mod upgrades;
 mod users;
