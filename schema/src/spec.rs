@@ -130,7 +130,7 @@ pub struct Health {
     pub command: Option<Vec<String>>,
     /// How long the checks may take to pass (default 60 s).
     pub timeout: std::time::Duration,
-    /// Where `health:` was declared.
+    /// Where the `health:` mapping is in the spec.
     pub source: Source,
 }
 
