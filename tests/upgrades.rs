@@ -7,8 +7,9 @@
 //! shows `berth-hello 1.0 -> 2.0` and `apply --upgrade` installs it; 3.0's
 //! postinst breaks the unit, so `apply --upgrade` with `health: {units:
 //! [berth-hello]}` fails, rolls back to the `before-upgrade` snapshot on its
-//! own (2.0 again, the unit active) and exits 1. A normal apply's health
-//! command that fails fails the apply, naming the check.
+//! own (2.0 again, the unit active) and exits 1. Stopped, the machine's
+//! upgrades are listed through `systemd-nspawn --pipe`. A normal apply's
+//! health command that fails fails the apply, naming the check.
 //! Needs root, dpkg-dev and the Debian mirror (for the bootstrap only).
 
 use std::fs;
@@ -273,6 +274,34 @@ fn upgrade_then_roll_back_a_broken_one() {
         snapshots.iter().any(|s| s.starts_with("pre-rollback-")),
         "{snapshots:?}"
     );
+
+    // A stopped machine: its upgrades are asked in its root through
+    // systemd-nspawn --pipe; it stays stopped.
+    let stopped = checked.replace("state: running", "state: stopped");
+    berth()
+        .spec(&stopped)
+        .args(["apply", "--yes"])
+        .run()
+        .success();
+    berth()
+        .spec(&stopped)
+        .args(["plan", "--upgrade"])
+        .run()
+        .success()
+        .stdout_has("berth-hello 2.0 -> 3.0");
+    let status = berth()
+        .spec(&stopped)
+        .args(["status", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(status[0]["state"], "stopped", "{status}");
+    berth()
+        .spec(&checked)
+        .args(["apply", "--yes"])
+        .run()
+        .success();
+    wait_active(&sandbox);
 
     // Health on a normal apply: a command that fails fails the apply,
     // naming the check; there is no snapshot of this apply to roll back to.

@@ -18,7 +18,7 @@
 //! installed and has no pacman equivalent.) The parsers are pure functions
 //! tested on captured output.
 
-use berth_schema::Distro;
+use berth_schema::{Bind, Distro};
 use serde::Serialize;
 
 use crate::drivers::guest;
@@ -148,17 +148,58 @@ fn argv(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|p| (*p).to_owned()).collect()
 }
 
-/// Runs `argv` in machine `name` (the running guest whose init is
-/// `leader`, or its stopped root) with `manager`'s environment, output
-/// captured.
+/// Where an upgrade's commands run: machine `name`, the running guest
+/// whose init is `leader`, or its stopped root with the spec's `binds`
+/// (a repository bound in is there as when the machine runs).
+#[derive(Debug, Clone, Copy)]
+pub struct InMachine<'a> {
+    /// The machine.
+    pub name: &'a str,
+    /// The running guest's init, None when stopped.
+    pub leader: Option<i32>,
+    /// The spec's binds, given to `systemd-nspawn --pipe` on a stopped root.
+    pub binds: &'a [Bind],
+}
+
+impl InMachine<'_> {
+    /// The command that runs `argv` there with `manager`'s environment.
+    fn command(&self, host: &dyn Host, manager: UpgradeManager, argv: &[String]) -> Cmd {
+        let mut cmd = guest::command(host, self.name, self.leader, argv, &manager.env());
+        if self.leader.is_none()
+            && let Some(at) = cmd.argv.iter().position(|a| a == "--")
+        {
+            let binds = self.binds.iter().map(|b| {
+                format!(
+                    "--{}={}:{}",
+                    if b.read_only { "bind-ro" } else { "bind" },
+                    b.host.display(),
+                    b.machine.display()
+                )
+            });
+            cmd.argv.splice(at..at, binds);
+        }
+        cmd
+    }
+
+    /// Runs `argv` there, its output appended to the machine's log.
+    pub fn run(
+        &self,
+        host: &dyn Host,
+        manager: UpgradeManager,
+        argv: &[String],
+    ) -> Result<(), EngineError> {
+        guest::run_command(host, self.name, argv, self.command(host, manager, argv))
+    }
+}
+
+/// Runs `argv` in `place` with `manager`'s environment, output captured.
 fn run_captured(
     host: &dyn Host,
-    name: &str,
-    leader: Option<i32>,
+    place: InMachine<'_>,
     manager: UpgradeManager,
     argv: &[String],
 ) -> Result<Finished, EngineError> {
-    let cmd: Cmd = guest::command(host, name, leader, argv, &manager.env());
+    let cmd = place.command(host, manager, argv);
     let cgroup = cmd.cgroup.clone();
     let out = host.run(&cmd);
     if let Some(cgroup) = cgroup {
@@ -172,15 +213,15 @@ fn run_captured(
 /// by name.
 pub fn simulate(
     host: &dyn Host,
-    name: &str,
-    leader: Option<i32>,
+    place: InMachine<'_>,
     manager: UpgradeManager,
 ) -> Result<Vec<PackageUpgrade>, EngineError> {
+    let name = place.name;
     for argv in manager.refresh() {
-        guest::run(host, name, leader, &argv, &manager.env())?;
+        place.run(host, manager, &argv)?;
     }
     let simulation = manager.simulate();
-    let out = run_captured(host, name, leader, manager, &simulation)?;
+    let out = run_captured(host, place, manager, &simulation)?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let failed = |out: &Finished| EngineError::Command {
         what: format!("{} (in machine {name})", simulation.join(" ")),
@@ -203,7 +244,7 @@ pub fn simulate(
             } else {
                 let mut rpm = argv(&["rpm", "-q", "--qf", "%{NAME} %{EVR}\\n", "--"]);
                 rpm.extend(names.iter().map(|(n, _)| n.clone()));
-                let old = run_captured(host, name, leader, manager, &rpm)?;
+                let old = run_captured(host, place, manager, &rpm)?;
                 let installed = parse_rpm_versions(&String::from_utf8_lossy(&old.stdout));
                 names
                     .into_iter()
@@ -504,6 +545,49 @@ grub2-tools.x86_64                   1:2.06-121.fc40                 updates\n";
             up("x", Some("1"), None).to_string(),
             "x 1 -> (removed)".to_owned()
         );
+    }
+
+    #[test]
+    fn a_stopped_root_gets_the_spec_binds_a_running_guest_has() {
+        let host = crate::host::fake::FakeHost::new(false);
+        let binds = [
+            Bind {
+                host: "/srv/repo".into(),
+                machine: "/srv/repo".into(),
+                read_only: true,
+            },
+            Bind {
+                host: "/data".into(),
+                machine: "/var/data".into(),
+                read_only: false,
+            },
+        ];
+        let stopped = InMachine {
+            name: "up",
+            leader: None,
+            binds: &binds,
+        };
+        let cmd = stopped.command(&host, UpgradeManager::Apt, &argv(&["apt-get", "update"]));
+        let line = cmd.display();
+        assert!(line.starts_with("systemd-nspawn "), "{line}");
+        assert!(
+            line.ends_with(
+                " --bind-ro=/srv/repo:/srv/repo --bind=/data:/var/data -- apt-get update"
+            ),
+            "{line}"
+        );
+        assert!(line.contains("--setenv=LC_ALL=C"), "{line}");
+        assert!(cmd.env.is_empty(), "{:?}", cmd.env);
+        let running = InMachine {
+            leader: Some(42),
+            ..stopped
+        };
+        let line = running
+            .command(&host, UpgradeManager::Apt, &argv(&["apt-get", "update"]))
+            .display();
+        assert!(line.starts_with("nsenter --target=42 "), "{line}");
+        assert!(!line.contains("--bind"), "{line}");
+        assert!(line.contains(" env -i PATH="), "{line}");
     }
 
     #[test]

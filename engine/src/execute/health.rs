@@ -16,8 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_schema::Machine;
 
+use crate::drivers::health;
 use crate::drivers::upgrade::{self, PackageUpgrade, UpgradeManager};
-use crate::drivers::{guest, health};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::model::action::Action;
@@ -145,8 +145,13 @@ impl Engine {
         if leader.is_none() {
             self.mount_overlay(name)?;
         }
+        let place = upgrade::InMachine {
+            name,
+            leader,
+            binds: &machine.binds,
+        };
         for argv in manager.upgrade() {
-            guest::run(self.host(), name, leader, &argv, &manager.env())?;
+            place.run(self.host(), manager, &argv)?;
         }
         Ok(())
     }

@@ -88,7 +88,12 @@ impl Engine {
         }
         let root = host.open_root(&host.paths().machine_root(name))?;
         let result = if root.exists(manager.program())? {
-            upgrade::simulate(host, name, leader, manager)
+            let place = upgrade::InMachine {
+                name,
+                leader,
+                binds: &machine.binds,
+            };
+            upgrade::simulate(host, place, manager)
         } else {
             Err(EngineError::Plan {
                 machine: name.clone(),
