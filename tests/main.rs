@@ -38,6 +38,7 @@ mod plan_snapshots;
 mod resources;
 mod saved_plans;
 mod secrets;
+mod snapshots;
 mod storage;
 mod systemd_box;
 mod targeting;

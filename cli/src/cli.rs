@@ -110,6 +110,19 @@ pub enum Command {
         after_help = "A machine with `prevent_destroy: true` is refused: in the spec (-f, or ./machines.yaml)\nwhen it declares the machine, else as recorded at the last apply.\n\nExamples:\n  berth destroy web\n  berth destroy --yes web db"
     )]
     Destroy(DestroyArgs),
+    /// Take a snapshot of a machine's root (or --delete one).
+    #[command(
+        after_help = "A btrfs snapshot when the root is a subvolume, else a reflink copy where the\nfilesystem shares extents, else a full copy, kept in MACHINES_DIR/.NAME.snapshots/TAG.\nA running machine is copied as it runs. Without --tag the tag is manual-TIME.\n\nExamples:\n  berth snapshot web --tag before-migration\n  berth snapshot --delete web before-migration"
+    )]
+    Snapshot(SnapshotArgs),
+    /// List the snapshots of one machine, or of all.
+    #[command(after_help = "Examples:\n  berth snapshots\n  berth snapshots web --json")]
+    Snapshots(SnapshotsArgs),
+    /// Roll a machine's root back to a snapshot.
+    #[command(
+        after_help = "Stops the machine if it runs, swaps its root with a copy of the snapshot (the\nreplaced root is kept as snapshot pre-rollback-TIME, the snapshot stays), and\nstarts it again. Starting needs the machine's spec (-f, or ./machines.yaml). TAG defaults\nto the newest snapshot that is not a pre-rollback one.\n\nExamples:\n  berth rollback web\n  berth rollback web before-migration"
+    )]
+    Rollback(RollbackArgs),
     /// List or prune the base cache.
     #[command(
         subcommand,
@@ -361,6 +374,63 @@ pub enum CacheCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// `berth snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The snapshot's tag (default: manual-TIME).
+    #[arg(long, value_name = "TAG", conflicts_with = "delete")]
+    pub tag: Option<String>,
+    /// Delete snapshot TAG of NAME instead of taking one.
+    #[arg(long, requires = "delete_tag")]
+    pub delete: bool,
+    /// Print the snapshot as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait at most SECONDS for another berth to release the state lock
+    /// (default: wait as long as it takes; 0: fail at once, naming the holder).
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+    /// The machine.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// With --delete: the snapshot to delete.
+    #[arg(value_name = "TAG", requires = "delete")]
+    pub delete_tag: Option<String>,
+}
+
+/// `berth snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Print the snapshots as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The machine (default: every machine berth manages).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+/// `berth rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The spec, read to start the machine again (default machines.yaml
+    /// when it exists).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait at most SECONDS for another berth to release the state lock
+    /// (default: wait as long as it takes; 0: fail at once, naming the holder).
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+    /// The machine.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The snapshot (default: the newest that is not pre-rollback).
+    #[arg(value_name = "TAG")]
+    pub tag: Option<String>,
 }
 
 /// `berth destroy`.

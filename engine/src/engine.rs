@@ -25,6 +25,9 @@ pub struct Engine {
     spec: Option<Arc<Vec<Machine>>>,
     /// Where specs may read files from beyond their own work tree.
     pub(crate) inputs: Arc<InputPolicy>,
+    /// The snapshots taken by the apply under way, by machine (see
+    /// [`Engine::snapshot_taken`]).
+    pub(crate) taken: crate::ops::snapshot::Taken,
 }
 
 impl Engine {
@@ -34,6 +37,7 @@ impl Engine {
             host: Arc::new(LocalHost::new(paths)),
             spec: None,
             inputs: Arc::default(),
+            taken: Default::default(),
         }
     }
 
@@ -43,6 +47,7 @@ impl Engine {
             host: Arc::new(LocalHost::with_facts(facts)),
             spec: None,
             inputs: Arc::default(),
+            taken: Default::default(),
         }
     }
 
@@ -52,6 +57,7 @@ impl Engine {
             host,
             spec: None,
             inputs: Arc::default(),
+            taken: Default::default(),
         }
     }
 
@@ -73,6 +79,7 @@ impl Engine {
             host: self.host.clone(),
             spec: Some(Arc::new(spec.machines.values().cloned().collect())),
             inputs: self.inputs.clone(),
+            taken: self.taken.clone(),
         }
     }
 

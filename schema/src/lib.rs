@@ -25,6 +25,7 @@ pub mod yaml;
 pub use builder::MachineBuilder;
 pub use diagnostic::{Diagnostic, LoadError};
 pub use load::{MAX_FILE_SIZE, load, load_str};
+pub use spec::Snapshots;
 pub use spec::{
     Address, Bind, BootstrapOptions, BootstrapperKind, Credential, DEFAULT_POOL, DesiredState,
     Device, Distro, FileContent, Health, Ipv4Cidr, Launcher, Limit, Machine, ManagedFile, Network,

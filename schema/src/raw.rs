@@ -183,6 +183,10 @@ pub(crate) struct RawMachine {
     /// exactly one of `env` or `file`.
     #[schemars(with = "Option<CredentialsSchema>")]
     pub credentials: Option<RawEntries<Spanned<RawSecret>>>,
+    /// Snapshots berth takes on its own: `before_apply: true` takes one
+    /// before every apply that changes the root (not for a create or a mere
+    /// start or stop) and keeps the newest `keep` of them (default 3).
+    pub snapshots: Option<RawSnapshots>,
     /// Health checks run in the guest after an apply changed the running
     /// machine (and after `apply --upgrade`): the system must not be
     /// `failed`, `units` must be active and `command` must exit 0, all
@@ -232,6 +236,25 @@ impl JsonSchema for HealthTimeout {
         })
     }
 }
+
+/// `snapshots:`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Snapshots", extend("additionalProperties" = false))]
+pub(crate) struct RawSnapshots {
+    /// Take a snapshot before an apply changes the root (default false).
+    #[schemars(with = "Option<bool>")]
+    pub before_apply: Option<Spanned<RawBool>>,
+    /// How many `before_apply` snapshots to keep, the oldest deleted first
+    /// (1–1000, default 3).
+    #[schemars(with = "Option<SnapshotKeep>")]
+    pub keep: Option<Spanned<String>>,
+}
+
+/// How many snapshots to keep, 1–1000.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct SnapshotKeep(#[schemars(range(min = 1, max = 1000))] u64);
 
 /// A path berth manages in the root: exactly one of `content`, `source`,
 /// `template`, `secret`, `type: directory`, `link` or `state: absent`,

@@ -115,9 +115,30 @@ pub struct Machine {
     pub ssh_authorized_keys: Option<Vec<String>>,
     /// systemd credentials handed to the machine at start, in spec order.
     pub credentials: Vec<Credential>,
+    /// Snapshots berth takes on its own (`snapshots:`).
+    pub snapshots: Snapshots,
     /// Health checks run in the guest after an apply changed the running
     /// machine (`health:`); `None` when the spec has none.
     pub health: Option<Health>,
+}
+
+/// `snapshots: {before_apply: true, keep: 3}`: a snapshot of the root
+/// before every apply that changes it, the newest `keep` of them kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshots {
+    /// Take a snapshot before an apply changes the root.
+    pub before_apply: bool,
+    /// How many of those snapshots to keep (1–1000; default 3).
+    pub keep: u32,
+}
+
+impl Default for Snapshots {
+    fn default() -> Self {
+        Snapshots {
+            before_apply: false,
+            keep: 3,
+        }
+    }
 }
 
 /// Health checks of a running machine (`health:`): run in the guest after

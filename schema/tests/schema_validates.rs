@@ -140,6 +140,7 @@ fn the_everything_example_uses_every_field() {
         ("Machine", machines.clone()),
         ("Network", values("network")),
         ("Resources", values("resources")),
+        ("Snapshots", values("snapshots")),
         ("BootstrapOptions", values("bootstrap_options")),
         ("NspawnExtra", values("nspawn_extra")),
         ("Units", values("units")),

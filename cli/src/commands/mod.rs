@@ -9,6 +9,7 @@ mod guest;
 mod import;
 mod man;
 mod plan;
+mod snapshot;
 mod status;
 
 use std::process::ExitCode;
@@ -67,6 +68,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Adopt(args) => adopt(&Engine::new(paths), &args),
         Command::Shell(args) => console::run(&Engine::new(paths), &args, Console::Shell),
         Command::Login(args) => console::run(&Engine::new(paths), &args, Console::Login),
+        Command::Snapshot(args) => snapshot::take_or_delete(&Engine::new(paths), &args),
+        Command::Snapshots(args) => snapshot::list(&Engine::new(paths), &args),
+        Command::Rollback(args) => snapshot::rollback(&Engine::new(paths), &args),
         Command::Cache(command) => cache::run(&Engine::new(paths), &command),
         Command::Import(args) => import::run(&Engine::new(paths), &args),
         Command::Completions(args) => completions::run(&args),

@@ -1,5 +1,5 @@
 //! Snapshot storage: copies of a machine root kept beside it, made with
-//! the base cache's machinery ([`clone_tree`]: a btrfs snapshot when the
+//! the base cache's machinery ([`cache::clone_tree`]: a btrfs snapshot when the
 //! root is a subvolume, else a reflink copy, else a full copy).
 //!
 //! Layout, on the machines dir's filesystem (so a rollback swaps roots by
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 use serde::{Deserialize, Serialize};
 
-use crate::drivers::cache::{CloneMethod, clone_tree};
+use crate::drivers::cache::{self, CloneMethod};
 use crate::drivers::staging::discard_staging;
 use crate::error::EngineError;
 use crate::host::Host;
@@ -256,6 +256,29 @@ fn method_name(method: CloneMethod) -> &'static str {
     }
 }
 
+/// [`cache::clone_tree`], accepting a copy whose only errors are files
+/// that vanished while `cp` walked the tree (a running machine's root
+/// changes under it; the copy is what a power cut would have left).
+fn copy_tree(host: &dyn Host, from: &Path, to: &Path) -> Result<CloneMethod, EngineError> {
+    match cache::clone_tree(host, from, to) {
+        Err(EngineError::Command { output, .. }) if vanished_only(&output) && to.is_dir() => {
+            Ok(if cache::supports_reflink(to) {
+                CloneMethod::Reflink
+            } else {
+                CloneMethod::Copy
+            })
+        }
+        other => other,
+    }
+}
+
+/// Whether every line of `cp`'s stderr says a file vanished.
+fn vanished_only(stderr: &str) -> bool {
+    let mut lines = stderr.lines().filter(|l| !l.trim().is_empty()).peekable();
+    lines.peek().is_some()
+        && lines.all(|l| l.starts_with("cp: ") && l.ends_with("No such file or directory"))
+}
+
 /// Writes `meta` as `dir/snapshot.json`.
 fn write_meta(dir: &Path, meta: &Meta) -> Result<(), EngineError> {
     let mut json = serde_json::to_vec_pretty(meta)
@@ -303,7 +326,7 @@ pub fn take(
         .create(&work)
         .map_err(|e| EngineError::io(format!("creating {}", work.display()), e))?;
     let made = (|| {
-        let method = clone_tree(host, &root, &work.join("root"))?;
+        let method = copy_tree(host, &root, &work.join("root"))?;
         let info = SnapshotInfo {
             machine: name.to_owned(),
             tag: tag.to_owned(),
@@ -360,8 +383,8 @@ pub fn delete(paths: &Paths, name: &str, tag: &str) -> Result<(), EngineError> {
     discard_dir(&doomed)
 }
 
-/// Removes every snapshot of machine `name` and their directory (destroy);
-/// returns how many there were.
+/// Removes every snapshot of machine `name` (and leftovers of unfinished
+/// ones) and their directory (destroy); returns how many there were.
 pub fn delete_all(paths: &Paths, name: &str) -> Result<usize, EngineError> {
     let dir = snapshots_dir(paths, name);
     let Ok(meta) = fs::symlink_metadata(&dir) else {
@@ -473,7 +496,7 @@ pub fn restore(
         .create(&work)
         .map_err(|e| EngineError::io(format!("creating {}", work.display()), e))?;
     let clone = work.join("root");
-    let method = match clone_tree(host, &snapshot_dir(paths, name, tag).join("root"), &clone) {
+    let method = match copy_tree(host, &snapshot_dir(paths, name, tag).join("root"), &clone) {
         Ok(method) => method,
         Err(e) => {
             let _ = discard_dir(&work);
@@ -648,6 +671,17 @@ mod tests {
         assert_eq!(utc_stamp(0), "19700101T000000Z");
         assert_eq!(utc_stamp(1_796_130_301), "20261201T130501Z");
         assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
+    }
+
+    #[test]
+    fn only_vanished_files_are_forgiven() {
+        assert!(vanished_only(
+            "cp: cannot stat '/m/web/tmp/x': No such file or directory\n"
+        ));
+        assert!(!vanished_only(""));
+        assert!(!vanished_only(
+            "cp: cannot stat '/m/web/tmp/x': No such file or directory\ncp: error writing '/m/.web.snapshots/a/root/big': No space left on device"
+        ));
     }
 
     #[test]

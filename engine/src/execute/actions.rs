@@ -187,6 +187,9 @@ impl Engine {
             Action::WriteCredentialDropIn { after, .. } => {
                 credentials::write_dropin(host, name, after.as_deref())
             }
+            Action::Snapshot {
+                tag, keep, origin, ..
+            } => self.snapshot_before(name, tag.as_deref(), *keep, *origin),
         }
     }
 

@@ -6,13 +6,11 @@
 //! the actions are done and the spec has `health:`, or the plan upgraded
 //! its packages (then, without `health:`, only the system's state is
 //! checked, for 60 s). A failure fails the machine's apply. When a snapshot
-//! was taken for this apply (`before-upgrade` by the upgrade, or
-//! `before-apply` from `snapshots: {before_apply: true}`), berth rolls back
-//! to it and says so; the broken root is kept as a `pre-rollback`
+//! was taken for this apply ([`Engine::snapshot_taken`]: `before-upgrade`
+//! by the upgrade, or `before-apply` from `snapshots: {before_apply:
+//! true}`), berth rolls back to it and says so; the broken root is kept as a `pre-rollback`
 //! snapshot. A failed upgrade command rolls back too; a stale plan or an
 //! interruption does not (nothing was upgraded).
-
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_schema::Machine;
 
@@ -25,22 +23,13 @@ use crate::ops::upgrade_snapshots;
 use crate::planner::MachinePlan;
 use crate::report::{Event, Reporter};
 
-/// Seconds since the epoch now.
-pub(super) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Engine {
     /// Runs the health checks after `approved` was applied to `machine`
-    /// (the apply started at `started`, seconds since the epoch) and rolls
-    /// back on failure; see the module doc.
+    /// and rolls back on failure; see the module doc.
     pub(super) fn after_steps(
         &self,
         machine: &Machine,
         approved: &MachinePlan,
-        started: u64,
         applied: Result<(), EngineError>,
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
@@ -58,7 +47,7 @@ impl Engine {
             if !rollback_worthy {
                 return Err(e);
             }
-            return match upgrade_snapshots::taken_since(self, name, started)? {
+            return match upgrade_snapshots::taken(self, name) {
                 Some(tag) => {
                     let message = self.roll_back_after(name, &tag, &e.to_string(), reporter);
                     Err(EngineError::Health {
@@ -90,7 +79,7 @@ impl Engine {
             });
             return Ok(());
         };
-        let message = match upgrade_snapshots::taken_since(self, name, started)? {
+        let message = match upgrade_snapshots::taken(self, name) {
             Some(tag) => self.roll_back_after(name, &tag, &why, reporter),
             None => why,
         };
@@ -136,10 +125,15 @@ impl Engine {
                 ),
             });
         }
-        let tag = upgrade_snapshots::before_upgrade(self, name)?;
+        let (tag, new) = upgrade_snapshots::before_upgrade(self, machine)?;
+        let note = if new {
+            format!("took snapshot {tag} before upgrading")
+        } else {
+            format!("upgrading after snapshot {tag}")
+        };
         reporter.report(Event::Note {
             machine: name,
-            message: &format!("took snapshot {tag} before upgrading"),
+            message: &note,
         });
         let leader = self.guest_leader(name)?;
         if leader.is_none() {

@@ -64,10 +64,10 @@ impl Engine {
         allow_replace: bool,
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
-        let started = health::now_secs();
+        crate::ops::snapshot::forget_taken(self, &machine.name);
         let applied = self.apply_steps(machine, approved, allow_replace, reporter);
         // Health checks, and a rollback when they fail (execute/health.rs).
-        let applied = self.after_steps(machine, approved, started, applied, reporter);
+        let applied = self.after_steps(machine, approved, applied, reporter);
         let unmounted = self.unmount_overlay_if_stopped(&machine.name);
         applied.and(unmounted)
     }
@@ -135,13 +135,17 @@ impl Engine {
             let mut observed = observe::observe_inputs(self.host(), machine, &inputs)?;
             observed.network.carry_approved(&approved.actions);
             let accounts = crate::drivers::users::resolve_inputs(machine)?;
-            let after = planner::plan_machine_with(
+            let mut after = planner::plan_machine_with(
                 machine,
                 &observed,
                 secret.as_ref(),
                 &inputs,
                 &accounts,
             )?;
+            // A root this apply just made is not worth a snapshot.
+            after
+                .actions
+                .retain(|a| !matches!(a, Action::Snapshot { .. }));
             check_approved(&machine.name, approved, &after.actions)?;
             return self.run_actions(machine, &after.actions, secret.as_ref(), reporter);
         }

@@ -431,6 +431,20 @@ pub enum Action {
         #[serde(skip)]
         after: Option<String>,
     },
+    /// Take a snapshot of the root before the actions that change it
+    /// (`snapshots: {before_apply: true}`), then keep the newest `keep`
+    /// snapshots of that origin.
+    Snapshot {
+        /// The machine.
+        machine: String,
+        /// The tag; None: generated from the origin and the time.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        /// How many snapshots of this origin to keep.
+        keep: u32,
+        /// Why it is taken.
+        origin: crate::drivers::snapshot::SnapshotOrigin,
+    },
 }
 
 /// One change to a user: `shell /bin/sh -> /bin/bash`.
@@ -522,6 +536,7 @@ impl Action {
             Action::WriteAuthorizedKeys { .. } => "write-authorized-keys",
             Action::WriteCredentials { .. } => "write-credentials",
             Action::WriteCredentialDropIn { .. } => "write-credential-dropin",
+            Action::Snapshot { .. } => "snapshot",
         }
     }
 
@@ -532,7 +547,8 @@ impl Action {
             | Action::Clone { .. }
             | Action::Start { .. }
             | Action::EnableUnit { .. }
-            | Action::InstallPackages { .. } => Effect::Create,
+            | Action::InstallPackages { .. }
+            | Action::Snapshot { .. } => Effect::Create,
             Action::Replace { .. } => Effect::Replace,
             Action::WriteFile(write) => write.effect(),
             Action::MakeDirectory(dir) => dir.effect(),
@@ -882,6 +898,18 @@ impl Action {
             },
             Action::Start { launcher } => format!("start machine ({launcher})"),
             Action::Stop { launcher } => format!("stop machine ({launcher})"),
+            Action::Snapshot {
+                machine,
+                tag,
+                keep,
+                origin,
+            } => format!(
+                "snapshot {machine}{} ({}; keeping {keep})",
+                tag.as_deref()
+                    .map(|t| format!(" as {t}"))
+                    .unwrap_or_default(),
+                origin.as_str().replace('-', " ")
+            ),
             Action::Destroy { root } => {
                 format!("destroy machine: remove {root}, its .nspawn file and berth's record")
             }

@@ -207,6 +207,17 @@ impl Engine {
                 .map_err(|e| EngineError::State(format!("removing {}: {e}", root.display())))?;
         }
         // Its snapshots go with it.
+        let snapshots = crate::drivers::snapshot::list(paths, name)?.len();
+        if snapshots > 0 {
+            let message = format!(
+                "removing its {snapshots} snapshot{}",
+                if snapshots == 1 { "" } else { "s" }
+            );
+            reporter.report(Event::Note {
+                machine: name,
+                message: &message,
+            });
+        }
         crate::drivers::snapshot::delete_all(paths, name)?;
         // Boot integration and the settings file berth wrote go with the machine.
         if self.host.booted_with_systemd()

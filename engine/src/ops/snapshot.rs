@@ -26,8 +26,8 @@
 //! "waiting for another berth" message stay in one place), not by the
 //! engine: [`Engine::snapshot`], [`Engine::rollback`] and
 //! [`Engine::delete_snapshot`] expect the caller to hold it, like
-//! [`Engine::destroy`]; [`Engine::snapshots`] needs none. [`take_locked`],
-//! [`rollback_locked`] and [`prune_to`] are the same operations for code
+//! [`Engine::destroy`]; [`Engine::snapshots`] needs none. `take_locked`,
+//! `rollback_locked` and `prune_to` are the same operations for code
 //! inside the engine (the executor during apply).
 
 use serde::Serialize;
@@ -184,6 +184,48 @@ fn recover(engine: &Engine, name: &str) -> Result<(), EngineError> {
     .map(|_| ())
 }
 
+/// The snapshots the apply under way took, by machine: the tag of the
+/// newest one. Shared by the clones of one [`Engine`].
+pub(crate) type Taken =
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
+
+/// Forgets what an earlier apply of `name` by this engine took (apply
+/// calls it before it runs a machine's plan).
+pub(crate) fn forget_taken(engine: &Engine, name: &str) {
+    if let Ok(mut taken) = engine.taken.lock() {
+        taken.remove(name);
+    }
+}
+
+impl Engine {
+    /// The tag of the snapshot this engine's apply took of `name` before
+    /// changing its root (its `Action::Snapshot`, or one taken with
+    /// `take_locked` during the apply), if it took one: a failed health
+    /// check rolls back to it with `rollback_locked`. Each apply of the
+    /// machine starts with none.
+    pub fn snapshot_taken(&self, name: &str) -> Option<String> {
+        self.taken
+            .lock()
+            .ok()
+            .and_then(|taken| taken.get(name).cloned())
+    }
+
+    /// The executor's [`Action::Snapshot`](crate::model::action::Action::Snapshot):
+    /// a snapshot of `name`, remembered as this apply's (see
+    /// [`Engine::snapshot_taken`]), then the oldest of `origin` beyond `keep` deleted.
+    pub(crate) fn snapshot_before(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        keep: u32,
+        origin: SnapshotOrigin,
+    ) -> Result<(), EngineError> {
+        take_locked(self, name, tag, origin)?;
+        prune_to(self, name, keep as usize, origin)?;
+        Ok(())
+    }
+}
+
 /// Takes a snapshot of `name` (the caller holds the state lock): `tag`, or
 /// one generated from `origin` and the time.
 pub(crate) fn take_locked(
@@ -199,7 +241,11 @@ pub(crate) fn take_locked(
         Some(tag) => tag.to_owned(),
         None => store::generated_tag(paths, name, origin, store::now()),
     };
-    store::take(engine.host(), name, &tag, origin, Some(&record))
+    let info = store::take(engine.host(), name, &tag, origin, Some(&record))?;
+    if let Ok(mut taken) = engine.taken.lock() {
+        taken.insert(name.to_owned(), info.tag.clone());
+    }
+    Ok(info)
 }
 
 /// Rolls `name` back to snapshot `tag` (the caller holds the state lock).
@@ -304,7 +350,6 @@ fn restore_record(engine: &Engine, name: &str, meta: &Meta) -> Result<(), Engine
 
 /// Deletes the oldest snapshots of `name` with `origin` beyond the newest
 /// `keep` (the caller holds the state lock); returns the tags deleted.
-#[allow(dead_code)] // the executor uses it for snapshots: {before_apply}
 pub(crate) fn prune_to(
     engine: &Engine,
     name: &str,

@@ -10,13 +10,19 @@ use super::*;
 use crate::drivers::snapshot as store;
 use crate::host::Host;
 use crate::host::fake::FakeHost;
+use crate::model::action::Action;
 use crate::report::Silent;
 
 fn applied(state: DesiredState) -> (Engine, Arc<FakeHost>, Machine) {
-    let fake = Arc::new(FakeHost::new(false));
-    let engine = Engine::on(fake.clone());
     let mut m = crate::testing::web();
     m.state = state;
+    applied_as(m)
+}
+
+/// `m` applied on a fresh fake host.
+fn applied_as(m: Machine) -> (Engine, Arc<FakeHost>, Machine) {
+    let fake = Arc::new(FakeHost::new(false));
+    let engine = Engine::on(fake.clone());
     let plan = engine.plan([&m]).expect("plan");
     engine
         .apply_machine(&m, &plan.machines[0], false, &Silent)
@@ -223,4 +229,69 @@ fn a_rollback_interrupted_after_the_swap_is_finished_and_one_before_it_undone() 
     assert!(!dir.join(".rollback-19700101T000000Z").exists());
     assert!(!dir.join(".take-x").exists());
     assert_eq!(root_file(&fake, "etc/motd").as_deref(), Some("good\n"));
+}
+
+/// Plans and applies `m`; returns the names of the approved actions.
+fn apply(engine: &Engine, m: &Machine) -> Vec<&'static str> {
+    let plan = engine.plan([m]).expect("plan");
+    engine
+        .apply_machine(m, &plan.machines[0], false, &Silent)
+        .expect("apply");
+    plan.machines[0].actions.iter().map(Action::name).collect()
+}
+
+#[test]
+fn before_apply_snapshots_root_changing_applies_and_keeps_keep() {
+    // No units: the fake host's systemctl leaves no trace, so they would
+    // be planned again every time.
+    let (engine, fake, mut m) = applied_as(
+        Machine::builder("web")
+            .state(DesiredState::Stopped)
+            .snapshots(berth_schema::Snapshots {
+                before_apply: true,
+                keep: 2,
+            })
+            .build(),
+    );
+    // Nothing to change: no snapshot.
+    let names = apply(&engine, &m);
+    assert!(names.is_empty(), "{names:?}");
+    assert!(engine.snapshot_taken("web").is_none());
+    // A mere start does not change the root: no snapshot.
+    m.state = DesiredState::Running;
+    assert_eq!(apply(&engine, &m), ["start"]);
+    assert!(tags(&engine).is_empty());
+    // Root changes: a snapshot first, remembered as this apply's.
+    for (i, host) in ["one", "two", "three"].into_iter().enumerate() {
+        m.hostname = host.into();
+        let names = apply(&engine, &m);
+        assert_eq!(names[0], "snapshot", "{names:?}");
+        let taken = engine.snapshot_taken("web").expect("a snapshot this apply");
+        assert!(taken.starts_with("before-apply-"), "{taken}");
+        let all = engine.snapshots(Some("web")).unwrap();
+        assert_eq!(all.len(), (i + 1).min(2));
+        assert_eq!(all.last().unwrap().tag, taken);
+        assert!(all.iter().all(|s| s.origin == SnapshotOrigin::BeforeApply));
+        // The snapshot holds the root as it was before the apply.
+        let before = ["web", "one", "two"][i];
+        assert_eq!(
+            fs::read_to_string(
+                store::snapshot_dir(fake.paths(), "web", &taken).join("root/etc/hostname")
+            )
+            .unwrap()
+            .trim(),
+            before
+        );
+    }
+    // A manual snapshot is never pruned by before_apply.
+    engine
+        .snapshot("web", Some("mine"), SnapshotOrigin::Manual)
+        .unwrap();
+    m.hostname = "four".into();
+    apply(&engine, &m);
+    assert!(tags(&engine).contains(&"mine".to_owned()));
+    assert_eq!(tags(&engine).len(), 3);
+    // The next apply that changes nothing took none.
+    apply(&engine, &m);
+    assert!(engine.snapshot_taken("web").is_none());
 }

@@ -4,9 +4,9 @@
 //! the machine: nsenter into the running guest, `systemd-nspawn --pipe` on
 //! a stopped root (an overlay root mounted for it), never on the host.
 //!
-//! The action comes first in the machine's plan: the simulation saw the
-//! root as it is now, so the upgrade runs on that root, before the spec's
-//! other changes. A machine without a root yet (created or replaced by this
+//! The action comes first in the machine's plan (after a `before_apply`
+//! snapshot): the simulation saw the root as it is now, so the upgrade
+//! runs on that root, before the spec's other changes. A machine without a root yet (created or replaced by this
 //! plan) has nothing to upgrade: it is bootstrapped from current packages.
 //! Running it, apply asks the package manager again and refuses a plan the
 //! guest would no longer follow exactly ("plan is stale"); then it takes a
@@ -47,7 +47,13 @@ impl Engine {
                 .map_err(|e| e.at(&machine.source))
             {
                 Ok(Some(action)) => {
-                    machine_plan.actions.insert(0, action);
+                    // After a `before_apply` snapshot, before the rest.
+                    let at = machine_plan
+                        .actions
+                        .iter()
+                        .take_while(|a| matches!(a, Action::Snapshot { .. }))
+                        .count();
+                    machine_plan.actions.insert(at, action);
                     machine_plan.change = ChangeKind::Update;
                     plans.push(machine_plan);
                 }

@@ -2,40 +2,39 @@
 //! of [`crate::ops::snapshot`] (kept in one place so the executor does not
 //! depend on its details). apply holds berth's state lock throughout.
 
+use berth_schema::Machine;
+
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::ops::snapshot::{self, SnapshotOrigin};
 use crate::report::Reporter;
 
-/// Takes a snapshot of machine `name` before an upgrade (origin
-/// `before-upgrade`), under the lock apply already holds; returns its tag.
-pub(crate) fn before_upgrade(engine: &Engine, name: &str) -> Result<String, EngineError> {
-    snapshot::take_locked(engine, name, None, SnapshotOrigin::BeforeUpgrade).map(|info| info.tag)
+/// The snapshot to take before upgrading `machine`: None when this apply
+/// already took one (its `before_apply` snapshot, moments ago, of the same
+/// root); else a new one of origin `before-upgrade`, the oldest of that
+/// origin beyond `snapshots.keep` (default 3) deleted. Returns the tag.
+pub(crate) fn before_upgrade(
+    engine: &Engine,
+    machine: &Machine,
+) -> Result<(String, bool), EngineError> {
+    let name = &machine.name;
+    if let Some(tag) = engine.snapshot_taken(name) {
+        return Ok((tag, false));
+    }
+    let info = snapshot::take_locked(engine, name, None, SnapshotOrigin::BeforeUpgrade)?;
+    snapshot::prune_to(
+        engine,
+        name,
+        machine.snapshots.keep as usize,
+        SnapshotOrigin::BeforeUpgrade,
+    )?;
+    Ok((info.tag, true))
 }
 
-/// The newest snapshot of machine `name` taken for the apply that started
-/// at `since` (seconds since the epoch): origin `before-apply` or
-/// `before-upgrade`, made at or after `since`.
-pub(crate) fn taken_since(
-    engine: &Engine,
-    name: &str,
-    since: u64,
-) -> Result<Option<String>, EngineError> {
-    if engine.host().state().load(name)?.is_none() {
-        return Ok(None);
-    }
-    Ok(engine
-        .snapshots(Some(name))?
-        .into_iter()
-        .filter(|s| {
-            s.created_at >= since
-                && matches!(
-                    s.origin,
-                    SnapshotOrigin::BeforeApply | SnapshotOrigin::BeforeUpgrade
-                )
-        })
-        .max_by_key(|s| s.created_at)
-        .map(|s| s.tag))
+/// The snapshot this apply took of machine `name` before changing it (its
+/// `before_apply` or `before-upgrade` snapshot), if any.
+pub(crate) fn taken(engine: &Engine, name: &str) -> Option<String> {
+    engine.snapshot_taken(name)
 }
 
 /// Rolls machine `name` back to snapshot `tag` under the lock apply

@@ -25,6 +25,7 @@ use crate::secret::Secret;
 pub use crate::model::plan::{ChangeKind, MachinePlan, Plan};
 
 mod resources;
+mod snapshot;
 mod users;
 
 /// Plans one machine. `secret` is the resolved root password when the spec
@@ -166,6 +167,7 @@ pub fn plan_machine_with(
     network::plan(machine, observed, mode, change, &mut actions, &mut warnings).map_err(&err)?;
     resources::plan(machine, observed, launcher, &mut actions, &mut warnings).map_err(&err)?;
     users::plan_credentials(machine, observed, launcher, accounts, &mut actions).map_err(&err)?;
+    snapshot::plan_before_apply(machine, change, &mut actions);
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {

@@ -43,6 +43,7 @@ impl Validator<'_, '_> {
             self.fits_distro(&name.value, distro, &merged);
         }
         self.fits_storage(&name.value, &merged);
+        self.fits_snapshots(&name.value, &merged);
         let files_field = if raw.files.is_some() {
             format!("{prefix}.files")
         } else {
@@ -155,6 +156,7 @@ impl Validator<'_, '_> {
             ssh_authorized_keys: optional(merged.ssh_authorized_keys)?,
             credentials: valid_or(merged.credentials, Vec::new())?,
             health: optional(merged.health)?,
+            snapshots: valid_or(merged.snapshots, Default::default())?,
         })
     }
 
@@ -464,6 +466,10 @@ impl Validator<'_, '_> {
             None => Field::Absent,
             Some(h) => self.health(h, &format!("{prefix}.health")),
         };
+        let snapshots = match &raw.snapshots {
+            None => Field::Absent,
+            Some(s) => self.snapshots(s, &format!("{prefix}.snapshots")),
+        };
         Checked {
             distro,
             release,
@@ -497,6 +503,7 @@ impl Validator<'_, '_> {
             ssh_authorized_keys,
             credentials,
             health,
+            snapshots,
         }
     }
 }

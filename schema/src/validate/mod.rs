@@ -30,6 +30,7 @@ mod network;
 mod nspawn_extra;
 mod resources;
 mod secrets;
+mod snapshots;
 mod units;
 mod users;
 mod values;
@@ -41,6 +42,7 @@ use serde_saphyr::Location;
 
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::raw::{RawFile, RawMachine, position};
+use crate::spec::Snapshots;
 use crate::spec::{
     Bind, BootstrapOptions, BootstrapperKind, Credential, DesiredState, Device, Distro, Health,
     Launcher, Machine, ManagedFile, Network, NspawnExtra, PrivateUsers, Repo, Resources,
@@ -116,6 +118,7 @@ struct Checked {
     ssh_authorized_keys: Field<Vec<String>>,
     credentials: Field<Vec<Credential>>,
     health: Field<Health>,
+    snapshots: Field<Snapshots>,
 }
 
 impl Checked {
@@ -160,6 +163,7 @@ impl Checked {
                 .or(clone(&defaults.ssh_authorized_keys)),
             credentials: self.credentials.or(clone(&defaults.credentials)),
             health: self.health.or(clone(&defaults.health)),
+            snapshots: self.snapshots.or(copy(&defaults.snapshots)),
         }
     }
 }

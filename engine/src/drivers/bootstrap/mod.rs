@@ -377,6 +377,7 @@ mod tests {
             ssh_authorized_keys: None,
             credentials: Vec::new(),
             health: None,
+            snapshots: Default::default(),
         }
     }
 
