@@ -9,7 +9,8 @@
 //! [berth-hello]}` fails, rolls back to the `before-upgrade` snapshot on its
 //! own (2.0 again, the unit active) and exits 1. Stopped, the machine's
 //! upgrades are listed through `systemd-nspawn --pipe`. A normal apply's
-//! health command that fails fails the apply, naming the check.
+//! health command that fails fails the apply, naming the check, and is
+//! rolled back when `snapshots: {before_apply: true}` took a snapshot.
 //! Needs root, dpkg-dev and the Debian mirror (for the bootstrap only).
 
 use std::fs;
@@ -231,15 +232,12 @@ fn upgrade_then_roll_back_a_broken_one() {
         .stderr_has("took snapshot before-upgrade-");
     assert_eq!(installed(&sandbox), "2.0");
     wait_active(&sandbox);
-    let snapshots: Vec<String> = fs::read_dir(sandbox.machines().join(".up.snapshots"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        snapshots.iter().any(|s| s.starts_with("before-upgrade-")),
-        "{snapshots:?}"
-    );
+    berth()
+        .args(["snapshots", "up"])
+        .run()
+        .success()
+        .stdout_has("before-upgrade-")
+        .stdout_has("before-upgrade\n");
 
     // 3.0 breaks its unit: the health check fails, berth rolls back.
     publish(&work, &repo, "3.0", BROKEN_POSTINST);
@@ -265,15 +263,11 @@ fn upgrade_then_roll_back_a_broken_one() {
             .join("etc/systemd/system/berth-hello.service.d/broken.conf")
             .exists()
     );
-    let snapshots: Vec<String> = fs::read_dir(sandbox.machines().join(".up.snapshots"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        snapshots.iter().any(|s| s.starts_with("pre-rollback-")),
-        "{snapshots:?}"
-    );
+    berth()
+        .args(["snapshots", "up"])
+        .run()
+        .success()
+        .stdout_has("pre-rollback-");
 
     // A stopped machine: its upgrades are asked in its root through
     // systemd-nspawn --pipe; it stays stopped.
@@ -315,6 +309,30 @@ fn upgrade_then_roll_back_a_broken_one() {
     out.code(1)
         .stderr_has("health check failed: command `sh -c exit 3` exited with status 3")
         .stderr_lacks("rolled back");
+    assert_eq!(
+        fs::read_to_string(sandbox.root("up").join("etc/motd")).unwrap(),
+        "health\n"
+    );
+    // With a before_apply snapshot, the failed apply is rolled back.
+    let rolled_back = spec(
+        &repo,
+        ", berth-hello",
+        "      /etc/motd: {content: \"broken\\n\"}\n    \
+         snapshots: {before_apply: true}\n    \
+         health: {command: [sh, -c, 'exit 3'], timeout: 3s}\n",
+    );
+    berth()
+        .spec(&rolled_back)
+        .args(["apply", "--yes"])
+        .run()
+        .code(1)
+        .stderr_has("health check failed: command `sh -c exit 3` exited with status 3")
+        .stderr_has("rolled back to snapshot before-apply-");
+    assert_eq!(
+        fs::read_to_string(sandbox.root("up").join("etc/motd")).unwrap(),
+        "health\n"
+    );
+    wait_active(&sandbox);
     let passing = spec(
         &repo,
         ", berth-hello",
