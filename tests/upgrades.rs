@@ -352,3 +352,37 @@ fn upgrade_then_roll_back_a_broken_one() {
         .run()
         .success();
 }
+
+#[test]
+fn upgrade_does_not_go_with_saved_plans_or_destroy() {
+    let sandbox = Sandbox::new("upgrade-flags");
+    let spec = "machines:\n  up:\n    distro: debian\n    release: bookworm\n";
+    sandbox
+        .berth_cmd()
+        .spec(spec)
+        .args(["plan", "--upgrade", "--out", "up.plan"])
+        .run()
+        .code(1)
+        .stderr_has("cannot be used with '--out");
+    sandbox
+        .berth_cmd()
+        .spec(spec)
+        .args(["plan", "--upgrade", "--destroy", "up"])
+        .run()
+        .code(1)
+        .stderr_has("cannot be used with");
+    sandbox
+        .berth_cmd()
+        .spec(spec)
+        .args(["plan", "--out", "up.plan"])
+        .run()
+        .success();
+    sandbox
+        .berth_cmd()
+        .spec(spec)
+        .args(["apply", "--upgrade", "./up.plan"])
+        .run()
+        .code(1)
+        .stderr_has("--upgrade does not go with a saved plan");
+    assert!(sandbox.written_files().is_empty());
+}

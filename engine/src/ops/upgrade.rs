@@ -20,7 +20,7 @@ use crate::drivers::upgrade::{self, UpgradeManager};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::model::action::Action;
-use crate::planner::{ChangeKind, Plan};
+use crate::planner::{ChangeKind, MachinePlan, Plan};
 
 impl Engine {
     /// Plans `machines` as [`Engine::plan`] does, each machine with a root
@@ -47,14 +47,7 @@ impl Engine {
                 .map_err(|e| e.at(&machine.source))
             {
                 Ok(Some(action)) => {
-                    // After a `before_apply` snapshot, before the rest.
-                    let at = machine_plan
-                        .actions
-                        .iter()
-                        .take_while(|a| matches!(a, Action::Snapshot { .. }))
-                        .count();
-                    machine_plan.actions.insert(at, action);
-                    machine_plan.change = ChangeKind::Update;
+                    insert_upgrade(&mut machine_plan, action);
                     plans.push(machine_plan);
                 }
                 Ok(None) => plans.push(machine_plan),
@@ -123,5 +116,92 @@ impl Engine {
             .and_then(|r| r.launch)
             .and_then(|launch| launcher::refresh(host, name, &launch))
             .and_then(|launch| launcher::leader(host, &launch)))
+    }
+}
+
+/// Puts the upgrade `action` into `plan`: first, but after a `before_apply`
+/// snapshot (which must see the root before the upgrade).
+fn insert_upgrade(plan: &mut MachinePlan, action: Action) {
+    let at = plan
+        .actions
+        .iter()
+        .take_while(|a| matches!(a, Action::Snapshot { .. }))
+        .count();
+    plan.actions.insert(at, action);
+    plan.change = ChangeKind::Update;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use berth_schema::Launcher;
+
+    use super::*;
+    use crate::drivers::snapshot::SnapshotOrigin;
+    use crate::drivers::upgrade::PackageUpgrade;
+
+    fn upgrade() -> Action {
+        Action::UpgradePackages {
+            via: "apt-get dist-upgrade".into(),
+            packages: vec![PackageUpgrade {
+                name: "hello".into(),
+                from: Some("1.0".into()),
+                to: Some("2.0".into()),
+            }],
+            manager: UpgradeManager::Apt,
+        }
+    }
+
+    fn plan(change: ChangeKind, actions: Vec<Action>) -> MachinePlan {
+        MachinePlan {
+            name: "web".into(),
+            change,
+            launcher: Launcher::Nspawn,
+            network: None,
+            actions,
+            warnings: Vec::new(),
+            observed: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_upgrade_comes_first_after_a_snapshot() {
+        let mut clean = plan(ChangeKind::None, Vec::new());
+        insert_upgrade(&mut clean, upgrade());
+        assert_eq!(clean.change, ChangeKind::Update);
+        assert_eq!(clean.actions, [upgrade()]);
+        assert_eq!(
+            clean.actions[0].describe(),
+            "upgrade packages (apt-get dist-upgrade): hello 1.0 -> 2.0"
+        );
+
+        let snapshot = Action::Snapshot {
+            machine: "web".into(),
+            tag: None,
+            keep: 3,
+            origin: SnapshotOrigin::BeforeApply,
+        };
+        let start = Action::Start {
+            launcher: Launcher::Nspawn,
+        };
+        let mut busy = plan(ChangeKind::Update, vec![snapshot.clone(), start.clone()]);
+        insert_upgrade(&mut busy, upgrade());
+        assert_eq!(busy.actions, [snapshot, upgrade(), start]);
+    }
+
+    #[test]
+    fn the_upgrade_action_as_json() {
+        let json = serde_json::to_value(upgrade()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "action": "upgrade-packages",
+                "via": "apt-get dist-upgrade",
+                "packages": [{"name": "hello", "from": "1.0", "to": "2.0"}]
+            })
+        );
+        assert_eq!(upgrade().effect(), crate::model::action::Effect::Change);
+        assert_eq!(upgrade().commands(), UpgradeManager::Apt.commands());
     }
 }
