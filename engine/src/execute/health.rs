@@ -150,3 +150,94 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use berth_schema::Health;
+
+    use crate::engine::Engine;
+    use crate::error::EngineError;
+    use crate::host::fake::FakeHost;
+    use crate::report::Silent;
+
+    fn health(units: &[&str], command: Option<&[&str]>) -> Health {
+        Health {
+            units: units.iter().map(|u| (*u).to_owned()).collect(),
+            command: command.map(|c| c.iter().map(|a| (*a).to_owned()).collect()),
+            timeout: Duration::from_secs(1),
+            source: Default::default(),
+        }
+    }
+
+    /// Applies `m` as a new machine on a fake host; the commands run.
+    fn apply(m: &berth_schema::Machine) -> (Result<(), EngineError>, Vec<String>) {
+        let fake = Arc::new(FakeHost::new(false));
+        let engine = Engine::on(fake.clone());
+        let plan = engine.plan([m]).map_err(|mut e| e.remove(0)).expect("plan");
+        let result = engine.apply_machine(m, &plan.machines[0], false, &Silent);
+        (result, fake.lines())
+    }
+
+    #[test]
+    fn a_started_machine_is_checked_in_the_guest_with_a_clean_environment() {
+        let mut m = crate::testing::web();
+        m.health = Some(health(&[], Some(&["curl", "-fsS", "http://127.0.0.1/"])));
+        let (result, lines) = apply(&m);
+        result.expect("healthy");
+        let checks: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains(" env -i PATH=") && l.contains("HOME=/root LANG=C.UTF-8"))
+            .collect();
+        assert_eq!(checks.len(), 2, "{lines:#?}");
+        assert!(checks[0].starts_with("nsenter --target="), "{checks:?}");
+        assert!(
+            checks[0].ends_with(" systemctl is-system-running"),
+            "{checks:?}"
+        );
+        assert!(
+            checks[1].ends_with(" curl -fsS http://127.0.0.1/"),
+            "{checks:?}"
+        );
+    }
+
+    #[test]
+    fn without_health_nothing_is_checked() {
+        let (result, lines) = apply(&crate::testing::web());
+        result.expect("applied");
+        assert!(
+            !lines.iter().any(|l| l.contains("HOME=/root LANG=C.UTF-8")),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_check_fails_the_apply_naming_it_without_a_snapshot_to_roll_back_to() {
+        let mut m = crate::testing::web();
+        // The fake guest answers `systemctl is-active` with nothing.
+        m.health = Some(health(&["nginx.service"], None));
+        let (result, _) = apply(&m);
+        let err = result.expect_err("unhealthy");
+        assert!(matches!(err.inner(), EngineError::Health { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "machine web: health check failed: unit nginx.service is in an unknown state"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("rolled back"), "{text}");
+    }
+
+    #[test]
+    fn a_stopped_machine_is_not_checked() {
+        let mut m = crate::testing::web();
+        m.state = berth_schema::DesiredState::Stopped;
+        m.health = Some(health(&["nginx.service"], None));
+        let (result, lines) = apply(&m);
+        result.expect("nothing to check");
+        assert!(!lines.iter().any(|l| l.contains("is-active")), "{lines:#?}");
+    }
+}
