@@ -1,7 +1,8 @@
 //! Issue 14's snapshots and rollback, for real: one Debian bookworm machine
 //! (the nspawn launcher). A snapshot of the running machine; a file changed
 //! and a package removed; `berth rollback web` brings both back, keeps the
-//! replaced root as `pre-rollback-...` and leaves the machine running;
+//! replaced root as `pre-rollback-...` and leaves the machine running (with
+//! its spec, and without one: the same systemd-nspawn command line);
 //! `--delete`; bad tags and unknown machines; `snapshots: {before_apply:
 //! true, keep: 1}` takes one on a root-changing apply and keeps one;
 //! destroy removes them. Needs root and the Debian mirror.
@@ -175,6 +176,22 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
     // The machine is as the spec says: nothing to do.
     berth().args(["plan", "--detailed-exitcode"]).run().code(0);
 
+    // Without a spec (none here, no -f): started again the way it ran.
+    let spec_file = sandbox.dir.path().join("machines.yaml");
+    let kept = sandbox.dir.path().join("machines.yaml.kept");
+    fs::rename(&spec_file, &kept).unwrap();
+    fs::write(&marker, "again\n").unwrap();
+    berth()
+        .args(["rollback", "web", "good"])
+        .run()
+        .success()
+        .stdout_has("web: started again");
+    assert_eq!(fs::read_to_string(&marker).unwrap(), "before\n");
+    berth().args(["exec", "web", "--", "true"]).run().success();
+    fs::rename(&kept, &spec_file).unwrap();
+    berth().args(["plan", "--detailed-exitcode"]).run().code(0);
+    assert_eq!(snapshots(&sandbox).len(), 3);
+
     // --delete.
     berth()
         .args(["snapshot", "--delete", "web", "good"])
@@ -187,7 +204,7 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
         .code(1)
         .stderr_has("no snapshot tagged");
     assert!(!sandbox.machines().join(".web.snapshots/good").exists());
-    assert_eq!(snapshots(&sandbox).len(), 1);
+    assert_eq!(snapshots(&sandbox).len(), 2);
 
     // before_apply: one snapshot on a root-changing apply, at most `keep`.
     let keep_one = "    snapshots: {before_apply: true, keep: 1}\n";

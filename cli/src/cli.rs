@@ -120,7 +120,7 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// Roll a machine's root back to a snapshot.
     #[command(
-        after_help = "Stops the machine if it runs, swaps its root with a copy of the snapshot (the\nreplaced root is kept as snapshot pre-rollback-TIME, the snapshot stays), and\nstarts it again. Starting needs the machine's spec (-f, or ./machines.yaml). TAG defaults\nto the newest snapshot that is not a pre-rollback one.\n\nExamples:\n  berth rollback web\n  berth rollback web before-migration"
+        after_help = "Stops the machine if it runs, swaps its root with a copy of the snapshot (the\nreplaced root is kept as snapshot pre-rollback-TIME, the snapshot stays), and\nstarts it again: as its spec says (-f, or ./machines.yaml), else the way it ran (a\nmachine on a veth, zone or bridge link needs its spec). TAG defaults to the newest\nsnapshot that is not a pre-rollback one.\n\nExamples:\n  berth rollback web\n  berth rollback web before-migration"
     )]
     Rollback(RollbackArgs),
     /// List or prune the base cache.
@@ -415,7 +415,7 @@ pub struct SnapshotsArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The spec, read to start the machine again (default machines.yaml
-    /// when it exists).
+    /// when it exists; without one, it starts the way it ran).
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<std::path::PathBuf>,
     /// Print what was done as JSON.

@@ -15,9 +15,12 @@
 //!   swaps the roots (the replaced one is kept as `pre-rollback-TIME`; the
 //!   snapshot restored stays too), restores the root-describing fields of
 //!   berth's record from the snapshot, and starts the machine again if it
-//!   ran. Starting needs the machine's spec: the engine's spec (see
-//!   [`Engine::for_spec`]) must declare it; a running machine without one
-//!   is refused before anything is done.
+//!   ran: as the engine's spec (see [`Engine::for_spec`]) declares it, or,
+//!   without one, the way it was started (the nspawn launcher: the same
+//!   systemd-nspawn command line; the unit launchers: the same unit). A
+//!   machine on a veth, zone or bridge link needs its spec (berth
+//!   configures the host side after a start): without one it is refused
+//!   before anything is done.
 //! - Overlay machines (`storage: overlay`) are refused: their root is a
 //!   mount of the base and their own layer, not a tree to copy or swap.
 //!
@@ -201,8 +204,9 @@ impl Engine {
     /// The tag of the snapshot this engine's apply took of `name` before
     /// changing its root (its `Action::Snapshot`, or one taken with
     /// `take_locked` during the apply), if it took one: a failed health
-    /// check rolls back to it with `rollback_locked`. Each apply of the
-    /// machine starts with none.
+    /// check rolls back to it with `rollback_locked`. [`Engine::apply_machine`]
+    /// forgets the machine's when it starts, so a snapshot taken before
+    /// calling it is not reported here (keep the tag `take_locked` returns).
     pub fn snapshot_taken(&self, name: &str) -> Option<String> {
         self.taken
             .lock()
@@ -270,18 +274,11 @@ pub(crate) fn rollback_locked(
         .launch
         .as_ref()
         .and_then(|launch| launcher::refresh(host, name, launch));
-    let machine = engine
-        .spec_machines()
-        .and_then(|all| all.iter().find(|m| m.name == name))
-        .cloned();
-    if running.is_some() && machine.is_none() {
-        return Err(EngineError::Refused {
-            machine: name.to_owned(),
-            message: "it runs, and berth needs its spec to start it again after the rollback: \
-                      run this where its machines.yaml is, or pass -f SPEC (or stop it first)"
-                .into(),
-        });
-    }
+    // How it will be started again, worked out before anything changes.
+    let restart = match &running {
+        Some(launch) => Some(restart_plan(engine, name, launch)?),
+        None => None,
+    };
     if running.is_some() {
         reporter.report(Event::Note {
             machine: name,
@@ -317,8 +314,8 @@ pub(crate) fn rollback_locked(
         restore_record(engine, name, meta)
     })?;
     let mut restarted = false;
-    if let (Some(launch), Some(machine)) = (running, machine) {
-        engine.start(&machine, launch.launcher, reporter)?;
+    if let (Some(launch), Some(restart)) = (running, restart) {
+        start_again(engine, name, &launch, restart, reporter)?;
         restarted = true;
     }
     Ok(RollbackReport {
@@ -327,6 +324,141 @@ pub(crate) fn rollback_locked(
         kept_as: done.kept_as,
         restarted,
     })
+}
+
+/// How a machine that ran before its rollback is started again.
+enum Restart {
+    /// As its spec says, the way apply starts it.
+    Spec(Box<berth_schema::Machine>),
+    /// Without a spec, under the nspawn launcher: the command line its
+    /// systemd-nspawn ran with (the spec's settings as options).
+    Argv(Vec<String>),
+    /// Without a spec, under a unit launcher: its unit, which reads the
+    /// settings file berth wrote.
+    Unit,
+}
+
+/// How `name`, running as `launch` says, can be started again after the
+/// rollback: with its spec when the engine has one declaring it, else the
+/// way it was started. A machine on a link berth configures from the host
+/// side after a start (veth, zone, bridge) needs its spec; without it,
+/// refused before anything changes.
+fn restart_plan(
+    engine: &Engine,
+    name: &str,
+    launch: &crate::host::state::LaunchRecord,
+) -> Result<Restart, EngineError> {
+    if let Some(machine) = engine
+        .spec_machines()
+        .and_then(|all| all.iter().find(|m| m.name == name))
+    {
+        return Ok(Restart::Spec(Box::new(machine.clone())));
+    }
+    let host = engine.host();
+    let refuse = |why: &str| EngineError::Refused {
+        machine: name.to_owned(),
+        message: format!(
+            "it runs, and {why}, so berth needs its spec to start it again after the \
+             rollback: run this where its machines.yaml is, or pass -f SPEC (or stop it first)"
+        ),
+    };
+    let linked = |text: &str| {
+        ["--network-veth", "--network-zone", "--network-bridge", "-n"]
+            .iter()
+            .any(|flag| text == *flag || text.starts_with(&format!("{flag}=")))
+    };
+    if launch.launcher == berth_schema::Launcher::Nspawn {
+        let argv: Vec<String> =
+            std::fs::read(host.proc_dir().join(format!("{}/cmdline", launch.pid)))
+                .map(|bytes| {
+                    bytes
+                        .split(|b| *b == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+        if argv.first().is_none_or(|p| !p.ends_with(launcher::NSPAWN)) {
+            return Err(refuse("its command line cannot be read"));
+        }
+        if argv.iter().any(|a| linked(a)) {
+            return Err(refuse(
+                "it has a network link berth configures after a start",
+            ));
+        }
+        return Ok(Restart::Argv(argv));
+    }
+    let settings = std::fs::read_to_string(host.paths().settings_file(name)).unwrap_or_default();
+    if settings.lines().any(|l| {
+        let l = l.trim();
+        (l.starts_with("VirtualEthernet=") && !l.ends_with("=no"))
+            || l.starts_with("Zone=")
+            || l.starts_with("Bridge=")
+    }) {
+        return Err(refuse(
+            "it has a network link berth configures after a start",
+        ));
+    }
+    Ok(Restart::Unit)
+}
+
+/// Starts `name` again as `restart` says, records the launch and waits
+/// for the guest to boot.
+fn start_again(
+    engine: &Engine,
+    name: &str,
+    before: &crate::host::state::LaunchRecord,
+    restart: Restart,
+    reporter: &dyn Reporter,
+) -> Result<(), EngineError> {
+    let host = engine.host();
+    let launch = match restart {
+        Restart::Spec(machine) => return engine.start(&machine, before.launcher, reporter),
+        Restart::Argv(argv) => {
+            let (_, limits) = crate::drivers::resources::start::limits(host, name)?;
+            let pid = host
+                .spawn_detached(&crate::host::Detached {
+                    cmd: crate::host::Cmd::new(argv),
+                    log: host.paths().console_log(name),
+                    cgroup: (!host.booted_with_systemd()).then(|| name.to_owned()),
+                    limits,
+                })
+                .map_err(|e| EngineError::Launch {
+                    machine: name.to_owned(),
+                    message: format!("starting {}: {e}", launcher::NSPAWN),
+                })?;
+            crate::host::state::LaunchRecord {
+                pid,
+                start_time: crate::host::process::start_time(host, pid).ok_or_else(|| {
+                    EngineError::Launch {
+                        machine: name.to_owned(),
+                        message: format!("{} (pid {pid}) exited at once", launcher::NSPAWN),
+                    }
+                })?,
+                ..before.clone()
+            }
+        }
+        Restart::Unit => {
+            // The unit launchers use only the name (their settings are in
+            // the file berth wrote); the settings fingerprint stays.
+            let stub = berth_schema::Machine::builder(name).build();
+            crate::host::state::LaunchRecord {
+                settings: before.settings.clone(),
+                ..launcher::launcher_for(before.launcher).start(host, &stub)?
+            }
+        }
+    };
+    let store = host.state();
+    if let Some(mut record) = store.load(name)? {
+        record.launch = Some(launch.clone());
+        store.save(&record)?;
+    }
+    reporter.report(Event::Note {
+        machine: name,
+        message: "waiting for the guest to finish booting",
+    });
+    launcher::wait_booted(host, name, &launch, std::time::Duration::from_secs(120))?;
+    Ok(())
 }
 
 /// berth's record after restoring `meta`'s root: what describes the root

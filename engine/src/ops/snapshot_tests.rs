@@ -128,19 +128,48 @@ fn a_running_machine_is_stopped_and_started_again() {
     engine
         .snapshot("web", None, SnapshotOrigin::Manual)
         .unwrap();
-    // Without its spec berth cannot start it again: refused, nothing done.
-    let err = engine.rollback("web", None, &Silent).unwrap_err();
-    assert!(err.to_string().contains("needs its spec"), "{err}");
-    assert!(fake.state().load("web").unwrap().unwrap().launch.is_some());
-
+    // With its spec: started as apply starts it.
     let mut spec = Spec::default();
     spec.machines.insert("web".to_owned(), m);
-    let engine = engine.for_spec(&spec);
+    let with_spec = engine.for_spec(&spec);
     let before = fake.state().load("web").unwrap().unwrap().launch.unwrap();
-    let report = engine.rollback("web", None, &Silent).unwrap();
+    let report = with_spec.rollback("web", None, &Silent).unwrap();
     assert!(report.restarted);
     let after = fake.state().load("web").unwrap().unwrap().launch.unwrap();
     assert_ne!(before.pid, after.pid, "started again");
+    assert_eq!(before.settings, after.settings);
+
+    // Without a spec: the same systemd-nspawn command line again.
+    let argv =
+        |pid: i32| fs::read_to_string(fake.proc_dir().join(format!("{pid}/cmdline"))).unwrap();
+    let was = argv(after.pid);
+    assert!(was.starts_with("systemd-nspawn"), "{was}");
+    let report = engine.rollback("web", None, &Silent).unwrap();
+    assert!(report.restarted);
+    let again = fake.state().load("web").unwrap().unwrap().launch.unwrap();
+    assert_ne!(again.pid, after.pid);
+    assert_eq!(argv(again.pid), was);
+    assert_eq!(again.settings, after.settings);
+}
+
+#[test]
+fn without_its_spec_a_machine_on_a_veth_link_is_refused() {
+    let mut m = crate::testing::web();
+    m.network.mode = Some(berth_schema::NetworkMode::Veth);
+    let (engine, fake, _) = applied_as(m);
+    engine
+        .snapshot("web", None, SnapshotOrigin::Manual)
+        .unwrap();
+    let before = fake.state().load("web").unwrap().unwrap().launch.unwrap();
+    let err = engine.rollback("web", None, &Silent).unwrap_err();
+    assert!(err.to_string().contains("network link"), "{err}");
+    assert!(err.to_string().contains("needs its spec"), "{err}");
+    // Nothing was done: still running the same way, no pre-rollback.
+    assert_eq!(
+        fake.state().load("web").unwrap().unwrap().launch.unwrap(),
+        before
+    );
+    assert_eq!(engine.snapshots(Some("web")).unwrap().len(), 1);
 }
 
 #[test]
