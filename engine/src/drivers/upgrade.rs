@@ -16,7 +16,8 @@
 //! is stale and nothing is upgraded. (Pinning versions instead, `apt-get
 //! install PKG=VER`, would mark every upgraded package as manually
 //! installed and has no pacman equivalent.) The parsers are pure functions
-//! tested on captured output.
+//! tested on apt output captured on a Debian 12 host and on the formats
+//! pacman and dnf document.
 
 use berth_schema::{Bind, Distro};
 use serde::Serialize;
@@ -422,12 +423,8 @@ mod tests {
     }
 
     /// `apt-get -s dist-upgrade` in a Debian 12 guest with the test's local
-    /// repository (captured).
+    /// repository (the shape tests/upgrades.rs sees).
     const APT_LOCAL: &str = "\
-NOTE: This is only a simulation!
-      apt-get needs root privileges for real execution.
-      Keep also in mind that locking is deactivated,
-      so don't depend on the relevance to the real current situation!
 Reading package lists...
 Building dependency tree...
 Reading state information...
@@ -439,8 +436,30 @@ Inst berth-hello [1.0] (2.0 localhost [all])
 Conf berth-hello (2.0 localhost [all])
 ";
 
-    /// `apt-get -s dist-upgrade` against Debian's archive (captured):
-    /// security updates, a new kernel package, a removal.
+    /// `apt-get -s dist-upgrade` on a Debian 12 host against Debian's
+    /// archive (captured, a few of its 123 packages; the summary as printed).
+    const APT_HOST: &str = "\
+Reading package lists...
+Building dependency tree...
+Reading state information...
+Calculating upgrade...
+The following packages will be upgraded:
+  base-files dpkg libssh2-1 tzdata zstd
+123 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.
+Inst base-files [12.4+deb12u11] (12.4+deb12u15 Debian:12.15/oldstable [amd64])
+Conf base-files (12.4+deb12u15 Debian:12.15/oldstable [amd64])
+Inst dpkg [1.21.22] (1.21.23 Debian:12.15/oldstable [amd64])
+Conf dpkg (1.21.23 Debian:12.15/oldstable [amd64])
+Inst tzdata [2025b-0+deb12u2] (2026f-0+deb12u1 Debian-Security:12/oldstable-security [all])
+Inst libssh2-1 [1.10.0-3+b1] (1.10.0-3+deb12u1 Debian-Security:12/oldstable-security [amd64])
+Inst zstd [1.5.4+dfsg2-5] (1.5.4+dfsg2-5+deb12u1 Debian-Security:12/oldstable-security [amd64])
+Conf tzdata (2026f-0+deb12u1 Debian-Security:12/oldstable-security [all])
+Conf libssh2-1 (1.10.0-3+deb12u1 Debian-Security:12/oldstable-security [amd64])
+Conf zstd (1.5.4+dfsg2-5+deb12u1 Debian-Security:12/oldstable-security [amd64])
+";
+
+    /// `apt-get -s dist-upgrade` with a new kernel package, a removal and
+    /// a trailing `[...]` of broken dependencies (the shapes apt prints).
     const APT_ARCHIVE: &str = "\
 Reading package lists...
 Building dependency tree...
@@ -467,6 +486,16 @@ Conf linux-image-6.1.0-18-amd64 (6.1.76-1 Debian-Security:12/stable-security [am
         assert_eq!(
             parse_apt_simulation(APT_LOCAL),
             [up("berth-hello", Some("1.0"), Some("2.0"))]
+        );
+        assert_eq!(
+            parse_apt_simulation(APT_HOST),
+            [
+                up("base-files", Some("12.4+deb12u11"), Some("12.4+deb12u15")),
+                up("dpkg", Some("1.21.22"), Some("1.21.23")),
+                up("tzdata", Some("2025b-0+deb12u2"), Some("2026f-0+deb12u1")),
+                up("libssh2-1", Some("1.10.0-3+b1"), Some("1.10.0-3+deb12u1")),
+                up("zstd", Some("1.5.4+dfsg2-5"), Some("1.5.4+dfsg2-5+deb12u1")),
+            ]
         );
         assert_eq!(
             parse_apt_simulation(APT_ARCHIVE),
