@@ -34,6 +34,8 @@ pub(crate) struct FakeHost {
     pub(crate) machined: Mutex<Vec<(String, String, String)>>,
     /// The resource limits each detached process was started with.
     pub(crate) spawn_limits: Mutex<Vec<Vec<crate::drivers::resources::CgroupWrite>>>,
+    /// What `apt-get -s dist-upgrade` prints in a guest (upgrades).
+    pub(crate) apt_simulation: Mutex<String>,
 }
 
 impl FakeHost {
@@ -77,6 +79,7 @@ impl FakeHost {
             base_packages: vec!["systemd".into(), "dbus".into()],
             machined: Mutex::new(Vec::new()),
             spawn_limits: Mutex::new(Vec::new()),
+            apt_simulation: Mutex::new(String::new()),
         }
     }
 
@@ -280,6 +283,9 @@ impl Host for FakeHost {
                 Ok(ok(""))
             }
             [.., "is-system-running"] => Ok(ok("running\n")),
+            [.., "apt-get", "-s", "dist-upgrade"] => {
+                Ok(ok(&self.apt_simulation.lock().expect("apt")))
+            }
             ["machinectl", "show", .., "--", name] => {
                 let machined = self.machined.lock().expect("machined");
                 match machined.iter().find(|(n, _, _)| n == name) {

@@ -205,3 +205,159 @@ mod tests {
         assert_eq!(upgrade().commands(), UpgradeManager::Apt.commands());
     }
 }
+
+#[cfg(test)]
+mod fake_host_tests {
+    use std::sync::Arc;
+
+    use crate::engine::Engine;
+    use crate::error::EngineError;
+    use crate::host::Host;
+    use crate::host::fake::FakeHost;
+    use crate::model::action::Action;
+    use crate::report::Silent;
+
+    /// A running machine `web` on a fake host whose guest has apt-get and
+    /// would upgrade as `simulation` says.
+    fn running(simulation: &str) -> (Engine, Arc<FakeHost>, berth_schema::Machine) {
+        let fake = Arc::new(FakeHost::new(false));
+        let engine = Engine::on(fake.clone());
+        let m = crate::testing::web();
+        let plan = engine
+            .plan([&m])
+            .map_err(|mut e| e.remove(0))
+            .expect("plan");
+        engine
+            .apply_machine(&m, &plan.machines[0], false, &Silent)
+            .expect("created");
+        let apt = fake.paths().machine_root("web").join("usr/bin/apt-get");
+        std::fs::create_dir_all(apt.parent().expect("bin")).expect("bin");
+        std::fs::write(&apt, "").expect("apt-get");
+        *fake.apt_simulation.lock().expect("apt") = simulation.to_owned();
+        fake.clear();
+        (engine, fake, m)
+    }
+
+    const TWO: &str = "Inst hello [1.0] (2.0 localhost [all])\nConf hello (2.0 localhost [all])\n";
+    const THREE: &str = "Inst hello [1.0] (3.0 localhost [all])\n";
+
+    #[test]
+    fn plan_lists_the_upgrade_asked_in_the_running_guest() {
+        let (engine, fake, m) = running(TWO);
+        // (The fake guest's units never look enabled: those plan again.)
+        let plain = engine
+            .plan([&m])
+            .map_err(|mut e| e.remove(0))
+            .expect("plan");
+        fake.clear();
+        let plan = engine
+            .plan_upgrade([&m])
+            .map_err(|mut e| e.remove(0))
+            .expect("plan");
+        let actions = &plan.machines[0].actions;
+        assert_eq!(
+            actions[0].describe(),
+            "upgrade packages (apt-get dist-upgrade): hello 1.0 -> 2.0"
+        );
+        assert_eq!(&actions[1..], &plain.machines[0].actions[..]);
+        assert_eq!(plan.changes, plain.changes + 1);
+        let lines = fake.lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("nsenter --target=") && l.ends_with(" apt-get update")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains(
+                " env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive apt-get -s dist-upgrade"
+            )),
+            "{lines:#?}"
+        );
+        // Nothing to upgrade: no action, and a plain plan asks nothing.
+        *fake.apt_simulation.lock().expect("apt") = String::new();
+        let plan = engine
+            .plan_upgrade([&m])
+            .map_err(|mut e| e.remove(0))
+            .expect("plan");
+        assert_eq!(plan, plain);
+        fake.clear();
+        engine
+            .plan([&m])
+            .map_err(|mut e| e.remove(0))
+            .expect("plan");
+        assert!(!fake.lines().iter().any(|l| l.contains("apt-get")));
+    }
+
+    #[test]
+    fn apply_refuses_an_upgrade_the_guest_would_no_longer_make() {
+        let (engine, fake, m) = running(TWO);
+        let plan = engine
+            .plan_upgrade([&m])
+            .map_err(|mut e| e.remove(0))
+            .expect("plan");
+        *fake.apt_simulation.lock().expect("apt") = THREE.to_owned();
+        fake.clear();
+        let err = engine
+            .apply_machine(&m, &plan.machines[0], false, &Silent)
+            .expect_err("stale");
+        assert!(matches!(err.inner(), EngineError::Stale { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("it would now also do: hello 1.0 -> 3.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("it would no longer do: hello 1.0 -> 2.0"),
+            "{text}"
+        );
+        let lines = fake.lines();
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.contains("dist-upgrade") && l.contains(" -y ")),
+            "{lines:#?}"
+        );
+        assert!(engine.snapshots(Some("web")).expect("list").is_empty());
+    }
+
+    #[test]
+    fn apply_snapshots_then_upgrades_then_checks_health() {
+        let (engine, fake, m) = running(TWO);
+        let plan = engine
+            .plan_upgrade([&m])
+            .map_err(|mut e| e.remove(0))
+            .expect("plan");
+        assert!(matches!(
+            plan.machines[0].actions[0],
+            Action::UpgradePackages { .. }
+        ));
+        fake.clear();
+        engine
+            .apply_machine(&m, &plan.machines[0], false, &Silent)
+            .expect("upgraded");
+        let snapshots = engine.snapshots(Some("web")).expect("list");
+        assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+        assert!(
+            snapshots[0].tag.starts_with("before-upgrade-"),
+            "{snapshots:?}"
+        );
+        let lines = fake.lines();
+        let at = |needle: &str| {
+            lines
+                .iter()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("{needle}: {lines:#?}"))
+        };
+        let upgrade = at(
+            "apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade",
+        );
+        assert!(at("apt-get -s dist-upgrade") < upgrade);
+        // The health check without `health:`: the system's state, after.
+        let checked = lines
+            .iter()
+            .rposition(|l| l.contains("LANG=C.UTF-8 systemctl is-system-running"))
+            .unwrap_or_else(|| panic!("{lines:#?}"));
+        assert!(upgrade < checked, "{lines:#?}");
+    }
+}
