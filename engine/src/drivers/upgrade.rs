@@ -7,8 +7,12 @@
 //! | distro | refresh | simulation | upgrade |
 //! | --- | --- | --- | --- |
 //! | debian, ubuntu | `apt-get update` | `apt-get -s dist-upgrade` (`Inst NAME [OLD] (NEW ...)`, `Remv NAME [OLD]`) | `apt-get -y dist-upgrade` (noninteractive, old config files kept) |
-//! | arch | `pacman -Sy` | `pacman -Qu` (`NAME OLD -> NEW`) | `pacman -Su --noconfirm` |
+//! | arch | (none: the simulation syncs a copy) | `pacman -Sy` into a temporary database beside the real one, then `pacman -Qu` against it (`NAME OLD -> NEW`), as `checkupdates` does | `pacman -Syu --noconfirm` |
 //! | fedora | (none: the simulation refreshes) | `dnf --refresh check-update` (exit 100: updates), old versions from `rpm -q` | `dnf -y upgrade` |
+//!
+//! Arch's simulation never syncs the guest's own database: a synced
+//! database without the upgrade is the partial upgrade Arch warns about
+//! (a later `pacman -S` would install against it).
 //!
 //! The plan carries the exact list (name, version now, version after).
 //! apply refreshes and simulates again right before upgrading: when the
@@ -74,7 +78,7 @@ impl UpgradeManager {
     pub fn via(self) -> &'static str {
         match self {
             UpgradeManager::Apt => "apt-get dist-upgrade",
-            UpgradeManager::Pacman => "pacman -Su",
+            UpgradeManager::Pacman => "pacman -Syu",
             UpgradeManager::Dnf => "dnf upgrade",
         }
     }
@@ -102,8 +106,7 @@ impl UpgradeManager {
     pub fn refresh(self) -> Vec<Vec<String>> {
         match self {
             UpgradeManager::Apt => vec![argv(&["apt-get", "update"])],
-            UpgradeManager::Pacman => vec![argv(&["pacman", "-Sy", "--noconfirm"])],
-            UpgradeManager::Dnf => Vec::new(),
+            UpgradeManager::Pacman | UpgradeManager::Dnf => Vec::new(),
         }
     }
 
@@ -111,7 +114,7 @@ impl UpgradeManager {
     pub fn simulate(self) -> Vec<String> {
         match self {
             UpgradeManager::Apt => argv(&["apt-get", "-s", "dist-upgrade"]),
-            UpgradeManager::Pacman => argv(&["pacman", "-Qu"]),
+            UpgradeManager::Pacman => argv(&["sh", "-c", PACMAN_CHECK]),
             UpgradeManager::Dnf => argv(&["dnf", "-q", "--refresh", "check-update"]),
         }
     }
@@ -128,7 +131,7 @@ impl UpgradeManager {
                 "Dpkg::Options::=--force-confold",
                 "dist-upgrade",
             ])],
-            UpgradeManager::Pacman => vec![argv(&["pacman", "-Su", "--noconfirm"])],
+            UpgradeManager::Pacman => vec![argv(&["pacman", "-Syu", "--noconfirm"])],
             UpgradeManager::Dnf => vec![argv(&["dnf", "-y", "upgrade"])],
         }
     }
@@ -144,6 +147,14 @@ impl UpgradeManager {
             .collect()
     }
 }
+
+/// The guest's pending pacman upgrades without syncing its database
+/// (`checkupdates`' way): the sync databases go to a temporary dbpath whose
+/// `local` is the real one; `pacman -Qu` exits 1 when there is nothing.
+const PACMAN_CHECK: &str = "set -e; db=$(mktemp -d /tmp/berth-checkupdates.XXXXXX); \
+trap 'rm -rf \"$db\"' EXIT; ln -s /var/lib/pacman/local \"$db/local\"; \
+pacman -Sy --dbpath \"$db\" --logfile /dev/null >&2; \
+pacman -Qu --dbpath \"$db\" || [ $? -eq 1 ]";
 
 fn argv(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|p| (*p).to_owned()).collect()
@@ -231,12 +242,7 @@ pub fn simulate(
     };
     let mut upgrades = match manager {
         UpgradeManager::Apt if out.success() => parse_apt_simulation(&text),
-        // pacman -Qu exits 1 when nothing is upgradable.
-        UpgradeManager::Pacman
-            if out.success() || (out.code == Some(1) && text.trim().is_empty()) =>
-        {
-            parse_pacman_upgrades(&text)
-        }
+        UpgradeManager::Pacman if out.success() => parse_pacman_upgrades(&text),
         UpgradeManager::Dnf if out.code == Some(0) => Vec::new(),
         UpgradeManager::Dnf if out.code == Some(100) => {
             let names = parse_dnf_check_update(&text);
@@ -629,14 +635,18 @@ grub2-tools.x86_64                   1:2.06-121.fc40                 updates\n";
                 "apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade"
             ]
         );
-        assert_eq!(
-            UpgradeManager::for_distro(Distro::Arch).commands(),
-            [
-                "pacman -Sy --noconfirm",
-                "pacman -Qu",
-                "pacman -Su --noconfirm"
-            ]
+        let arch = UpgradeManager::for_distro(Distro::Arch).commands();
+        assert_eq!(arch.len(), 2, "{arch:?}");
+        assert!(
+            arch[0].starts_with("sh -c set -e; db=$(mktemp -d "),
+            "{arch:?}"
         );
+        assert!(arch[0].contains("pacman -Sy --dbpath \"$db\""), "{arch:?}");
+        assert!(
+            arch[0].contains("pacman -Qu --dbpath \"$db\" || [ $? -eq 1 ]"),
+            "{arch:?}"
+        );
+        assert_eq!(arch[1], "pacman -Syu --noconfirm");
         assert_eq!(
             UpgradeManager::for_distro(Distro::Fedora).commands(),
             ["dnf -q --refresh check-update", "dnf -y upgrade"]
