@@ -9,8 +9,9 @@
 //! was taken for this apply ([`Engine::snapshot_taken`]: `before-upgrade`
 //! by the upgrade, or `before-apply` from `snapshots: {before_apply:
 //! true}`), berth rolls back to it and says so; the broken root is kept as a `pre-rollback`
-//! snapshot. A failed upgrade command rolls back too; a stale plan or an
-//! interruption does not (nothing was upgraded).
+//! snapshot. A failed upgrade command rolls back too; nothing else does (a
+//! stale plan or an interruption upgraded nothing; another action's failure
+//! is left as in any apply).
 
 use berth_schema::Machine;
 
@@ -39,17 +40,14 @@ impl Engine {
             .iter()
             .any(|a| matches!(a, Action::UpgradePackages { .. }));
         if let Err(e) = applied {
-            let rollback_worthy = upgraded
-                && !matches!(
-                    e.inner(),
-                    EngineError::Stale { .. } | EngineError::Interrupted { .. }
-                );
-            if !rollback_worthy {
+            // Only the upgrade's own commands fail this way (after its
+            // snapshot); any other failure is left as it is, as in any apply.
+            let EngineError::Health { message, .. } = e.inner() else {
                 return Err(e);
-            }
+            };
             return match upgrade_snapshots::taken(self, name) {
                 Some(tag) => {
-                    let message = self.roll_back_after(name, &tag, &e.to_string(), reporter);
+                    let message = self.roll_back_after(name, &tag, message, reporter);
                     Err(EngineError::Health {
                         machine: name.clone(),
                         message,
@@ -145,7 +143,13 @@ impl Engine {
             binds: &machine.binds,
         };
         for argv in manager.upgrade() {
-            place.run(self.host(), manager, &argv)?;
+            // A failure here (after the snapshot) is rolled back: see after_steps.
+            place
+                .run(self.host(), manager, &argv)
+                .map_err(|e| EngineError::Health {
+                    machine: name.clone(),
+                    message: format!("the upgrade failed: {e}"),
+                })?;
         }
         Ok(())
     }

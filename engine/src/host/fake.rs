@@ -36,6 +36,8 @@ pub(crate) struct FakeHost {
     pub(crate) spawn_limits: Mutex<Vec<Vec<crate::drivers::resources::CgroupWrite>>>,
     /// What `apt-get -s dist-upgrade` prints in a guest (upgrades).
     pub(crate) apt_simulation: Mutex<String>,
+    /// Whether `apt-get -y ... dist-upgrade` fails in a guest.
+    pub(crate) apt_upgrade_fails: Mutex<bool>,
 }
 
 impl FakeHost {
@@ -80,6 +82,7 @@ impl FakeHost {
             machined: Mutex::new(Vec::new()),
             spawn_limits: Mutex::new(Vec::new()),
             apt_simulation: Mutex::new(String::new()),
+            apt_upgrade_fails: Mutex::new(false),
         }
     }
 
@@ -285,6 +288,16 @@ impl Host for FakeHost {
             [.., "is-system-running"] => Ok(ok("running\n")),
             [.., "apt-get", "-s", "dist-upgrade"] => {
                 Ok(ok(&self.apt_simulation.lock().expect("apt")))
+            }
+            [.., "dist-upgrade"]
+                if argv.contains(&"-y") && *self.apt_upgrade_fails.lock().expect("apt") =>
+            {
+                Ok(Finished {
+                    code: Some(100),
+                    status: "exit status: 100".into(),
+                    stdout: Vec::new(),
+                    stderr: b"E: Sub-process /usr/bin/dpkg returned an error code (1)".to_vec(),
+                })
             }
             ["machinectl", "show", .., "--", name] => {
                 let machined = self.machined.lock().expect("machined");

@@ -360,4 +360,54 @@ mod fake_host_tests {
             .unwrap_or_else(|| panic!("{lines:#?}"));
         assert!(upgrade < checked, "{lines:#?}");
     }
+
+    #[test]
+    fn a_failed_upgrade_is_rolled_back_to_its_snapshot() {
+        let (engine, fake, m) = running(TWO);
+        let plan = engine
+            .plan_upgrade([&m])
+            .map_err(|mut e| e.remove(0))
+            .expect("plan");
+        *fake.apt_upgrade_fails.lock().expect("apt") = true;
+        let err = engine
+            .apply_machine(&m, &plan.machines[0], false, &Silent)
+            .expect_err("the upgrade fails");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("machine web: the upgrade failed: apt-get -y "),
+            "{text}"
+        );
+        assert!(
+            text.contains("; rolled back to snapshot before-upgrade-"),
+            "{text}"
+        );
+        let tags: Vec<String> = engine
+            .snapshots(Some("web"))
+            .expect("list")
+            .into_iter()
+            .map(|s| s.tag)
+            .collect();
+        assert!(
+            tags.iter().any(|t| t.starts_with("pre-rollback-")),
+            "{tags:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_check_before_upgrading_rolls_nothing_back() {
+        let (engine, fake, m) = running(TWO);
+        let plan = engine
+            .plan_upgrade([&m])
+            .map_err(|mut e| e.remove(0))
+            .expect("plan");
+        // The root loses its apt-get: the check cannot run.
+        std::fs::remove_file(fake.paths().machine_root("web").join("usr/bin/apt-get")).expect("rm");
+        let err = engine
+            .apply_machine(&m, &plan.machines[0], false, &Silent)
+            .expect_err("no apt-get");
+        let text = err.to_string();
+        assert!(text.contains("the root has no /usr/bin/apt-get"), "{text}");
+        assert!(!text.contains("rolled back"), "{text}");
+        assert!(engine.snapshots(Some("web")).expect("list").is_empty());
+    }
 }
