@@ -43,4 +43,5 @@ mod snapshots;
 mod storage;
 mod systemd_box;
 mod targeting;
+mod upgrades;
 mod users;

@@ -71,12 +71,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what apply would change.
     #[command(
-        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`); a pattern matching no\nmachine is an error. --out saves the plan (JSON, no secrets) for `berth apply FILE`,\nwhich refuses it once the spec or the machines changed (\"plan is stale: ...\").\n\nExit codes: 0 success, 1 error, 2 success with changes (with --detailed-exitcode).\n\nExamples:\n  berth plan\n  berth plan --detailed-exitcode web\n  berth plan 'web-*' --exclude web-3\n  berth plan --out web.plan web\n  berth plan --json | jq .changes"
+        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`); a pattern matching no\nmachine is an error. --out saves the plan (JSON, no secrets) for `berth apply FILE`,\nwhich refuses it once the spec or the machines changed (\"plan is stale: ...\").\n\nExit codes: 0 success, 1 error, 2 success with changes (with --detailed-exitcode).\n\nExamples:\n  berth plan\n  berth plan --detailed-exitcode web\n  berth plan 'web-*' --exclude web-3\n  berth plan --out web.plan web\n  berth plan --upgrade web\n  berth plan --json | jq .changes"
     )]
     Plan(PlanArgs),
     /// Make the machines match the spec.
     #[command(
-        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`). Given a plan file saved by\n`berth plan --out FILE` instead (a path with a `/`, or an existing file holding a berth\nplan), apply runs exactly that plan without asking (it was reviewed), after checking that\nneither the spec nor the machines changed since; otherwise it fails with \"plan is stale\".\n\nExamples:\n  berth apply\n  berth apply --yes web\n  berth apply --yes 'ci-*' --exclude ci-0\n  berth apply ./web.plan\n  berth apply --replace web   # the spec changed web's release: rebuild its root"
+        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`). Given a plan file saved by\n`berth plan --out FILE` instead (a path with a `/`, or an existing file holding a berth\nplan), apply runs exactly that plan without asking (it was reviewed), after checking that\nneither the spec nor the machines changed since; otherwise it fails with \"plan is stale\".\n\nExamples:\n  berth apply\n  berth apply --yes web\n  berth apply --yes 'ci-*' --exclude ci-0\n  berth apply ./web.plan\n  berth apply --upgrade --yes web   # upgrade packages; roll back if unhealthy\n  berth apply --replace web   # the spec changed web's release: rebuild its root"
     )]
     Apply(ApplyArgs),
     /// Show whether each machine runs, and how.
@@ -198,6 +198,12 @@ pub struct PlanArgs {
     /// Show what `berth destroy NAME...` would do (no spec needed).
     #[arg(long, requires = "names")]
     pub destroy: bool,
+    /// Also list, per machine, the package upgrades its own package
+    /// manager would make (`name old -> new`), asked in the machine in
+    /// simulation mode (apt-get -s dist-upgrade, pacman -Qu, dnf
+    /// check-update).
+    #[arg(long, conflicts_with_all = ["out", "destroy"])]
+    pub upgrade: bool,
     /// Leave out machines matching PATTERN (a name or glob). Repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
@@ -235,6 +241,11 @@ pub struct ApplyArgs {
     /// kept without --prune count), 0 when there were none, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also upgrade each machine's packages (as `berth plan --upgrade`
+    /// shows): a snapshot first, then the upgrade, then the health check;
+    /// when that fails, berth rolls back to the snapshot and exits 1.
+    #[arg(long)]
+    pub upgrade: bool,
     /// Wait at most SECONDS for another berth to release the state lock
     /// (default: wait as long as it takes; 0: fail at once, naming the holder).
     #[arg(long, value_name = "SECONDS")]

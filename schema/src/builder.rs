@@ -62,6 +62,7 @@ impl Machine {
                 ssh_authorized_keys: None,
                 credentials: Vec::new(),
                 snapshots: Snapshots::default(),
+                health: None,
             },
         }
     }
@@ -301,6 +302,12 @@ impl MachineBuilder {
         self
     }
 
+    /// Health checks (default: none).
+    pub fn health(mut self, health: crate::spec::Health) -> Self {
+        self.machine.health = Some(health);
+        self
+    }
+
     /// Extra `.nspawn` keys (default: none).
     pub fn nspawn_extra(mut self, extra: NspawnExtra) -> Self {
         self.machine.nspawn_extra = extra;
@@ -396,6 +403,7 @@ mod tests {
                 ssh_authorized_keys: None,
                 credentials: Vec::new(),
                 snapshots: Snapshots::default(),
+                health: None,
             }
         );
     }

@@ -219,6 +219,54 @@ pub(crate) struct RawMachine {
     /// before every apply that changes the root (not for a create or a mere
     /// start or stop) and keeps the newest `keep` of them (default 3).
     pub snapshots: Option<RawSnapshots>,
+    /// Health checks run in the guest after an apply changed the running
+    /// machine (and after `apply --upgrade`): the system must not be
+    /// `failed`, `units` must be active and `command` must exit 0, all
+    /// retried until they pass or `timeout` ends. A failure fails the
+    /// machine's apply and rolls back to a snapshot taken for it.
+    #[schemars(with = "Option<RawHealth>")]
+    pub health: Option<Spanned<RawHealth>>,
+}
+
+/// `health:`: what must hold in the running guest after an apply.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Health", extend("additionalProperties" = false))]
+pub(crate) struct RawHealth {
+    /// Units that must be active (`systemctl is-active`); a name without
+    /// a type suffix means `.service`.
+    #[schemars(with = "Option<Vec<UnitName>>")]
+    pub units: Option<Vec<Spanned<String>>>,
+    /// A command run in the guest (no shell: the program and its
+    /// arguments) that must exit 0.
+    #[schemars(with = "Option<Vec<CommandArg>>", length(min = 1))]
+    pub command: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How long the checks may take to pass: seconds, or a whole number
+    /// with `s`, `m` or `h` (`90s`, `2m`). Default `60s`.
+    #[schemars(with = "Option<HealthTimeout>")]
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// An argument of a health check's command.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct CommandArg(#[schemars(length(max = 4096))] String);
+
+/// A duration: seconds (a number), or a whole number with `s`, `m` or `h`.
+struct HealthTimeout;
+
+impl JsonSchema for HealthTimeout {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "integer"],
+            "pattern": "^[0-9]+(s|m|h)?$",
+            "minimum": 1
+        })
+    }
 }
 
 /// `snapshots:`.

@@ -131,6 +131,9 @@ pub struct Machine {
     pub credentials: Vec<Credential>,
     /// Snapshots berth takes on its own (`snapshots:`).
     pub snapshots: Snapshots,
+    /// Health checks run in the guest after an apply changed the running
+    /// machine (`health:`); `None` when the spec has none.
+    pub health: Option<Health>,
 }
 
 /// `snapshots: {before_apply: true, keep: 3}`: a snapshot of the root
@@ -150,6 +153,25 @@ impl Default for Snapshots {
             keep: 3,
         }
     }
+}
+
+/// Health checks of a running machine (`health:`): run in the guest after
+/// an apply changed it, all retried until they pass or `timeout` ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Units that must be active (`systemctl is-active`), suffixed.
+    pub units: Vec<String>,
+    /// A command run in the guest that must exit 0; `None`: none.
+    pub command: Option<Vec<String>>,
+    /// How long the checks may take to pass (default 60 s).
+    pub timeout: std::time::Duration,
+    /// Where the `health:` mapping is in the spec.
+    pub source: Source,
+}
+
+impl Health {
+    /// The timeout when the spec gives none.
+    pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 }
 
 /// A file, directory or link berth manages inside the root (`files:`).

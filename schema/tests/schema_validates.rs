@@ -149,6 +149,7 @@ fn the_everything_example_uses_every_field() {
         ("Bind", values("binds")),
         ("ManagedFile", entries("files")),
         ("User", entries("users")),
+        ("Health", values("health")),
     ];
     let mut missing = Vec::new();
     for (def, objects) in used {

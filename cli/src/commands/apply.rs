@@ -27,6 +27,11 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         Some((_, saved)) => super::load_path(&saved.spec)?,
         None => super::load(&args.spec)?,
     };
+    if saved.is_some() && args.upgrade {
+        anyhow::bail!(
+            "--upgrade does not go with a saved plan: run `berth apply --upgrade` on the spec"
+        );
+    }
     // Machines are planned as part of the whole spec (addresses, /etc/hosts).
     let spec_path = saved.as_ref().map_or(&args.spec.file, |(_, s)| &s.spec);
     let engine = &engine.with_spec_path(spec_path)?.for_spec(&spec);
@@ -45,6 +50,9 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         Some((path, saved)) => engine
             .check_saved_plan(saved, &machines)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None if args.upgrade => engine
+            .plan_upgrade(machines.iter().copied())
+            .map_err(super::plan_errors)?,
         None => engine
             .plan(machines.iter().copied())
             .map_err(super::plan_errors)?,

@@ -34,6 +34,10 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
             berth_engine::saved_plan::write(out, &saved)?;
             plan
         }
+        None if args.upgrade => crate::prune::with_prune(
+            &engine.plan_upgrade(machines).map_err(super::plan_errors)?,
+            &prune,
+        ),
         None => {
             crate::prune::with_prune(&engine.plan(machines).map_err(super::plan_errors)?, &prune)
         }

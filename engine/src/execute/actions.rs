@@ -46,6 +46,9 @@ impl Engine {
                 in_guest,
                 ..
             } => self.change_packages(machine, packages, commands, env, *in_guest, false),
+            Action::UpgradePackages {
+                packages, manager, ..
+            } => self.upgrade_packages(machine, packages, *manager, reporter),
             Action::SetHostname { to, .. } => {
                 host.open_root(&root_path)?.write_atomic(
                     "/etc/hostname",

@@ -20,6 +20,7 @@
 
 mod actions;
 mod bootstrap;
+mod health;
 mod resources;
 mod storage;
 
@@ -65,6 +66,8 @@ impl Engine {
     ) -> Result<(), EngineError> {
         crate::ops::snapshot::forget_taken(self, &machine.name);
         let applied = self.apply_steps(machine, approved, allow_replace, reporter);
+        // Health checks, and a rollback when they fail (execute/health.rs).
+        let applied = self.after_steps(machine, approved, applied, reporter);
         let unmounted = self.unmount_overlay_if_stopped(&machine.name);
         applied.and(unmounted)
     }

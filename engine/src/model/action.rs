@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::drivers::files::{AttributeChange, DirectoryCreation, FileWrite, LinkChange, Removal};
 use crate::drivers::network::address::Peer;
 use crate::drivers::resources::{DeviceRule, Knob, ResourceChange, ResourceWrites, Value};
+use crate::drivers::upgrade::{PackageUpgrade, UpgradeManager};
 
 /// One change to one machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,6 +84,19 @@ pub enum Action {
         /// Whether they run in the guest or on the host.
         #[serde(skip)]
         in_guest: bool,
+    },
+    /// Upgrade the guest's packages (`--upgrade`), with its own package
+    /// manager, to exactly the versions the plan lists: apply asks the
+    /// package manager again first, and anything else is a stale plan.
+    UpgradePackages {
+        /// How (`apt-get dist-upgrade`).
+        via: String,
+        /// Each package with its version now (`from`; null: new) and after
+        /// (`to`; null: removed).
+        packages: Vec<PackageUpgrade>,
+        /// The package manager.
+        #[serde(skip)]
+        manager: UpgradeManager,
     },
     /// Write `/etc/hostname`.
     SetHostname {
@@ -502,6 +516,7 @@ impl Action {
             Action::Replace { .. } => "replace",
             Action::InstallPackages { .. } => "install-packages",
             Action::RemovePackages { .. } => "remove-packages",
+            Action::UpgradePackages { .. } => "upgrade-packages",
             Action::SetHostname { .. } => "set-hostname",
             Action::EnableUnit { .. } => "enable-unit",
             Action::DisableUnit { .. } => "disable-unit",
@@ -610,6 +625,7 @@ impl Action {
             | Action::WriteCredentials { .. }
             | Action::WriteCredentialDropIn { .. } => Effect::Change,
             Action::SetHostname { .. }
+            | Action::UpgradePackages { .. }
             | Action::WriteSettings { .. }
             | Action::Restart { .. }
             | Action::AddSecuretty { .. }
@@ -670,6 +686,14 @@ impl Action {
             Action::RemovePackages { packages, via, .. } => {
                 format!("remove {} with {via}", packages.join(", "))
             }
+            Action::UpgradePackages { packages, via, .. } => format!(
+                "upgrade packages ({via}): {}",
+                packages
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Action::SetHostname {
                 from: Some(from),
                 to,
@@ -1059,6 +1083,7 @@ impl Action {
             Action::InstallPackages { commands, .. } | Action::RemovePackages { commands, .. } => {
                 commands.iter().map(|c| c.join(" ")).collect()
             }
+            Action::UpgradePackages { manager, .. } => manager.commands(),
             Action::EnableUnit { unit: u, .. } => unit("enable", u),
             Action::DisableUnit { unit: u, .. } => unit("disable", u),
             Action::MaskUnit { unit: u, .. } => unit("mask", u),
@@ -1099,6 +1124,15 @@ impl Action {
             Action::Start { launcher }
             | Action::Stop { launcher }
             | Action::Restart { launcher, .. } => format!("{} {}", self.name(), launcher.as_str()),
+            Action::UpgradePackages { packages, .. } => format!(
+                "{} {}",
+                self.name(),
+                packages
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             Action::CreateUser { name, .. }
             | Action::ChangeUser { name, .. }
             | Action::RemoveUser { name, .. }

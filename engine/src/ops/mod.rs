@@ -1,5 +1,6 @@
 //! Operations beside plan and apply: status, destroy, adopt, import,
-//! shell/login, saved plans, and opening roots berth did not make.
+//! shell/login, saved plans, opening roots berth did not make, and package
+//! upgrades.
 
 pub(crate) mod adopt;
 pub mod cache;
@@ -13,6 +14,8 @@ pub(crate) mod prune;
 pub mod saved_plan;
 pub mod snapshot;
 pub(crate) mod status;
+pub mod upgrade;
+pub(crate) mod upgrade_snapshots;
 
 #[cfg(test)]
 mod prune_moved_tests;

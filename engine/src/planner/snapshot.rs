@@ -37,6 +37,7 @@ pub(crate) fn changes_root(action: &Action) -> bool {
     match action {
         Action::InstallPackages { .. }
         | Action::RemovePackages { .. }
+        | Action::UpgradePackages { .. }
         | Action::SetHostname { .. }
         | Action::EnableUnit { .. }
         | Action::DisableUnit { .. }

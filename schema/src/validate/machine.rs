@@ -155,6 +155,7 @@ impl Validator<'_, '_> {
             users: valid_or(merged.users, Vec::new())?,
             ssh_authorized_keys: optional(merged.ssh_authorized_keys)?,
             credentials: valid_or(merged.credentials, Vec::new())?,
+            health: optional(merged.health)?,
             snapshots: valid_or(merged.snapshots, Default::default())?,
         })
     }
@@ -461,6 +462,10 @@ impl Validator<'_, '_> {
             None => Field::Absent,
             Some(c) => self.credentials(c, &format!("{prefix}.credentials")),
         };
+        let health = match &raw.health {
+            None => Field::Absent,
+            Some(h) => self.health(h, &format!("{prefix}.health")),
+        };
         let snapshots = match &raw.snapshots {
             None => Field::Absent,
             Some(s) => self.snapshots(s, &format!("{prefix}.snapshots")),
@@ -497,6 +502,7 @@ impl Validator<'_, '_> {
             users,
             ssh_authorized_keys,
             credentials,
+            health,
             snapshots,
         }
     }

@@ -376,6 +376,7 @@ mod tests {
             users: Vec::new(),
             ssh_authorized_keys: None,
             credentials: Vec::new(),
+            health: None,
             snapshots: Default::default(),
         }
     }
