@@ -55,7 +55,7 @@ impl Engine {
                     format!("{to}\n").as_bytes(),
                     0o644,
                 )?;
-                if let Some(leader) = self.running_leader(name)? {
+                if let Some(leader) = self.guest_leader(name)? {
                     // The running guest picks the new name up too (its UTS namespace).
                     let _ = host.run(&Cmd::new([
                         "nsenter".to_owned(),
@@ -156,7 +156,7 @@ impl Engine {
             | Action::AddNat { .. }
             | Action::RemoveNat { .. }
             | Action::ForwardPorts { .. } => {
-                network::apply::execute(host, machine, action, self.running_leader(name)?)
+                network::apply::execute(host, machine, action, self.guest_leader(name)?)
             }
             Action::Start { launcher } => self.start(machine, *launcher, reporter),
             Action::Stop { .. } => self.stop(name),
@@ -180,7 +180,7 @@ impl Engine {
             | Action::RemoveUser { .. }
             | Action::SetUserPassword { .. }
             | Action::WriteAuthorizedKeys { .. } => {
-                users::apply::execute(host, machine, action, self.running_leader(name)?)
+                users::apply::execute(host, machine, action, self.guest_leader(name)?)
             }
             Action::WriteCredentials { write, remove, .. } => {
                 credentials::write_values(host, machine, write, remove)
@@ -254,19 +254,9 @@ impl Engine {
         store.save(&record)
     }
 
-    /// The running guest's init pid, if berth's machine runs.
-    fn running_leader(&self, name: &str) -> Result<Option<i32>, EngineError> {
-        let host = self.host();
-        let record = host.state().load(name)?;
-        Ok(record
-            .and_then(|r| r.launch)
-            .and_then(|launch| launcher::refresh(host, name, &launch))
-            .and_then(|launch| launcher::leader(host, &launch)))
-    }
-
     /// Lets a running guest's systemd see unit changes made on disk.
     pub(super) fn reload_running_guest(&self, machine: &Machine) {
-        if let Ok(Some(leader)) = self.running_leader(&machine.name) {
+        if let Ok(Some(leader)) = self.guest_leader(&machine.name) {
             let _ = self
                 .host()
                 .guest_output(leader, &["systemctl", "daemon-reload"]);
@@ -315,7 +305,7 @@ impl Engine {
         let name = &machine.name;
         let host = self.host();
         if in_guest {
-            let leader = self.running_leader(name)?;
+            let leader = self.guest_leader(name)?;
             for argv in commands {
                 guest::run(host, name, leader, argv, env)?;
             }

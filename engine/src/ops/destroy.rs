@@ -7,7 +7,9 @@ use crate::confined::remove;
 use crate::drivers::{launcher, resources};
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::host::state::MachineRecord;
 use crate::model::action::Action;
+use crate::model::plan::DestroyReason;
 use crate::planner::{ChangeKind, MachinePlan, Plan};
 use crate::report::{Event, Reporter};
 
@@ -82,6 +84,36 @@ impl Engine {
         }
     }
 
+    /// The launcher machine `record` runs under (nspawn when stopped) and
+    /// the actions that destroy it: a stop while it runs, then the destroy
+    /// of its root, for `reason`.
+    pub(crate) fn destroy_actions(
+        &self,
+        record: &MachineRecord,
+        reason: Option<DestroyReason>,
+    ) -> (berth_schema::Launcher, Vec<Action>) {
+        let host = self.host();
+        let name = &record.name;
+        let running = record
+            .launch
+            .as_ref()
+            .and_then(|launch| launcher::refresh(host, name, launch));
+        let launcher = running
+            .as_ref()
+            .map_or(berth_schema::Launcher::Nspawn, |l| l.launcher);
+        let mut actions = Vec::new();
+        if let Some(launch) = &running {
+            actions.push(Action::Stop {
+                launcher: launch.launcher,
+            });
+        }
+        actions.push(Action::Destroy {
+            root: host.paths().machine_root(name).display().to_string(),
+            reason,
+        });
+        (launcher, actions)
+    }
+
     fn plan_destroy_one(&self, name: &str) -> Result<MachinePlan, EngineError> {
         let host = self.host();
         let paths = host.paths();
@@ -111,23 +143,7 @@ impl Engine {
                 observed: Default::default(),
             });
         };
-        let running = record
-            .launch
-            .as_ref()
-            .and_then(|launch| launcher::refresh(host, name, launch));
-        let launcher = running
-            .as_ref()
-            .map_or(berth_schema::Launcher::Nspawn, |l| l.launcher);
-        let mut actions = Vec::new();
-        if let Some(launch) = &running {
-            actions.push(Action::Stop {
-                launcher: launch.launcher,
-            });
-        }
-        actions.push(Action::Destroy {
-            root: root.display().to_string(),
-            reason: None,
-        });
+        let (launcher, actions) = self.destroy_actions(&record, None);
         Ok(MachinePlan {
             reason: None,
             network: None,

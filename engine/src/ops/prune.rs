@@ -15,11 +15,9 @@ use std::collections::BTreeMap;
 
 use berth_schema::Machine;
 
-use crate::drivers::launcher;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::host::state::MachineRecord;
-use crate::model::action::Action;
 use crate::model::observed::sha256;
 use crate::model::plan::DestroyReason;
 use crate::model::warning::Warning;
@@ -82,23 +80,7 @@ impl Engine {
     fn plan_prune_one(&self, record: &MachineRecord) -> MachinePlan {
         let name = &record.name;
         let host = self.host();
-        let running = record
-            .launch
-            .as_ref()
-            .and_then(|launch| launcher::refresh(host, name, launch));
-        let launcher = running
-            .as_ref()
-            .map_or(berth_schema::Launcher::Nspawn, |l| l.launcher);
-        let mut actions = Vec::new();
-        if let Some(launch) = &running {
-            actions.push(Action::Stop {
-                launcher: launch.launcher,
-            });
-        }
-        actions.push(Action::Destroy {
-            root: host.paths().machine_root(name).display().to_string(),
-            reason: Some(DestroyReason::NotInSpec),
-        });
+        let (launcher, actions) = self.destroy_actions(record, Some(DestroyReason::NotInSpec));
         let mut warnings = Vec::new();
         if record.prevent_destroy {
             warnings.push(Warning::PruneRefused {

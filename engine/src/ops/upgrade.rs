@@ -108,7 +108,8 @@ impl Engine {
         result
     }
 
-    /// The init process of machine `name` when berth's launch of it runs.
+    /// The init process of machine `name` when berth's launch of it runs
+    /// (the executor's actions, health checks and upgrades enter it).
     pub(crate) fn guest_leader(&self, name: &str) -> Result<Option<i32>, EngineError> {
         let host = self.host();
         let record = host.state().load(name)?;
