@@ -21,6 +21,7 @@ use serde_saphyr::{
 };
 
 use crate::diagnostic::{Diagnostic, LoadError, SourceText};
+use crate::hosts::{self, Fleet};
 use crate::raw::{self, RawFile};
 use crate::spec::{Machine, Spec};
 use crate::{names, validate};
@@ -44,8 +45,12 @@ pub fn load(path: &Path) -> Result<Spec, LoadError> {
 /// Parses and validates `text` as if it had been read from `file`
 /// (`file:` secrets resolve against `file`'s directory). Never touches the disk.
 pub fn load_str(text: &str, file: &Path) -> Result<Spec, LoadError> {
-    let machines = load_one(text, file).map_err(|diagnostics| LoadError { diagnostics })?;
-    let mut spec = Spec::default();
+    let (machines, fleet) =
+        load_one(text, file).map_err(|diagnostics| LoadError { diagnostics })?;
+    let mut spec = Spec {
+        fleet,
+        ..Spec::default()
+    };
     for m in machines {
         spec.machines.insert(m.name.clone(), m);
     }
@@ -96,7 +101,8 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
             }
         };
         match load_one(&text, file) {
-            Ok(machines) => {
+            Ok((machines, fleet)) => {
+                diagnostics.append(&mut spec.fleet.merge(fleet, file));
                 let src = SourceText::new(file, &text);
                 for m in machines {
                     if let Some(first) = spec.machines.get(&m.name) {
@@ -126,7 +132,7 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
 }
 
 /// Parses and validates one file's text.
-fn load_one(text: &str, file: &Path) -> Result<Vec<Machine>, Vec<Diagnostic>> {
+fn load_one(text: &str, file: &Path) -> Result<(Vec<Machine>, Fleet), Vec<Diagnostic>> {
     let src = SourceText::new(file, text);
     if text.len() as u64 > MAX_FILE_SIZE {
         return Err(vec![*too_large(file, text.len() as u64)]);
@@ -141,11 +147,21 @@ fn load_one(text: &str, file: &Path) -> Result<Vec<Machine>, Vec<Diagnostic>> {
         )]);
     }
     let raw = parse(&src).map_err(|d| vec![*d])?;
-    let mut machines = validate::validate(raw, &src)?;
+    let mut host_diags = Vec::new();
+    let fleet = hosts::validate(&raw, &src, &mut host_diags);
+    let mut machines = match validate::validate(raw, &src) {
+        Ok(machines) if host_diags.is_empty() => machines,
+        Ok(_) => return Err(host_diags),
+        Err(mut diags) => {
+            diags.append(&mut host_diags);
+            diags.sort_by_key(|d| (d.line.unwrap_or(usize::MAX), d.column.unwrap_or(0)));
+            return Err(diags);
+        }
+    };
     machines
         .iter_mut()
         .for_each(|m| m.source.file = file.to_path_buf());
-    Ok(machines)
+    Ok((machines, fleet))
 }
 
 /// Deserializes the text; an empty document is an empty spec.
@@ -213,7 +229,14 @@ fn in_nspawn_extra(path: &serde_path_to_error::Path) -> bool {
 
 /// The fields whose keys are names or paths read with their locations,
 /// which serde_path_to_error cannot see ([`raw::current_entry`] names them).
-const ENTRY_MAPS: &[&str] = &["environment", "vars", "files", "users", "credentials"];
+const ENTRY_MAPS: &[&str] = &[
+    "environment",
+    "vars",
+    "files",
+    "users",
+    "credentials",
+    "hosts",
+];
 
 /// The field path of a serde_path_to_error path: machine names filled in,
 /// `Spanned`'s inner `value` and unknown trailing segments dropped.

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub struct Spec {
     /// Machines by name, in the order they were declared (files sorted by name).
     pub machines: IndexMap<String, Machine>,
+    /// The hosts and which machine runs where (`hosts:`, `host:`); empty
+    /// when every machine is local.
+    pub fleet: crate::hosts::Fleet,
 }
 
 /// Where something was declared: a file and, when known, a line and column (1-based).

@@ -1,0 +1,140 @@
+//! `hosts:`, `known_hosts:`, `host_key_checking:` and a machine's `host:`
+//! (issue 15): loading, errors with their place, `--hosts` selection, and
+//! one host's part of a spec.
+
+mod common;
+
+use berth_schema::hosts::{HostKeyChecking, LOCAL_HOST, host_part};
+use common::{load, one_error};
+
+const FLEET: &str = "\
+hosts:
+  alpha: {ssh: root@192.0.2.10}
+  beta:  {ssh: \"admin@beta.lan:2222\", identity: ./keys/deploy, labels: [edge]}
+  local: {}
+known_hosts: ./known_hosts
+host_key_checking: accept-new
+defaults:
+  distro: debian
+  release: trixie
+machines:
+  web:  {host: alpha}
+  edge: {host: beta, root_password: {env: PW}}
+  here: {}
+";
+
+#[test]
+fn hosts_load_with_their_placement() {
+    let spec = load(FLEET);
+    let fleet = &spec.fleet;
+    assert_eq!(fleet.hosts.len(), 3);
+    let beta = &fleet.hosts["beta"];
+    let ssh = beta.ssh.as_ref().expect("ok");
+    assert_eq!(ssh.user.as_deref(), Some("admin"));
+    assert_eq!(ssh.address, "beta.lan");
+    assert_eq!(ssh.port, Some(2222));
+    assert_eq!(
+        beta.identity.as_deref(),
+        Some(std::path::Path::new("/etc/berth/keys/deploy"))
+    );
+    assert_eq!(beta.labels, ["edge"]);
+    assert!(fleet.hosts["local"].is_local());
+    assert_eq!(
+        fleet.known_hosts.as_deref(),
+        Some(std::path::Path::new("/etc/berth/known_hosts"))
+    );
+    assert_eq!(fleet.host_key_checking, HostKeyChecking::AcceptNew);
+    assert_eq!(fleet.host_of("web"), "alpha");
+    assert_eq!(fleet.host_of("edge"), "beta");
+    assert_eq!(fleet.host_of("here"), LOCAL_HOST);
+    assert!(fleet.has_remote());
+}
+
+#[test]
+fn no_hosts_means_everything_local() {
+    let spec = load("machines:\n  web: {distro: debian, release: trixie}\n");
+    assert!(!spec.fleet.has_remote());
+    assert_eq!(spec.fleet.host_of("web"), LOCAL_HOST);
+    assert_eq!(spec.fleet.host_key_checking, HostKeyChecking::Strict);
+}
+
+#[test]
+fn defaults_host_places_every_machine() {
+    let spec = load(
+        "hosts:\n  alpha: {ssh: alpha-alias}\ndefaults:\n  host: alpha\nmachines:\n  a: {distro: debian, release: trixie}\n  b: {distro: debian, release: trixie, host: local}\n",
+    );
+    assert_eq!(spec.fleet.host_of("a"), "alpha");
+    assert_eq!(spec.fleet.host_of("b"), "local");
+}
+
+#[test]
+fn unknown_host_is_an_error_with_a_suggestion() {
+    let d = one_error(
+        "hosts:\n  alpha: {ssh: root@192.0.2.10}\nmachines:\n  web: {distro: debian, release: trixie, host: alpa}\n",
+    );
+    assert_eq!(d.line, Some(4));
+    assert_eq!(d.field.as_deref(), Some("machines.web.host"));
+    assert!(d.message.contains("unknown host `alpa`"), "{}", d.message);
+    assert!(d.message.contains("did you mean `alpha`?"), "{}", d.message);
+}
+
+#[test]
+fn bad_ssh_address_is_an_error_at_its_place() {
+    let d = one_error("hosts:\n  alpha: {ssh: \"root@host:99999\"}\nmachines: {}\n");
+    assert_eq!(
+        (d.line, d.field.as_deref()),
+        (Some(2), Some("hosts.alpha.ssh"))
+    );
+    assert!(d.message.contains("port"), "{}", d.message);
+    let d = one_error("hosts:\n  alpha: {ssh: \"-oProxyCommand=evil\"}\nmachines: {}\n");
+    assert!(
+        d.message.contains("must not start with `-`"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
+fn bad_host_fields_are_errors() {
+    let d = one_error("hosts:\n  alpha: {ssh: a, sssh: b}\n");
+    assert!(d.message.contains("unknown field `sssh`"), "{}", d.message);
+    let d = one_error("host_key_checking: maybe\n");
+    assert_eq!(d.field.as_deref(), Some("host_key_checking"));
+    let d = one_error("hosts:\n  alpha: {ssh: a, berth: relative/berth}\n");
+    assert_eq!(d.field.as_deref(), Some("hosts.alpha.berth"));
+    let d = one_error("hosts:\n  here: {identity: ./k}\n");
+    assert_eq!(d.field.as_deref(), Some("hosts.here.identity"));
+}
+
+#[test]
+fn hosts_are_selected_by_name_glob_and_label() {
+    let spec = load(FLEET);
+    let f = &spec.fleet;
+    assert_eq!(f.select(&["alpha".into()]).expect("ok"), ["alpha"]);
+    assert_eq!(f.select(&["label:edge".into()]).expect("ok"), ["beta"]);
+    assert_eq!(
+        f.select(&["*a".into(), "local".into()]).expect("ok"),
+        ["alpha", "beta", "local"]
+    );
+    let e = f.select(&["gamma".into()]).expect_err("an error");
+    assert!(e.contains("--hosts gamma: no such host"), "{e}");
+    assert!(f.select(&["label:nope".into()]).is_err());
+}
+
+#[test]
+fn one_hosts_part_loads_back_without_hosts() {
+    let spec = load(FLEET);
+    let part = host_part(FLEET, &spec.fleet, "beta").expect("ok").to_yaml();
+    assert!(!part.contains("alpha"), "{part}");
+    assert!(!part.contains("\"host\""), "{part}");
+    assert!(!part.contains("known_hosts"), "{part}");
+    let back = berth_schema::load_str(&part, std::path::Path::new("/x/spec.yaml"))
+        .unwrap_or_else(|e| panic!("{e}\n{part}"));
+    assert_eq!(back.machines.len(), 1);
+    let edge = &back.machines["edge"];
+    assert_eq!(edge.release.as_deref(), Some("trixie"));
+    assert!(!back.fleet.has_remote());
+    let mut expected = spec.machines["edge"].clone();
+    expected.source = edge.source.clone();
+    assert_eq!(*edge, expected);
+}
