@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod fleet;
 mod progress;
 mod prompt;
 mod render;

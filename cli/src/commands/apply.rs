@@ -27,6 +27,9 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         Some((_, saved)) => super::load_path(&saved.spec)?,
         None => super::load(&args.spec)?,
     };
+    if saved.is_none() && crate::fleet::applies(&spec, &args.fleet.hosts) {
+        return crate::fleet::apply(engine, args, &spec);
+    }
     let machines = match &saved {
         Some((_, saved)) => crate::select::exact(&spec, &saved.targets, &saved.spec)?,
         None => super::select_excluding(&spec, &args.names, &args.exclude)?,

@@ -19,6 +19,9 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
         Some(_) => super::load_path(&std::path::absolute(&args.spec.file)?)?,
         None => super::load(&args.spec)?,
     };
+    if crate::fleet::applies(&spec, &args.fleet.hosts) {
+        return crate::fleet::plan(engine, args, &spec);
+    }
     let machines = super::select_excluding(&spec, &args.names, &args.exclude)?;
     // Machines are planned as part of the whole spec (addresses, /etc/hosts).
     let engine = &engine.for_spec(&spec);

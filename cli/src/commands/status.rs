@@ -32,7 +32,11 @@ pub fn run(engine: &Engine, args: &StatusArgs) -> Result<ExitCode> {
             select_records(all, &args.names, &args.exclude)?
         }
         file => {
-            let spec = super::load_path(file.as_deref().unwrap_or(default))?;
+            let path = file.as_deref().unwrap_or(default);
+            let spec = super::load_path(path)?;
+            if crate::fleet::applies(&spec, &args.fleet.hosts) {
+                return crate::fleet::status(engine, args, &spec, path);
+            }
             let machines = super::select_excluding(&spec, &args.names, &args.exclude)?;
             machines
                 .into_iter()

@@ -1,0 +1,696 @@
+//! Many hosts from one spec (issue 15): the controller.
+//!
+//! When the spec has `hosts:` reached over ssh (or `--hosts` is given),
+//! `plan`, `apply`, `status` and `destroy` run per host, in parallel (one
+//! thread per host, at most `--jobs`): the local host in-process, every
+//! other through `berth agent` on it over one ssh connection
+//! (`berth_engine::remote`). One failing or unreachable host never stops
+//! the others. Human output is grouped per host under a header
+//! (`== host alpha (root@192.0.2.10) ==`), in the spec's order; JSON adds
+//! `"host"` to every machine. Any failed host makes the exit code 1 and is
+//! listed at the end (`host gamma: ssh: connect to host ...`).
+
+pub mod agent;
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::sync::Mutex;
+
+use anyhow::{Result, anyhow, bail};
+use berth_engine::Engine;
+use berth_engine::inputs::InputPolicy;
+use berth_engine::remote::ssh::{Connection, LocalBinary, ssh_failure};
+use berth_engine::remote::wire::{Options, WireEvent};
+use berth_engine::remote::{RemoteError, bundle};
+use berth_schema::hosts::{Host, LOCAL_HOST};
+use berth_schema::{Machine, Spec};
+use serde_json::Value;
+
+use crate::render;
+
+/// What `--version` prints; agents must print the same.
+pub fn version() -> String {
+    format!("berth {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Whether a command on `spec` goes through the fleet path.
+pub fn applies(spec: &Spec, hosts: &[String]) -> bool {
+    spec.fleet.has_remote() || !hosts.is_empty()
+}
+
+/// One host's part of a command.
+struct HostJob<'a> {
+    host: Host,
+    machines: Vec<&'a Machine>,
+}
+
+/// What one host did.
+struct HostRun {
+    host: Host,
+    events: Vec<WireEvent>,
+    /// Why the host failed (unreachable, lost, its command failed).
+    error: Option<String>,
+    /// The command's exit code there.
+    exit: u8,
+}
+
+impl HostRun {
+    fn header(&self) -> String {
+        match &self.host.ssh {
+            Some(t) => format!("== host {} ({t}) ==", self.host.name),
+            None => format!("== host {} ==", self.host.name),
+        }
+    }
+
+    fn plan(&self) -> Option<(&Value, &str)> {
+        self.events.iter().find_map(|e| match e {
+            WireEvent::Plan { plan, text } => Some((plan, text.as_str())),
+            _ => None,
+        })
+    }
+
+    fn report(&self) -> Option<&Value> {
+        self.events.iter().find_map(|e| match e {
+            WireEvent::Result { report, .. } => report.as_ref(),
+            _ => None,
+        })
+    }
+}
+
+/// The spec's machines selected by NAME/--exclude and `--hosts`, grouped
+/// per host in the spec's host order.
+fn jobs<'a>(
+    spec: &'a Spec,
+    names: &[String],
+    excludes: &[String],
+    hosts: &[String],
+) -> Result<Vec<HostJob<'a>>> {
+    let machines = crate::select::select(spec, names, excludes)?;
+    let picked: Vec<String> = if hosts.is_empty() {
+        let mut all: Vec<String> = spec.fleet.hosts.keys().cloned().collect();
+        if !all.iter().any(|h| h == LOCAL_HOST) {
+            all.push(LOCAL_HOST.to_owned());
+        }
+        all
+    } else {
+        spec.fleet.select(hosts).map_err(|e| anyhow!(e))?
+    };
+    let mut out = Vec::new();
+    for name in &picked {
+        let on: Vec<&Machine> = machines
+            .iter()
+            .copied()
+            .filter(|m| spec.fleet.host_of(&m.name) == name)
+            .collect();
+        if on.is_empty() {
+            continue;
+        }
+        let host = spec
+            .fleet
+            .host(name)
+            .ok_or_else(|| anyhow!("no such host {name}"))?;
+        out.push(HostJob { host, machines: on });
+    }
+    if out.is_empty() {
+        bail!(
+            "no machine of the spec is on the selected hosts ({})",
+            picked.join(", ")
+        );
+    }
+    Ok(out)
+}
+
+/// Everything a host run needs from the command line.
+struct Ctx<'a> {
+    engine: &'a Engine,
+    spec: &'a Spec,
+    spec_file: &'a Path,
+    policy: &'a InputPolicy,
+    binary: Option<LocalBinary>,
+}
+
+/// Runs `command` on every job's host in parallel (at most `jobs` at once).
+fn run_all(
+    ctx: &Ctx<'_>,
+    jobs: &[HostJob<'_>],
+    command: &str,
+    options: &Options,
+    parallel: usize,
+) -> Vec<HostRun> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let results: Mutex<Vec<Option<HostRun>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.max(1).min(jobs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(job) = jobs.get(i) else { break };
+                    let run = run_host(ctx, job, command, options);
+                    if let Ok(mut r) = results.lock()
+                        && let Some(slot) = r.get_mut(i)
+                    {
+                        *slot = Some(run);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// One host: in-process for the local one, over ssh for the others.
+fn run_host(ctx: &Ctx<'_>, job: &HostJob<'_>, command: &str, options: &Options) -> HostRun {
+    let mut options = options.clone();
+    if options.names.is_empty() {
+        options.names = job.machines.iter().map(|m| m.name.clone()).collect();
+    }
+    if job.host.is_local() {
+        let events = Mutex::new(Vec::new());
+        // The local host's own part of the spec: its machines only.
+        let mut local = ctx.spec.clone();
+        local
+            .machines
+            .retain(|name, _| ctx.spec.fleet.host_of(name) == job.host.name);
+        let engine = ctx.engine.for_spec(&local);
+        let emit = |e: WireEvent| {
+            if let Ok(mut ev) = events.lock() {
+                ev.push(e);
+            }
+        };
+        let names = options.names.clone();
+        let machines: Vec<&Machine> = names.iter().filter_map(|n| local.machines.get(n)).collect();
+        agent::serve(&engine, command, &options, &machines, &emit);
+        return finish(
+            job.host.clone(),
+            events.into_inner().unwrap_or_default(),
+            None,
+        );
+    }
+    match run_remote(ctx, job, command, &options) {
+        Ok((events, lost)) => finish(job.host.clone(), events, lost),
+        Err(e) => HostRun {
+            host: job.host.clone(),
+            events: Vec::new(),
+            error: Some(e.0),
+            exit: 1,
+        },
+    }
+}
+
+/// A run from its events: its exit code and error from the `result`.
+fn finish(host: Host, events: Vec<WireEvent>, lost: Option<String>) -> HostRun {
+    let (exit, error) = events
+        .iter()
+        .find_map(|e| match e {
+            WireEvent::Result { exit, error, .. } => Some((*exit, error.clone())),
+            _ => None,
+        })
+        .unwrap_or((1, None));
+    let error = lost
+        .or(error)
+        .or_else(|| (exit == 1).then(|| "failed".to_owned()));
+    HostRun {
+        host,
+        events,
+        error,
+        exit,
+    }
+}
+
+/// Over ssh: connect, push, send the request, read the events. Returns the
+/// events and, when the stream ended without a result, why.
+fn run_remote(
+    ctx: &Ctx<'_>,
+    job: &HostJob<'_>,
+    command: &str,
+    options: &Options,
+) -> Result<(Vec<WireEvent>, Option<String>), RemoteError> {
+    let binary = ctx
+        .binary
+        .as_ref()
+        .ok_or_else(|| RemoteError::new("berth's own binary is unknown"))?;
+    let text = std::fs::read_to_string(ctx.spec_file).map_err(|e| {
+        RemoteError::new(format!(
+            "hosts over ssh need a spec file (not a directory): {}: {e}",
+            ctx.spec_file.display()
+        ))
+    })?;
+    let request = bundle::request(
+        command,
+        options.clone(),
+        ctx.spec_file,
+        &text,
+        &ctx.spec.fleet,
+        &job.host.name,
+        &job.machines,
+        ctx.policy,
+        &binary.version,
+    )?;
+    let conn = Connection::new(&job.host, &ctx.spec.fleet)?;
+    let bin = conn.prepare(binary)?;
+    let payload = serde_json::to_vec(&request)
+        .map_err(|e| RemoteError::new(format!("cannot encode the request: {e}")))?;
+    drop(request);
+    let mut child = conn
+        .command(&format!(
+            "{} agent",
+            berth_engine::remote::ssh::shell_quote(&bin)
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| RemoteError::new(format!("cannot run ssh: {e}")))?;
+    let writer = child.stdin.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&payload);
+        })
+    });
+    let stderr = child.stderr.take().map(|pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(pipe), &mut text);
+            text
+        })
+    });
+    let mut events = Vec::new();
+    let mut current: Option<String> = None;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            match serde_json::from_str::<WireEvent>(&line) {
+                Ok(event) => {
+                    match &event {
+                        WireEvent::StepStarted { step, .. } => current = Some(step.clone()),
+                        WireEvent::StepDone { .. } => current = None,
+                        _ => {}
+                    }
+                    events.push(event);
+                }
+                Err(_) => events.push(WireEvent::Output {
+                    machine: None,
+                    text: line,
+                }),
+            }
+        }
+    }
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    let status = child.wait().ok();
+    let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    let ended = events.iter().any(|e| matches!(e, WireEvent::Result { .. }));
+    let lost = if ended {
+        None
+    } else if let Some(step) = current {
+        Some(format!("connection lost during '{step}'"))
+    } else if status.and_then(|s| s.code()) == Some(255) {
+        Some(ssh_failure(&stderr))
+    } else {
+        Some(format!(
+            "the agent ended without a result: {}",
+            stderr
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
+        ))
+    };
+    Ok((events, lost))
+}
+
+fn context<'a>(
+    engine: &'a Engine,
+    spec: &'a Spec,
+    spec_file: &'a Path,
+    policy: &'a InputPolicy,
+    jobs: &[HostJob<'_>],
+) -> Result<Ctx<'a>> {
+    let binary = if jobs.iter().any(|j| !j.host.is_local()) {
+        Some(LocalBinary::current(&version()).map_err(|e| anyhow!(e))?)
+    } else {
+        None
+    };
+    Ok(Ctx {
+        engine,
+        spec,
+        spec_file,
+        policy,
+        binary,
+    })
+}
+
+/// Prints what each host did, grouped, and lists failures last.
+fn render_groups(runs: &[HostRun], command: &str) {
+    for run in runs {
+        anstream::println!("{}", run.header());
+        for event in &run.events {
+            match event {
+                WireEvent::Plan { text, .. } if command != "apply" || !render::quiet() => {
+                    anstream::print!("{text}");
+                }
+                WireEvent::Status { rows } => print_status(rows),
+                WireEvent::StepDone {
+                    machine,
+                    step,
+                    seconds,
+                } if !render::quiet() => {
+                    anstream::println!("{machine}: done: {step} ({seconds:.1}s)");
+                }
+                WireEvent::StepFailed { machine, error } => {
+                    anstream::println!("{machine}: failed: {error}");
+                }
+                WireEvent::Output {
+                    machine: Some(m),
+                    text,
+                } if command == "destroy" || render::verbosity() == render::Verbosity::Verbose => {
+                    anstream::println!("{m}: {text}");
+                }
+                _ => {}
+            }
+        }
+        if let Some(e) = &run.error {
+            anstream::println!("host {}: {e}", run.host.name);
+        }
+        anstream::println!();
+    }
+}
+
+/// The failure summary and exit code 1 when a host failed.
+fn summary(runs: &[HostRun]) -> bool {
+    let failed: Vec<&HostRun> = runs.iter().filter(|r| r.error.is_some()).collect();
+    for run in &failed {
+        let e = run.error.as_deref().unwrap_or("failed");
+        anstream::eprintln!("host {}: {}", run.host.name, e.lines().next().unwrap_or(e));
+    }
+    if !failed.is_empty() {
+        anstream::eprintln!("{} of {} hosts failed.", failed.len(), runs.len());
+    }
+    !failed.is_empty()
+}
+
+/// A status table from `status --json` rows.
+fn print_status(rows: &Value) {
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    let s = |r: &Value, k: &str| -> String {
+        match r.get(k) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Bool(b)) => if *b { "yes" } else { "no" }.to_owned(),
+            Some(Value::Array(a)) if !a.is_empty() => a
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => "-".to_owned(),
+        }
+    };
+    let width = rows
+        .iter()
+        .map(|r| s(r, "name").len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<width$}  {:<8}  {:<11}  {:<9}  {:<9}  {:<8}  {:<9}  ADDRESSES",
+        "NAME", "STATE", "LAUNCHER", "NETWORK", "AUTOSTART", "PID", "SYSTEM"
+    );
+    for r in &rows {
+        println!(
+            "{:<width$}  {:<8}  {:<11}  {:<9}  {:<9}  {:<8}  {:<9}  {}",
+            s(r, "name"),
+            s(r, "state"),
+            s(r, "launcher"),
+            s(r, "network"),
+            s(r, "autostart"),
+            s(r, "pid"),
+            s(r, "system_state"),
+            s(r, "addresses"),
+        );
+    }
+}
+
+/// `machines` of a JSON value, each with `"host"` added.
+fn with_host(value: Option<&Value>, host: &str) -> Vec<Value> {
+    value
+        .and_then(|v| v.get("machines"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut m| {
+            if let Value::Object(o) = &mut m {
+                o.insert("host".into(), Value::String(host.to_owned()));
+            }
+            m
+        })
+        .collect()
+}
+
+/// Each host's result for JSON output.
+fn host_results(runs: &[HostRun]) -> Vec<Value> {
+    runs.iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.host.name,
+                "ssh": r.host.ssh.as_ref().map(ToString::to_string),
+                "result": if r.error.is_some() { "failed" } else { "ok" },
+                "error": r.error,
+            })
+        })
+        .collect()
+}
+
+/// `berth plan` over hosts.
+pub fn plan(engine: &Engine, args: &crate::cli::PlanArgs, spec: &Spec) -> Result<ExitCode> {
+    if args.out.is_some() {
+        bail!(
+            "--out with hosts over ssh is not supported yet: plan and apply without a saved plan"
+        );
+    }
+    let policy = crate::commands::input_policy(&args.inputs)?;
+    let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts)?;
+    let ctx = context(engine, spec, &args.spec.file, &policy, &jobs)?;
+    let runs = run_all(&ctx, &jobs, "plan", &Options::default(), jobs.len());
+    let changes: u64 = runs
+        .iter()
+        .filter_map(|r| r.plan())
+        .filter_map(|(p, _)| p.get("changes").and_then(Value::as_u64))
+        .sum();
+    if args.json {
+        let machines: Vec<Value> = runs
+            .iter()
+            .flat_map(|r| with_host(r.plan().map(|(p, _)| p), &r.host.name))
+            .collect();
+        let out = serde_json::json!({
+            "changes": changes,
+            "machines": machines,
+            "hosts": host_results(&runs),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        let failed = runs.iter().any(|r| r.error.is_some());
+        for r in runs.iter().filter(|r| r.error.is_some()) {
+            anstream::eprintln!("host {}: {}", r.host.name, r.error.as_deref().unwrap_or(""));
+        }
+        return Ok(exit_for(failed, args.detailed_exitcode && changes > 0));
+    }
+    render_groups(&runs, "plan");
+    let failed = summary(&runs);
+    Ok(exit_for(failed, args.detailed_exitcode && changes > 0))
+}
+
+fn exit_for(failed: bool, changes: bool) -> ExitCode {
+    if failed {
+        ExitCode::from(1)
+    } else if changes {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `berth apply` over hosts: without `--yes`, every host's plan first and
+/// one question; then every host applies its part, in parallel.
+pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Result<ExitCode> {
+    let policy = crate::commands::input_policy(&args.inputs)?;
+    let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts)?;
+    let ctx = context(engine, spec, &args.spec.file, &policy, &jobs)?;
+    let parallel = args.jobs.unwrap_or(jobs.len()).max(1);
+    let options = Options {
+        names: Vec::new(),
+        yes: true,
+        replace: args.replace.clone(),
+        lock_timeout: args.lock_timeout,
+    };
+    if !args.yes {
+        let runs = run_all(&ctx, &jobs, "plan", &Options::default(), parallel);
+        render_groups(&runs, "plan");
+        if summary(&runs) {
+            bail!("planning failed on some hosts; nothing was applied");
+        }
+        let changes: u64 = runs
+            .iter()
+            .filter_map(|r| r.plan())
+            .filter_map(|(p, _)| p.get("changes").and_then(Value::as_u64))
+            .sum();
+        if changes == 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !crate::prompt::confirm("Apply these changes?", false)? {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let runs = run_all(&ctx, &jobs, "apply", &options, parallel);
+    let failed = runs.iter().any(|r| r.error.is_some() || r.exit != 0);
+    if args.json {
+        let machines: Vec<Value> = runs
+            .iter()
+            .flat_map(|r| with_host(r.report(), &r.host.name))
+            .collect();
+        let changes: u64 = runs
+            .iter()
+            .filter_map(|r| r.report())
+            .filter_map(|p| p.get("changes").and_then(Value::as_u64))
+            .sum();
+        let out = serde_json::json!({
+            "changes": changes,
+            "applied": !failed,
+            "machines": machines,
+            "hosts": host_results(&runs),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        for r in runs.iter().filter(|r| r.error.is_some()) {
+            anstream::eprintln!("host {}: {}", r.host.name, r.error.as_deref().unwrap_or(""));
+        }
+    } else {
+        render_groups(&runs, "apply");
+        summary(&runs);
+        let ok = runs.iter().filter(|r| r.error.is_none()).count();
+        anstream::eprintln!(
+            "Apply {}: {ok} of {} hosts applied.",
+            if failed {
+                "finished with errors"
+            } else {
+                "complete"
+            },
+            runs.len()
+        );
+    }
+    Ok(exit_for(failed, false))
+}
+
+/// `berth status` over hosts.
+pub fn status(
+    engine: &Engine,
+    args: &crate::cli::StatusArgs,
+    spec: &Spec,
+    file: &Path,
+) -> Result<ExitCode> {
+    let policy = InputPolicy::default();
+    let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts)?;
+    let ctx = context(engine, spec, file, &policy, &jobs)?;
+    let runs = run_all(&ctx, &jobs, "status", &Options::default(), jobs.len());
+    if args.json {
+        let rows: Vec<Value> = runs
+            .iter()
+            .flat_map(|r| {
+                let rows = r.events.iter().find_map(|e| match e {
+                    WireEvent::Status { rows } => rows.as_array().cloned(),
+                    _ => None,
+                });
+                rows.unwrap_or_default().into_iter().map(|mut row| {
+                    if let Value::Object(o) = &mut row {
+                        o.insert("host".into(), Value::String(r.host.name.clone()));
+                    }
+                    row
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        for r in runs.iter().filter(|r| r.error.is_some()) {
+            anstream::eprintln!("host {}: {}", r.host.name, r.error.as_deref().unwrap_or(""));
+        }
+        return Ok(exit_for(runs.iter().any(|r| r.error.is_some()), false));
+    }
+    render_groups(&runs, "status");
+    Ok(exit_for(summary(&runs), false))
+}
+
+/// The spec `destroy` reads when it goes through the fleet path: `-f`
+/// or `machines.yaml`, when it has hosts over ssh or `--hosts` is given.
+pub fn destroy_spec(args: &crate::cli::DestroyArgs) -> Result<Option<Spec>> {
+    let default = Path::new("machines.yaml");
+    let path = match &args.file {
+        Some(p) => p.as_path(),
+        None if default.exists() => default,
+        None if args.fleet.hosts.is_empty() => return Ok(None),
+        None => bail!("--hosts needs a spec (-f, or machines.yaml here)"),
+    };
+    let spec = crate::commands::load_path(path)?;
+    Ok(applies(&spec, &args.fleet.hosts).then_some(spec))
+}
+
+/// `berth destroy` over hosts: the names are the spec's machines, each
+/// destroyed on its host.
+pub fn destroy(
+    engine: &Engine,
+    args: &crate::cli::DestroyArgs,
+    spec: &Spec,
+    file: &Path,
+) -> Result<ExitCode> {
+    let policy = InputPolicy::default();
+    for name in &args.names {
+        if !spec.machines.contains_key(name) {
+            bail!(
+                "machine {name} is not in the spec {}: on a fleet, destroy needs the spec to know its host",
+                file.display()
+            );
+        }
+    }
+    let jobs = jobs(spec, &args.names, &[], &args.fleet.hosts)?;
+    anstream::println!(
+        "berth will stop and remove: {}",
+        jobs.iter()
+            .flat_map(|j| j
+                .machines
+                .iter()
+                .map(|m| format!("{} (host {})", m.name, j.host.name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !crate::prompt::confirm("Destroy these machines and their roots?", args.yes)? {
+        eprintln!("Destroy cancelled; nothing was changed.");
+        return Ok(ExitCode::from(1));
+    }
+    let ctx = context(engine, spec, file, &policy, &jobs)?;
+    let options = Options {
+        yes: true,
+        lock_timeout: args.lock_timeout,
+        ..Options::default()
+    };
+    let runs = run_all(&ctx, &jobs, "destroy", &options, jobs.len());
+    let failed = runs.iter().any(|r| r.error.is_some() || r.exit != 0);
+    if args.json {
+        let machines: Vec<Value> = runs
+            .iter()
+            .flat_map(|r| with_host(r.report(), &r.host.name))
+            .collect();
+        let out = serde_json::json!({
+            "destroyed": !failed,
+            "machines": machines,
+            "hosts": host_results(&runs),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        render_groups(&runs, "destroy");
+        summary(&runs);
+    }
+    Ok(exit_for(failed, false))
+}

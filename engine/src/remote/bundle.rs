@@ -1,0 +1,170 @@
+//! One host's part of the spec, ready for its agent: the spec file's
+//! machines on that host (rendered by `berth_schema::hosts::host_part`),
+//! the files they reference carried along, and their secrets resolved
+//! here, on the controller.
+//!
+//! Every `source:`, `template:` and `pacman_conf:` is read here (after the
+//! same confinement checks as a local plan, `crate::inputs::check`),
+//! sent under `inputs/N-NAME` and the spec points there. `env:` secrets
+//! are read from berth's environment and sent by name; `file:` secrets are
+//! read and sent as a generated `env:` name. On the target they stay in
+//! the agent's memory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use berth_schema::Machine;
+use berth_schema::hosts::{Fleet, Node, host_part};
+
+use super::RemoteError;
+use super::wire::{Options, PROTOCOL, Request, base64_encode};
+use crate::inputs::InputPolicy;
+
+/// Builds the request for `host` from the spec file `spec_file` (its text
+/// `text`), whose machines on that host are `machines`.
+#[allow(clippy::too_many_arguments)]
+pub fn request(
+    command: &str,
+    options: Options,
+    spec_file: &Path,
+    text: &str,
+    fleet: &Fleet,
+    host: &str,
+    machines: &[&Machine],
+    policy: &InputPolicy,
+    version: &str,
+) -> Result<Request, RemoteError> {
+    let problems: Vec<String> = machines
+        .iter()
+        .flat_map(|m| {
+            crate::inputs::check(m, policy)
+                .into_iter()
+                .map(move |p| format!("machine {}: {p}", m.name))
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(RemoteError::new(problems.join("\n")));
+    }
+    let mut node = host_part(text, fleet, host).map_err(RemoteError::new)?;
+    let mut b = Bundler {
+        dir: spec_file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        files: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+    };
+    if let Some(defaults) = node.get_mut("defaults") {
+        b.machine(defaults, "defaults")?;
+    }
+    if let Some(Node::Map(entries)) = node.get_mut("machines") {
+        for (name, m) in entries.iter_mut() {
+            b.machine(m, &format!("machines.{name}"))?;
+        }
+    }
+    Ok(Request {
+        version: PROTOCOL,
+        berth: version.to_owned(),
+        command: command.to_owned(),
+        options,
+        spec_yaml: node.to_yaml(),
+        spec_label: spec_file.display().to_string(),
+        files: b.files,
+        secrets: b.secrets,
+    })
+}
+
+struct Bundler {
+    /// The spec file's directory.
+    dir: PathBuf,
+    files: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+}
+
+impl Bundler {
+    /// Rewrites one machine's (or `defaults`') references.
+    fn machine(&mut self, m: &mut Node, field: &str) -> Result<(), RemoteError> {
+        if let Some(p) = m.get_mut("pacman_conf") {
+            self.input(p, &format!("{field}.pacman_conf"))?;
+        }
+        if let Some(pw) = m.get_mut("root_password") {
+            self.secret(pw, true, &format!("{field}.root_password"))?;
+        }
+        if let Some(Node::Map(files)) = m.get_mut("files") {
+            for (path, entry) in files.iter_mut() {
+                let f = format!("{field}.files.{path}");
+                for key in ["source", "template"] {
+                    if let Some(p) = entry.get_mut(key) {
+                        self.input(p, &format!("{f}.{key}"))?;
+                    }
+                }
+                if let Some(s) = entry.get_mut("secret") {
+                    self.secret(s, false, &format!("{f}.secret"))?;
+                }
+            }
+        }
+        if let Some(Node::Map(users)) = m.get_mut("users") {
+            for (name, user) in users.iter_mut() {
+                if let Some(pw) = user.get_mut("password") {
+                    self.secret(pw, true, &format!("{field}.users.{name}.password"))?;
+                }
+            }
+        }
+        if let Some(Node::Map(creds)) = m.get_mut("credentials") {
+            for (name, c) in creds.iter_mut() {
+                self.secret(c, false, &format!("{field}.credentials.{name}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A path of the spec read and sent along; the spec points at the copy.
+    fn input(&mut self, value: &mut Node, field: &str) -> Result<(), RemoteError> {
+        let Some(path) = value.as_str() else {
+            return Ok(());
+        };
+        let full = self.dir.join(path);
+        let bytes = std::fs::read(&full).map_err(|e| {
+            RemoteError::new(format!("{field}: cannot read {}: {e}", full.display()))
+        })?;
+        let name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into());
+        let rel = format!("inputs/{}-{name}", self.files.len());
+        self.files.insert(rel.clone(), base64_encode(&bytes));
+        *value = Node::Str(format!("./{rel}"));
+        Ok(())
+    }
+
+    /// A secret's source: `env:` read here, `file:` read here and turned
+    /// into a generated `env:`. `password` strips one trailing newline
+    /// from a file, as a local password file is read.
+    fn secret(&mut self, value: &mut Node, password: bool, field: &str) -> Result<(), RemoteError> {
+        if let Some(var) = value.get("env").and_then(Node::as_str).map(str::to_owned) {
+            if let Some(v) = crate::secret::env_value(&var) {
+                let bytes = std::os::unix::ffi::OsStringExt::into_vec(v);
+                self.secrets.insert(var, base64_encode(&bytes));
+            }
+            return Ok(());
+        }
+        if let Some(path) = value.get("file").and_then(Node::as_str).map(str::to_owned) {
+            let full = self.dir.join(&path);
+            let mut bytes = std::fs::read(&full).map_err(|e| {
+                RemoteError::new(format!("{field}: cannot read {}: {e}", full.display()))
+            })?;
+            if password {
+                if bytes.last() == Some(&b'\n') {
+                    bytes.pop();
+                }
+                if bytes.last() == Some(&b'\r') {
+                    bytes.pop();
+                }
+            }
+            let var = format!("BERTH_SECRET_{}", self.secrets.len());
+            self.secrets.insert(var.clone(), base64_encode(&bytes));
+            *value = Node::Map(vec![("env".into(), Node::Str(var))]);
+        }
+        Ok(())
+    }
+}
