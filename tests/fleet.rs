@@ -1,0 +1,394 @@
+//! Many hosts over SSH (issue 15), for real: two booted systemd boxes
+//! (tests/support/systemd_box.rs, with openssh-server) stand in for the
+//! hosts, each on its own private veth link to this host's namespace
+//! (10.251.N.1/30 here, .2 in the box; traffic only to those addresses),
+//! with a key pair and a known_hosts file the test makes. Plus quick
+//! checks that need no box (`--hosts` errors, a spec without hosts).
+//! Needs root (fails under CI=true without it).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::systemd_box::{SystemdBox, copy_of_cached_root};
+use crate::support::{Sandbox, describe, require_root};
+
+/// The secret the spec's `root_password: env:` names.
+const CANARY: &str = "fleet-canary-7f3a9c2e51";
+
+/// A veth pair between this host and a box: `NAME` here with
+/// `10.251.N.1/30`, `fleet0` in the box with `10.251.N.2/30`. Deleted on drop.
+struct Link {
+    name: String,
+}
+
+impl Link {
+    fn new(sbox: &SystemdBox, n: u8) -> Link {
+        let name = format!("bfl{}n{n}", std::process::id() % 100_000);
+        let pid = sbox.init_pid_on_host().to_string();
+        run(&[
+            "ip", "link", "add", &name, "type", "veth", "peer", "name", "fleet0", "netns", &pid,
+        ]);
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.251.{n}.1/30"),
+            "dev",
+            &name,
+        ]);
+        run(&["ip", "link", "set", &name, "up"]);
+        sbox.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        sbox.exec_ok(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.251.{n}.2/30"),
+            "dev",
+            "fleet0",
+        ]);
+        sbox.exec_ok(&["ip", "link", "set", "fleet0", "up"]);
+        Link { name }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.name])
+            .output();
+    }
+}
+
+fn run(argv: &[&str]) -> String {
+    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+    assert!(out.status.success(), "{argv:?}\n{}", describe(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A box with sshd (root may log in with `pubkey`), reachable at
+/// 10.251.N.2 over its own link, and a seeded Debian root at
+/// /var/lib/machines/NAME that berth inside manages (adopted).
+fn ssh_box(label: &str, n: u8, pubkey: &str, machine: &str) -> (SystemdBox, Link) {
+    let sbox = SystemdBox::boot_with(label, &["openssh-server"]);
+    let link = Link::new(&sbox, n);
+    let ssh_dir = sbox.host_path("/root/.ssh");
+    fs::create_dir_all(&ssh_dir).unwrap();
+    fs::set_permissions(&ssh_dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let keys = ssh_dir.join("authorized_keys");
+    fs::write(&keys, pubkey).unwrap();
+    fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).unwrap();
+    // sshd comes up with the box; wait for it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = sbox.exec(&["systemctl", "is-active", "ssh.service"]);
+        if String::from_utf8_lossy(&out.stdout).trim() == "active" {
+            break;
+        }
+        if Instant::now() > deadline {
+            // Socket activation or a late start: start it by hand.
+            sbox.exec_ok(&["systemctl", "start", "ssh.service"]);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // The machine berth manages inside: a seeded root, adopted.
+    sbox.install_file(
+        Path::new(env!("CARGO_BIN_EXE_berth")),
+        "/usr/local/bin/berth",
+    );
+    sbox.seed_nested_root(&format!("/var/lib/machines/{machine}"));
+    fs::write(
+        sbox.host_path("/root/adopt.yaml"),
+        format!("machines:\n  {machine}: {{distro: debian, release: bookworm}}\n"),
+    )
+    .unwrap();
+    sbox.exec_ok(&["berth", "-q", "adopt", "-f", "/root/adopt.yaml", machine]);
+    (sbox, link)
+}
+
+/// `ADDRESS KEYTYPE KEY` for the box's ed25519 host key.
+fn known_host(sbox: &SystemdBox, address: &str) -> String {
+    let key = fs::read_to_string(sbox.host_path("/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
+    let mut parts = key.split_whitespace();
+    format!(
+        "{address} {} {}\n",
+        parts.next().unwrap(),
+        parts.next().unwrap()
+    )
+}
+
+/// Every process's argv and environment in the box, as text.
+fn box_processes(sbox: &SystemdBox) -> String {
+    let out = sbox.exec(&[
+        "sh",
+        "-c",
+        "for p in /proc/[0-9]*; do cat $p/cmdline $p/environ 2>/dev/null; echo; done",
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn spec(extra_hosts: &str, extra_machines: &str) -> String {
+    format!(
+        "hosts:
+  alpha: {{ssh: root@10.251.1.2, identity: ./id_fleet, labels: [edge]}}
+  beta: {{ssh: root@10.251.2.2, identity: ./id_fleet}}
+  local: {{}}
+{extra_hosts}known_hosts: ./known_hosts
+defaults: {{distro: debian, release: bookworm}}
+machines:
+  web: {{host: alpha, state: running, root_password: {{env: FLEET_PW}}}}
+  edge: {{host: beta, state: running}}
+  here: {{state: stopped}}
+{extra_machines}"
+    )
+}
+
+#[test]
+fn two_boxes_and_local_over_ssh() {
+    if !require_root("fleet::two_boxes_and_local_over_ssh") {
+        return;
+    }
+    let sandbox = Sandbox::new("fleet");
+    let dir = sandbox.dir.path();
+    run(&[
+        "ssh-keygen",
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        "berth-fleet-test",
+        "-f",
+        &dir.join("id_fleet").display().to_string(),
+    ]);
+    let pubkey = fs::read_to_string(dir.join("id_fleet.pub")).unwrap();
+    let (alpha, _alpha_link) = ssh_box("fleet-alpha", 1, &pubkey, "web");
+    let (beta, _beta_link) = ssh_box("fleet-beta", 2, &pubkey, "edge");
+    let known = format!(
+        "{}{}",
+        known_host(&alpha, "10.251.1.2"),
+        known_host(&beta, "10.251.2.2")
+    );
+    fs::write(dir.join("known_hosts"), &known).unwrap();
+    // The local machine: a seeded root, adopted.
+    copy_of_cached_root(&sandbox.root("here"));
+    let spec1 = spec("", "");
+    sandbox
+        .berth_cmd()
+        .spec(&spec1)
+        .args(["adopt", "here"])
+        .run()
+        .success();
+
+    // Apply brings each machine up where it belongs.
+    let applied = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes"])
+        .run();
+    applied.success();
+    let out = applied.stdout();
+    assert!(out.contains("== host alpha (root@10.251.1.2) =="), "{out}");
+    assert!(out.contains("== host beta (root@10.251.2.2) =="), "{out}");
+    assert!(out.contains("== host local =="), "{out}");
+    alpha.wait_machine_running("web", Duration::from_secs(90));
+    beta.wait_machine_running("edge", Duration::from_secs(90));
+    assert!(alpha.exec_ok(&["machinectl", "list"]).contains("web"));
+    assert!(beta.exec_ok(&["machinectl", "list"]).contains("edge"));
+    assert!(!alpha.exec_ok(&["machinectl", "list"]).contains("edge"));
+
+    // status --json: every machine with its host.
+    let status = sandbox.berth_cmd().args(["status", "--json"]).run();
+    status.success();
+    let rows = status.json();
+    let host_of = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| (r["host"].clone(), r["state"].clone()))
+            .unwrap_or_else(|| panic!("{name} missing: {rows}"))
+    };
+    assert_eq!(host_of("web"), ("alpha".into(), "running".into()), "{rows}");
+    assert_eq!(host_of("edge"), ("beta".into(), "running".into()), "{rows}");
+    assert_eq!(host_of("here").0, "local", "{rows}");
+
+    // A second plan changes nothing, on every host.
+    let again = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--detailed-exitcode"])
+        .run();
+    assert_eq!(again.exit_code(), Some(0), "{}", describe(again.output()));
+    let json = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--json", "--hosts", "label:edge"])
+        .run();
+    json.success();
+    let plan = json.json();
+    assert_eq!(plan["changes"], 0, "{plan}");
+    assert_eq!(plan["machines"][0]["host"], "alpha", "{plan}");
+    assert_eq!(plan["machines"].as_array().unwrap().len(), 1, "{plan}");
+
+    // An unreachable host fails alone: the others are applied, exit 1.
+    let spec2 = spec(
+        "  gamma: {ssh: \"root@10.251.1.2:2222\", identity: ./id_fleet}\n",
+        "  far: {host: gamma}\n",
+    )
+    .replace(
+        "web: {host: alpha, state: running,",
+        "web: {host: alpha, state: running, hostname: web-two,",
+    );
+    let partial = sandbox
+        .berth_cmd()
+        .spec(&spec2)
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes"])
+        .run();
+    assert_eq!(
+        partial.exit_code(),
+        Some(1),
+        "{}",
+        describe(partial.output())
+    );
+    let err = partial.stderr();
+    assert!(
+        err.contains("host gamma: ssh: connect to host 10.251.1.2 port 2222"),
+        "{err}"
+    );
+    assert!(!err.contains("host alpha:"), "{err}");
+    assert_eq!(
+        fs::read_to_string(alpha.host_path("/var/lib/machines/web/etc/hostname"))
+            .unwrap()
+            .trim(),
+        "web-two",
+        "alpha was applied despite gamma"
+    );
+
+    // A changed host key fails that host, and nothing is applied there.
+    let (other_key, _) = {
+        let k = dir.join("other_key");
+        run(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            &k.display().to_string(),
+        ]);
+        (fs::read_to_string(dir.join("other_key.pub")).unwrap(), ())
+    };
+    let mut parts = other_key.split_whitespace();
+    let bad_beta = format!(
+        "10.251.2.2 {} {}\n",
+        parts.next().unwrap(),
+        parts.next().unwrap()
+    );
+    fs::write(
+        dir.join("known_hosts"),
+        format!("{}{bad_beta}", known_host(&alpha, "10.251.1.2")),
+    )
+    .unwrap();
+    let spec3 = spec1.replace(
+        "edge: {host: beta, state: running}",
+        "edge: {host: beta, state: running, hostname: edge-two}",
+    );
+    let keyed = sandbox
+        .berth_cmd()
+        .spec(&spec3)
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes", "--hosts", "beta"])
+        .run();
+    assert_eq!(keyed.exit_code(), Some(1), "{}", describe(keyed.output()));
+    let err = keyed.stderr();
+    assert!(
+        err.contains("host beta: ssh: host key verification failed"),
+        "{err}"
+    );
+    assert_ne!(
+        fs::read_to_string(beta.host_path("/var/lib/machines/edge/etc/hostname"))
+            .unwrap()
+            .trim(),
+        "edge-two",
+        "beta was applied despite its wrong key"
+    );
+
+    // The secret never shows in the boxes' process tables nor on their
+    // disks, except as the hash in the machine's /etc/shadow.
+    for sbox in [&alpha, &beta] {
+        assert!(
+            !box_processes(sbox).contains(CANARY),
+            "the canary is in a process table"
+        );
+        let grep = Command::new("grep")
+            .args(["-rlF", "--binary-files=text", "--no-messages", CANARY])
+            .arg(sbox.root())
+            .output()
+            .unwrap();
+        let hits = String::from_utf8_lossy(&grep.stdout);
+        assert!(
+            hits.trim().is_empty(),
+            "the canary is on a box's disk: {hits}"
+        );
+    }
+    let shadow = fs::read_to_string(alpha.host_path("/var/lib/machines/web/etc/shadow")).unwrap();
+    assert!(
+        shadow.starts_with("root:$"),
+        "root's password was not set: {shadow}"
+    );
+}
+
+#[test]
+fn hosts_patterns_must_match() {
+    let sandbox = Sandbox::new("fleet-patterns");
+    let spec = "hosts:\n  alpha: {ssh: root@192.0.2.10}\nmachines:\n  web: {host: alpha, distro: debian, release: bookworm}\n";
+    let run = sandbox
+        .berth_cmd()
+        .spec(spec)
+        .args(["plan", "--hosts", "gamma"])
+        .run();
+    run.failure();
+    assert!(
+        run.stderr().contains("--hosts gamma: no such host"),
+        "{}",
+        run.stderr()
+    );
+    let run = sandbox
+        .berth_cmd()
+        .spec(spec)
+        .args(["status", "--hosts", "label:nope"])
+        .run();
+    run.failure();
+    assert!(
+        run.stderr().contains("--hosts label:nope: no such host"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn unreachable_only_host_fails_with_its_name() {
+    // 192.0.2.0/24 is TEST-NET-1: nothing answers; ConnectTimeout bounds it.
+    // Routed nowhere here, ssh fails fast (no route) or after 10 s.
+    let sandbox = Sandbox::new("fleet-unreachable");
+    let spec = "hosts:\n  gamma: {ssh: \"root@127.0.0.1:1\"}\nmachines:\n  web: {host: gamma, distro: debian, release: bookworm}\n";
+    let run = sandbox.berth_cmd().spec(spec).args(["plan"]).run();
+    assert_eq!(run.exit_code(), Some(1), "{}", describe(run.output()));
+    let err = run.stderr();
+    assert!(
+        err.contains("host gamma: ssh: connect to host 127.0.0.1 port 1"),
+        "{err}"
+    );
+    assert!(
+        run.stdout().contains("== host gamma (root@127.0.0.1:1) =="),
+        "{}",
+        run.stdout()
+    );
+}
