@@ -168,3 +168,60 @@ impl Bundler {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::wire::base64_decode;
+
+    #[test]
+    fn a_hosts_part_carries_its_files_and_secrets_but_not_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("motd.j2"), "hi {{ machine.name }}\n").unwrap();
+        std::fs::write(dir.path().join("pw"), "file-secret\n").unwrap();
+        let text = "hosts:\n  a: {ssh: root@192.0.2.1}\n  b: {ssh: root@192.0.2.2}\n\
+            defaults: {distro: debian, release: bookworm}\n\
+            machines:\n  web:\n    host: a\n    root_password: {file: ./pw}\n    files:\n      /etc/motd: {template: ./motd.j2}\n      /etc/token: {secret: {env: BERTH_BUNDLE_TEST_UNSET}}\n  db: {host: b, root_password: {hash: \"$6$x$y\"}}\n";
+        let file = dir.path().join("spec.yaml");
+        std::fs::write(&file, text).unwrap();
+        let spec = berth_schema::load(&file).unwrap();
+        let web = &spec.machines["web"];
+        let req = request(
+            "plan",
+            Options::default(),
+            &file,
+            text,
+            &spec.fleet,
+            "a",
+            &[web],
+            &InputPolicy::default(),
+            "berth 0",
+        )
+        .unwrap();
+        assert!(!req.spec_yaml.contains("db"), "{}", req.spec_yaml);
+        assert!(!req.spec_yaml.contains("file-secret"), "{}", req.spec_yaml);
+        assert!(!req.spec_yaml.contains("\"host\""), "{}", req.spec_yaml);
+        assert_eq!(req.files.len(), 1);
+        let (rel, data) = req.files.iter().next().unwrap();
+        assert!(rel.starts_with("inputs/") && rel.ends_with("motd.j2"), "{rel}");
+        assert_eq!(base64_decode(data).unwrap(), b"hi {{ machine.name }}\n");
+        // The file secret travels as a generated env: name, newline stripped.
+        assert_eq!(
+            base64_decode(&req.secrets["BERTH_SECRET_0"]).unwrap(),
+            b"file-secret"
+        );
+        assert!(req.spec_yaml.contains("BERTH_SECRET_0"), "{}", req.spec_yaml);
+        // It loads back on the agent's side (files next to it).
+        let back = tempfile::tempdir().unwrap();
+        for (rel, data) in &req.files {
+            let p = back.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, base64_decode(data).unwrap()).unwrap();
+        }
+        let spec_path = back.path().join("spec.yaml");
+        std::fs::write(&spec_path, &req.spec_yaml).unwrap();
+        let part = berth_schema::load(&spec_path).unwrap();
+        assert_eq!(part.machines.len(), 1);
+        assert!(crate::inputs::check(&part.machines["web"], &InputPolicy::default()).is_empty());
+    }
+}
