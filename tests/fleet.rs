@@ -270,6 +270,14 @@ fn two_boxes_and_local_over_ssh() {
         "alpha was applied despite gamma"
     );
 
+    // exec runs on the machine's host, its exit code passed through.
+    let exec = sandbox
+        .berth_cmd()
+        .args(["exec", "web", "--", "sh", "-c", "cat /etc/hostname; exit 3"])
+        .run();
+    assert_eq!(exec.exit_code(), Some(3), "{}", describe(exec.output()));
+    assert_eq!(exec.stdout().trim(), "web-two");
+
     // A changed host key fails that host, and nothing is applied there.
     let (other_key, _) = {
         let k = dir.join("other_key");

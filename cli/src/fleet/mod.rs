@@ -694,3 +694,55 @@ pub fn destroy(
     }
     Ok(exit_for(failed, false))
 }
+
+/// `berth exec` and `berth logs` for a machine the spec (`file`, or
+/// `machines.yaml` here) places on a host over ssh: runs `berth ARGS`
+/// there through the host's connection, stdin, stdout and stderr passed
+/// through; its exit code is berth's. `None` when the machine is local
+/// (or there is no spec).
+pub fn guest(
+    file: Option<&std::path::PathBuf>,
+    name: &str,
+    args: &[String],
+) -> Result<Option<ExitCode>> {
+    let default = Path::new("machines.yaml");
+    let path = match file {
+        Some(p) => p.as_path(),
+        None if default.exists() => default,
+        None => return Ok(None),
+    };
+    let spec = crate::commands::load_path(path)?;
+    if !spec.machines.contains_key(name) {
+        return Ok(None);
+    }
+    let Some(host) = spec.fleet.host(spec.fleet.host_of(name)) else {
+        return Ok(None);
+    };
+    if host.is_local() {
+        return Ok(None);
+    }
+    let binary = LocalBinary::current(&version()).map_err(|e| anyhow!(e))?;
+    let conn = Connection::new(&host, &spec.fleet).map_err(|e| anyhow!(e))?;
+    let bin = conn
+        .prepare(&binary)
+        .map_err(|e| anyhow!("host {}: {e}", host.name))?;
+    let mut remote = berth_engine::remote::ssh::shell_quote(&bin);
+    for a in args {
+        remote.push(' ');
+        remote.push_str(&berth_engine::remote::ssh::shell_quote(a));
+    }
+    let status = conn
+        .command(&remote)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| anyhow!("cannot run ssh: {e}"))?;
+    Ok(Some(match status.code() {
+        Some(255) => {
+            bail!("host {}: ssh failed (exit 255)", host.name)
+        }
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::from(1),
+    }))
+}

@@ -203,14 +203,21 @@ mod tests {
         assert!(!req.spec_yaml.contains("\"host\""), "{}", req.spec_yaml);
         assert_eq!(req.files.len(), 1);
         let (rel, data) = req.files.iter().next().unwrap();
-        assert!(rel.starts_with("inputs/") && rel.ends_with("motd.j2"), "{rel}");
+        assert!(
+            rel.starts_with("inputs/") && rel.ends_with("motd.j2"),
+            "{rel}"
+        );
         assert_eq!(base64_decode(data).unwrap(), b"hi {{ machine.name }}\n");
         // The file secret travels as a generated env: name, newline stripped.
         assert_eq!(
             base64_decode(&req.secrets["BERTH_SECRET_0"]).unwrap(),
             b"file-secret"
         );
-        assert!(req.spec_yaml.contains("BERTH_SECRET_0"), "{}", req.spec_yaml);
+        assert!(
+            req.spec_yaml.contains("BERTH_SECRET_0"),
+            "{}",
+            req.spec_yaml
+        );
         // It loads back on the agent's side (files next to it).
         let back = tempfile::tempdir().unwrap();
         for (rel, data) in &req.files {
