@@ -725,18 +725,8 @@ impl<'de> Deserialize<'de> for Node {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
                 let mut entries = Vec::new();
-                while let Some(key) = map.next_key::<Node>()? {
-                    let key = match key {
-                        Node::Str(s) => s,
-                        Node::Int(i) => i.to_string(),
-                        Node::Uint(u) => u.to_string(),
-                        Node::Bool(b) => b.to_string(),
-                        Node::Float(f) => f.to_string(),
-                        Node::Null => "null".to_owned(),
-                        _ => {
-                            return Err(serde::de::Error::custom("a mapping key must be a scalar"));
-                        }
-                    };
+                // Keys as text, as the spec reads them (`on:` is a name, not a boolean).
+                while let Some(key) = map.next_key::<String>()? {
                     let value = map.next_value::<Node>()?;
                     entries.push((key, value));
                 }

@@ -138,3 +138,40 @@ fn one_hosts_part_loads_back_without_hosts() {
     expected.source = edge.source.clone();
     assert_eq!(*edge, expected);
 }
+
+#[test]
+fn a_hosts_part_keeps_every_value_as_loaded() {
+    let text = "\
+hosts:
+  a: {ssh: root@192.0.2.1}
+vars: {port: 8080, ratio: 0.5, on: true, name: x}
+defaults: {host: a, autostart: yes}
+machines:
+  f:
+    distro: fedora
+    release: 40
+    environment: {A: 1, B: 'yes', C: \"tab\\there\"}
+    files:
+      /etc/x: {content: \"a: b\\n'q'\\n\", mode: \"0640\"}
+    units: {enable: [x]}
+    network: {mode: veth, ports: [\"8080:80\"]}
+    resources: {memory_max: 1G, cpu_weight: 100}
+  d: {distro: debian, release: bookworm, state: stopped, vars: {n: 1}}
+";
+    // `yes` is a YAML 1.1 boolean berth takes (the JSON Schema's YAML 1.2 does not).
+    let spec =
+        berth_schema::load_str(text, std::path::Path::new("/etc/berth/spec.yaml")).expect("valid");
+    let part = host_part(text, &spec.fleet, "a").expect("ok").to_yaml();
+    let back = berth_schema::load_str(&part, std::path::Path::new("/etc/berth/spec.yaml"))
+        .unwrap_or_else(|e| panic!("{e}\n{part}"));
+    for name in ["f", "d"] {
+        let mut want = spec.machines[name].clone();
+        let mut got = back.machines[name].clone();
+        // Where things are declared differs; what they are must not.
+        want.source = got.source.clone();
+        for (w, g) in want.files.iter_mut().zip(&mut got.files) {
+            w.source = g.source.clone();
+        }
+        assert_eq!(got, want, "{part}");
+    }
+}
