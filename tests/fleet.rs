@@ -54,6 +54,19 @@ impl Link {
     }
 }
 
+impl Link {
+    /// Takes the link down (`up: false`) or brings it back.
+    fn set(&self, up: bool) {
+        run(&[
+            "ip",
+            "link",
+            "set",
+            &self.name,
+            if up { "up" } else { "down" },
+        ]);
+    }
+}
+
 impl Drop for Link {
     fn drop(&mut self) {
         let _ = Command::new("ip")
@@ -166,7 +179,7 @@ fn two_boxes_and_local_over_ssh() {
         &dir.join("id_fleet").display().to_string(),
     ]);
     let pubkey = fs::read_to_string(dir.join("id_fleet.pub")).unwrap();
-    let (alpha, _alpha_link) = ssh_box("fleet-alpha", 1, &pubkey, "web");
+    let (alpha, alpha_link) = ssh_box("fleet-alpha", 1, &pubkey, "web");
     let (beta, _beta_link) = ssh_box("fleet-beta", 2, &pubkey, "edge");
     let known = format!(
         "{}{}",
@@ -234,6 +247,78 @@ fn two_boxes_and_local_over_ssh() {
     assert_eq!(plan["changes"], 0, "{plan}");
     assert_eq!(plan["machines"][0]["host"], "alpha", "{plan}");
     assert_eq!(plan["machines"].as_array().unwrap().len(), 1, "{plan}");
+
+    // Cut link: alpha's link goes down while it starts web (a guest unit
+    // holds its boot for 25 s); beta and local complete, alpha is reported
+    // as lost mid-step, and once the link is back the next apply converges.
+    let stopped = spec1.replace(
+        "web: {host: alpha, state: running,",
+        "web: {host: alpha, state: stopped,",
+    );
+    sandbox
+        .berth_cmd()
+        .spec(&stopped)
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes", "--hosts", "alpha"])
+        .run()
+        .success();
+    assert!(!alpha.exec_ok(&["machinectl", "list"]).contains("web"));
+    let slow = spec1.replace(
+        "web: {host: alpha, state: running,",
+        "web: {host: alpha, state: running, units: {enable: [slow]}, files: {/etc/systemd/system/slow.service: {content: \"[Service]\\nType=oneshot\\nExecStart=/bin/sleep 25\\n[Install]\\nWantedBy=multi-user.target\\n\"}},",
+    );
+    let cut = std::thread::scope(|scope| {
+        let apply = scope.spawn(|| {
+            sandbox
+                .berth_cmd()
+                .spec(&slow)
+                .env("FLEET_PW", CANARY)
+                .args(["apply", "--yes"])
+                .run()
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !alpha.exec_ok(&["machinectl", "list"]).contains("web") {
+            assert!(Instant::now() < deadline, "web never started on alpha");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        alpha_link.set(false);
+        apply.join().unwrap()
+    });
+    alpha_link.set(true);
+    assert_eq!(cut.exit_code(), Some(1), "{}", describe(cut.output()));
+    let err = cut.stderr();
+    assert!(
+        err.contains("host alpha: connection lost during 'start machine"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("host beta:") && !err.contains("host local:"),
+        "{err}"
+    );
+    let converge = sandbox
+        .berth_cmd()
+        .spec(&slow)
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes"])
+        .run();
+    assert_eq!(
+        converge.exit_code(),
+        Some(0),
+        "{}",
+        describe(converge.output())
+    );
+    alpha.wait_machine_running("web", Duration::from_secs(90));
+    let settled = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--detailed-exitcode", "--hosts", "alpha"])
+        .run();
+    assert_eq!(
+        settled.exit_code(),
+        Some(0),
+        "{}",
+        describe(settled.output())
+    );
 
     // An unreachable host fails alone: the others are applied, exit 1.
     let spec2 = spec(
