@@ -320,6 +320,70 @@ fn two_boxes_and_local_over_ssh() {
         describe(settled.output())
     );
 
+    // A saved plan over hosts: each host gets its part; a host where
+    // something changed since refuses (`plan is stale: host beta: ...`)
+    // while the others apply theirs.
+    let renamed = slow
+        .replace(
+            "web: {host: alpha, state: running,",
+            "web: {host: alpha, state: running, hostname: web-saved,",
+        )
+        .replace(
+            "edge: {host: beta, state: running}",
+            "edge: {host: beta, state: running, hostname: edge-saved}",
+        );
+    let saved = sandbox
+        .berth_cmd()
+        .spec(&renamed)
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--out", "fleet.plan"])
+        .run();
+    saved.success();
+    let text = fs::read_to_string(dir.join("fleet.plan")).unwrap();
+    assert!(!text.contains(CANARY));
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(file["format"], "berth-fleet-plan", "{file}");
+    assert!(
+        file["hosts"]["alpha"]["targets"] == serde_json::json!(["web"]),
+        "{file}"
+    );
+    let edge_hostname = beta.host_path("/var/lib/machines/edge/etc/hostname");
+    fs::write(&edge_hostname, "tampered\n").unwrap();
+    let stale = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "./fleet.plan"])
+        .run();
+    assert_eq!(stale.exit_code(), Some(1), "{}", describe(stale.output()));
+    assert!(
+        stale.stderr().contains("plan is stale: host beta: "),
+        "{}",
+        stale.stderr()
+    );
+    assert_eq!(fs::read_to_string(&edge_hostname).unwrap(), "tampered\n");
+    assert_eq!(
+        fs::read_to_string(alpha.host_path("/var/lib/machines/web/etc/hostname"))
+            .unwrap()
+            .trim(),
+        "web-saved"
+    );
+    sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--out", "fleet.plan"])
+        .run()
+        .success();
+    sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "./fleet.plan"])
+        .run()
+        .success();
+    assert_eq!(
+        fs::read_to_string(&edge_hostname).unwrap().trim(),
+        "edge-saved"
+    );
+
     // An unreachable host fails alone: the others are applied, exit 1.
     let spec2 = spec(
         "  gamma: {ssh: \"root@10.251.1.2:2222\", identity: ./id_fleet}\n",

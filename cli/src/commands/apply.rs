@@ -21,6 +21,10 @@ struct ApplyReport<'a> {
 
 /// Plans under the state lock, shows the plan, asks, applies.
 pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
+    // A plan saved over hosts (`berth plan --out` on a spec with ssh hosts).
+    if let Some(code) = crate::fleet::apply_saved_arg(engine, args)? {
+        return Ok(code);
+    }
     // `berth apply FILE`: a plan saved by `berth plan --out`, from its own spec.
     let saved = crate::select::saved_plan_arg(&args.names)?;
     let spec = match &saved {

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -69,19 +70,37 @@ impl Reporter for WireReporter<'_> {
     }
 }
 
-/// Runs `command` for `machines` with `engine` (already given the whole
+/// What a command needs beyond its machines: the spec file it was loaded
+/// from (for a plan to save) and, for `apply_saved`, the saved plan.
+pub struct Job<'a> {
+    /// The command.
+    pub command: &'a str,
+    /// Its options.
+    pub options: &'a Options,
+    /// The spec file the machines were loaded from.
+    pub spec_path: &'a Path,
+    /// This host's saved plan (`apply_saved`).
+    pub saved: Option<&'a serde_json::Value>,
+}
+
+/// Runs `job` for `machines` with `engine` (already given the whole
 /// host's spec), reporting through `emit`; ends with a `result` event.
 pub fn serve(
     engine: &Engine,
-    command: &str,
-    options: &Options,
+    job: &Job<'_>,
     machines: &[&Machine],
     emit: &(dyn Fn(WireEvent) + Sync),
 ) {
-    let result = match command {
+    let options = job.options;
+    let result = match job.command {
         "plan" => plan(engine, machines, emit),
+        "plan_out" => plan_out(engine, job.spec_path, machines, emit),
         "status" => status(engine, machines, emit),
-        "apply" => apply(engine, options, machines, emit),
+        "apply" => apply(engine, options, machines, None, emit),
+        "apply_saved" => match job.saved {
+            Some(saved) => apply(engine, options, machines, Some(saved), emit),
+            None => Err("apply_saved without a saved plan".to_owned()),
+        },
         "destroy" => destroy(engine, options, emit),
         other => Err(format!("unknown agent command {other:?}")),
     };
@@ -120,6 +139,22 @@ fn plan(engine: &Engine, machines: &[&Machine], emit: &(dyn Fn(WireEvent) + Sync
     Ok((if plan.is_empty() { 0 } else { 2 }, None))
 }
 
+fn plan_out(
+    engine: &Engine,
+    spec_path: &Path,
+    machines: &[&Machine],
+    emit: &(dyn Fn(WireEvent) + Sync),
+) -> Served {
+    let (plan, saved) = engine
+        .plan_for_saving(spec_path, machines.iter().copied())
+        .map_err(plan_errors)?;
+    emit_plan(&plan, emit)?;
+    emit(WireEvent::Saved {
+        saved: serde_json::to_value(&saved).map_err(|e| e.to_string())?,
+    });
+    Ok((if plan.is_empty() { 0 } else { 2 }, None))
+}
+
 fn status(engine: &Engine, machines: &[&Machine], emit: &(dyn Fn(WireEvent) + Sync)) -> Served {
     let rows = machines
         .iter()
@@ -145,11 +180,43 @@ fn apply(
     engine: &Engine,
     options: &Options,
     machines: &[&Machine],
+    saved: Option<&serde_json::Value>,
     emit: &(dyn Fn(WireEvent) + Sync),
 ) -> Served {
     let _lock = lock(engine, options)?;
-    let plan = engine.plan(machines.iter().copied()).map_err(plan_errors)?;
-    emit_plan(&plan, emit)?;
+    let plan = match saved {
+        Some(saved) => {
+            let saved: berth_engine::saved_plan::SavedPlan = serde_json::from_value(saved.clone())
+                .map_err(|e| format!("a bad saved plan: {e}"))?;
+            let targets: Vec<&Machine> = saved
+                .targets
+                .iter()
+                .filter_map(|t| machines.iter().copied().find(|m| &m.name == t))
+                .collect();
+            if targets.len() != saved.targets.len() {
+                return Err(
+                    "plan is stale: the spec no longer has the same machines here; plan again"
+                        .to_owned(),
+                );
+            }
+            let plan = engine
+                .check_saved_plan(&saved, &targets)
+                .map_err(|e| e.to_string())?;
+            return apply_plan(engine, options, &targets, &plan, emit);
+        }
+        None => engine.plan(machines.iter().copied()).map_err(plan_errors)?,
+    };
+    apply_plan(engine, options, machines, &plan, emit)
+}
+
+fn apply_plan(
+    engine: &Engine,
+    options: &Options,
+    machines: &[&Machine],
+    plan: &berth_engine::Plan,
+    emit: &(dyn Fn(WireEvent) + Sync),
+) -> Served {
+    emit_plan(plan, emit)?;
     if !plan.is_empty() && !options.yes {
         return Err("apply needs --yes on a fleet (the controller asks first)".into());
     }
@@ -307,9 +374,29 @@ fn run_request(paths: Paths) -> Result<u8, String> {
     }
     berth_engine::secret::preset_env(secrets)?;
 
+    // One work directory per spec and host, the same every time (a saved
+    // plan's fingerprints hold its paths), held under a lock meanwhile.
     std::fs::create_dir_all(RUN_DIR).map_err(|e| format!("cannot make {RUN_DIR}: {e}"))?;
-    let dir = nix::unistd::mkdtemp(&Path::new(RUN_DIR).join("agent.XXXXXX"))
-        .map_err(|e| format!("cannot make a work directory in {RUN_DIR}: {e}"))?;
+    let key = {
+        use sha2::Digest as _;
+        let digest =
+            sha2::Sha256::digest(format!("{}\0{}", request.spec_label, request.host).as_bytes());
+        digest
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let dir = Path::new(RUN_DIR).join(format!("agent-{key}"));
+    let lock = std::fs::File::create(Path::new(RUN_DIR).join(format!("agent-{key}.lock")))
+        .map_err(|e| format!("cannot make the agent's lock in {RUN_DIR}: {e}"))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock the agent's work directory: {e}"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
     let work = WorkDir(dir);
     for (rel, data) in &request.files {
         let path = Path::new(rel);
@@ -355,13 +442,15 @@ fn run_request(paths: Paths) -> Result<u8, String> {
         }
         emit_stdout(event);
     };
-    serve(
-        &engine,
-        &request.command,
-        &request.options,
-        &machines,
-        &emit,
-    );
+    let job = Job {
+        command: &request.command,
+        options: &request.options,
+        spec_path: &spec_path,
+        saved: request.saved.as_ref(),
+    };
+    serve(&engine, &job, &machines, &emit);
+    drop(work);
+    drop(lock);
     let code = last.lock().map(|l| *l).unwrap_or(1);
     Ok(code)
 }

@@ -128,6 +128,8 @@ struct Ctx<'a> {
     spec_file: &'a Path,
     policy: &'a InputPolicy,
     binary: Option<LocalBinary>,
+    /// Each host's part of a saved plan (`apply FILE`).
+    saved: std::collections::BTreeMap<String, Value>,
 }
 
 /// Runs `command` on every job's host in parallel (at most `jobs` at once).
@@ -186,7 +188,13 @@ fn run_host(ctx: &Ctx<'_>, job: &HostJob<'_>, command: &str, options: &Options) 
         };
         let names = options.names.clone();
         let machines: Vec<&Machine> = names.iter().filter_map(|n| local.machines.get(n)).collect();
-        agent::serve(&engine, command, &options, &machines, &emit);
+        let work = agent::Job {
+            command,
+            options: &options,
+            spec_path: ctx.spec_file,
+            saved: ctx.saved.get(&job.host.name),
+        };
+        agent::serve(&engine, &work, &machines, &emit);
         return finish(
             job.host.clone(),
             events.into_inner().unwrap_or_default(),
@@ -242,7 +250,7 @@ fn run_remote(
             ctx.spec_file.display()
         ))
     })?;
-    let request = bundle::request(
+    let mut request = bundle::request(
         command,
         options.clone(),
         ctx.spec_file,
@@ -253,6 +261,7 @@ fn run_remote(
         ctx.policy,
         &binary.version,
     )?;
+    request.saved = ctx.saved.get(&job.host.name).cloned();
     let conn = Connection::new(&job.host, &ctx.spec.fleet)?;
     let bin = conn.prepare(binary)?;
     let payload = serde_json::to_vec(&request)
@@ -343,6 +352,7 @@ fn context<'a>(
         spec_file,
         policy,
         binary,
+        saved: std::collections::BTreeMap::new(),
     })
 }
 
@@ -387,7 +397,11 @@ fn summary(runs: &[HostRun]) -> bool {
     let failed: Vec<&HostRun> = runs.iter().filter(|r| r.error.is_some()).collect();
     for run in &failed {
         let e = run.error.as_deref().unwrap_or("failed");
-        anstream::eprintln!("host {}: {}", run.host.name, e.lines().next().unwrap_or(e));
+        let first = e.lines().next().unwrap_or(e);
+        match first.strip_prefix("plan is stale: ") {
+            Some(rest) => anstream::eprintln!("plan is stale: host {}: {rest}", run.host.name),
+            None => anstream::eprintln!("host {}: {first}", run.host.name),
+        }
     }
     if !failed.is_empty() {
         anstream::eprintln!("{} of {} hosts failed.", failed.len(), runs.len());
@@ -469,15 +483,37 @@ fn host_results(runs: &[HostRun]) -> Vec<Value> {
 
 /// `berth plan` over hosts.
 pub fn plan(engine: &Engine, args: &crate::cli::PlanArgs, spec: &Spec) -> Result<ExitCode> {
-    if args.out.is_some() {
-        bail!(
-            "--out with hosts over ssh is not supported yet: plan and apply without a saved plan"
-        );
-    }
     let policy = crate::commands::input_policy(&args.inputs)?;
     let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts)?;
-    let ctx = context(engine, spec, &args.spec.file, &policy, &jobs)?;
-    let runs = run_all(&ctx, &jobs, "plan", &Options::default(), jobs.len());
+    // A saved plan names its spec by absolute path (as plan.rs loads it).
+    let spec_file = match &args.out {
+        Some(_) => std::path::absolute(&args.spec.file)?,
+        None => args.spec.file.clone(),
+    };
+    let ctx = context(engine, spec, &spec_file, &policy, &jobs)?;
+    let command = if args.out.is_some() {
+        "plan_out"
+    } else {
+        "plan"
+    };
+    let runs = run_all(&ctx, &jobs, command, &Options::default(), jobs.len());
+    if let Some(out) = &args.out {
+        if runs.iter().any(|r| r.error.is_some()) {
+            render_groups(&runs, "plan");
+            summary(&runs);
+            bail!("planning failed on some hosts; the plan was not saved");
+        }
+        write_fleet_plan(out, &spec_file, &runs)?;
+        if !render::quiet() {
+            let shown = out.display().to_string();
+            let arg = if shown.contains('/') {
+                shown.clone()
+            } else {
+                format!("./{shown}")
+            };
+            anstream::eprintln!("Saved the plan to {shown}; run it with `berth apply {arg}`.");
+        }
+    }
     let changes: u64 = runs
         .iter()
         .filter_map(|r| r.plan())
@@ -515,6 +551,146 @@ fn exit_for(failed: bool, changes: bool) -> ExitCode {
     }
 }
 
+/// The `format` of a saved plan over hosts.
+const FLEET_FORMAT: &str = "berth-fleet-plan";
+
+/// Writes every host's saved plan into one file (JSON, no secrets).
+fn write_fleet_plan(out: &Path, spec_file: &Path, runs: &[HostRun]) -> Result<()> {
+    let mut hosts = serde_json::Map::new();
+    let mut machines = Vec::new();
+    let mut changes = 0;
+    for r in runs {
+        let saved = r
+            .events
+            .iter()
+            .find_map(|e| match e {
+                WireEvent::Saved { saved } => Some(saved.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| anyhow!("host {}: no saved plan came back", r.host.name))?;
+        hosts.insert(r.host.name.clone(), saved);
+        if let Some((plan, _)) = r.plan() {
+            changes += plan.get("changes").and_then(Value::as_u64).unwrap_or(0);
+        }
+        machines.extend(with_host(r.plan().map(|(p, _)| p), &r.host.name));
+    }
+    let file = serde_json::json!({
+        "format": FLEET_FORMAT,
+        "version": 1,
+        "berth_version": env!("CARGO_PKG_VERSION"),
+        "spec": spec_file,
+        "hosts": hosts,
+        "plan": {"changes": changes, "machines": machines},
+    });
+    let mut text = serde_json::to_vec_pretty(&file)?;
+    text.push(b'\n');
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut tmp = tempfile_in(&dir)?;
+    tmp.1.write_all(&text)?;
+    tmp.1.sync_all()?;
+    std::fs::rename(&tmp.0, out)
+        .map_err(|e| anyhow!("writing the plan to {}: {e}", out.display()))?;
+    Ok(())
+}
+
+/// A new file next to where the plan goes (renamed over it once written).
+fn tempfile_in(dir: &Path) -> Result<(std::path::PathBuf, std::fs::File)> {
+    for i in 0..100 {
+        let path = dir.join(format!(".berth-plan.{}.{i}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => bail!("writing the plan in {}: {e}", dir.display()),
+        }
+    }
+    bail!(
+        "writing the plan in {}: no free temporary name",
+        dir.display()
+    )
+}
+
+/// `berth apply FILE` for a plan saved over hosts: `Some` when the only
+/// argument is such a file. Each host gets its part and applies it when
+/// nothing changed there since; otherwise that host refuses with
+/// `plan is stale: host beta: ...` (the others go on).
+pub fn apply_saved_arg(engine: &Engine, args: &crate::cli::ApplyArgs) -> Result<Option<ExitCode>> {
+    let [arg] = args.names.as_slice() else {
+        return Ok(None);
+    };
+    let path = Path::new(arg);
+    if !(arg.contains('/') || path.is_file()) || !path.is_file() {
+        return Ok(None);
+    }
+    let Ok(text) = std::fs::read(path) else {
+        return Ok(None);
+    };
+    let Ok(file) = serde_json::from_slice::<Value>(&text) else {
+        return Ok(None);
+    };
+    if file.get("format").and_then(Value::as_str) != Some(FLEET_FORMAT) {
+        return Ok(None);
+    }
+    if file.get("version").and_then(Value::as_u64) != Some(1) {
+        bail!("{arg}: plan is stale: it was written in another format version; plan again");
+    }
+    let spec_path = file
+        .get("spec")
+        .and_then(Value::as_str)
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| anyhow!("{arg}: no spec in the plan file"))?;
+    let spec = crate::commands::load_path(&spec_path)?;
+    let hosts = file
+        .get("hosts")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut jobs = Vec::new();
+    for (name, saved) in &hosts {
+        let host = spec.fleet.host(name).ok_or_else(|| {
+            anyhow!(
+                "plan is stale: host {name}: no longer in the spec at {}",
+                spec_path.display()
+            )
+        })?;
+        let mut machines = Vec::new();
+        for target in saved
+            .get("targets")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let target = target.as_str().unwrap_or_default();
+            match spec.machines.get(target) {
+                Some(m) if spec.fleet.host_of(target) == name => machines.push(m),
+                _ => bail!(
+                    "plan is stale: host {name}: machine {target} is no longer there in the spec at {}",
+                    spec_path.display()
+                ),
+            }
+        }
+        jobs.push(HostJob { host, machines });
+    }
+    let policy = crate::commands::input_policy(&args.inputs)?;
+    let mut ctx = context(engine, &spec, &spec_path, &policy, &jobs)?;
+    ctx.saved = hosts.into_iter().collect();
+    let options = Options {
+        names: Vec::new(),
+        yes: true,
+        replace: args.replace.clone(),
+        lock_timeout: args.lock_timeout,
+    };
+    let parallel = args.jobs.unwrap_or(jobs.len()).max(1);
+    let runs = run_all(&ctx, &jobs, "apply_saved", &options, parallel);
+    Ok(Some(finish_apply(&runs, args.json)?))
+}
+
 /// `berth apply` over hosts: without `--yes`, every host's plan first and
 /// one question; then every host applies its part, in parallel.
 pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Result<ExitCode> {
@@ -548,8 +724,13 @@ pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Resu
         }
     }
     let runs = run_all(&ctx, &jobs, "apply", &options, parallel);
+    finish_apply(&runs, args.json)
+}
+
+/// Prints what every host applied (or JSON) and the exit code.
+fn finish_apply(runs: &[HostRun], json: bool) -> Result<ExitCode> {
     let failed = runs.iter().any(|r| r.error.is_some() || r.exit != 0);
-    if args.json {
+    if json {
         let machines: Vec<Value> = runs
             .iter()
             .flat_map(|r| with_host(r.report(), &r.host.name))
@@ -563,15 +744,15 @@ pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Resu
             "changes": changes,
             "applied": !failed,
             "machines": machines,
-            "hosts": host_results(&runs),
+            "hosts": host_results(runs),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         for r in runs.iter().filter(|r| r.error.is_some()) {
             anstream::eprintln!("host {}: {}", r.host.name, r.error.as_deref().unwrap_or(""));
         }
     } else {
-        render_groups(&runs, "apply");
-        summary(&runs);
+        render_groups(runs, "apply");
+        summary(runs);
         let ok = runs.iter().filter(|r| r.error.is_none()).count();
         anstream::eprintln!(
             "Apply {}: {ok} of {} hosts applied.",

@@ -66,6 +66,8 @@ pub fn request(
         version: PROTOCOL,
         berth: version.to_owned(),
         command: command.to_owned(),
+        host: host.to_owned(),
+        saved: None,
         options,
         spec_yaml: node.to_yaml(),
         spec_label: spec_file.display().to_string(),

@@ -20,8 +20,16 @@ pub struct Request {
     pub version: u32,
     /// The controller's berth version; must equal the agent's.
     pub berth: String,
-    /// `plan`, `apply`, `status` or `destroy`.
+    /// `plan`, `plan_out` (a plan to save), `apply`, `apply_saved`,
+    /// `status` or `destroy`.
     pub command: String,
+    /// The host's name in the spec (the agent's work directory and its
+    /// lock are per spec and host, so a saved plan's paths match).
+    #[serde(default)]
+    pub host: String,
+    /// For `apply_saved`: this host's part of the saved plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<serde_json::Value>,
     /// The command's options.
     pub options: Options,
     /// That host's part of the spec, as YAML.
@@ -88,6 +96,11 @@ pub enum WireEvent {
         plan: serde_json::Value,
         /// The human plan.
         text: String,
+    },
+    /// The saved form of this host's plan (`plan_out`), fingerprints included.
+    Saved {
+        /// The host's saved plan (`berth plan --out`'s format).
+        saved: serde_json::Value,
     },
     /// Status rows (as `berth status --json`).
     Status {
