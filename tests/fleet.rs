@@ -500,6 +500,27 @@ fn two_boxes_and_local_over_ssh() {
         shadow.starts_with("root:$"),
         "root's password was not set: {shadow}"
     );
+
+    // status groups per host; destroy removes a machine on its host
+    // (with beta's right key known again).
+    fs::write(dir.join("known_hosts"), &known).unwrap();
+    let status = sandbox.berth_cmd().spec(&spec1).args(["status"]).run();
+    status.success();
+    assert!(
+        status
+            .stdout()
+            .contains("== host beta (root@10.251.2.2) =="),
+        "{}",
+        status.stdout()
+    );
+    sandbox
+        .berth_cmd()
+        .spec(&spec1)
+        .args(["destroy", "--yes", "edge"])
+        .run()
+        .success();
+    assert!(!beta.exec_ok(&["machinectl", "list"]).contains("edge"));
+    assert!(!beta.host_path("/var/lib/machines/edge").exists());
 }
 
 #[test]
