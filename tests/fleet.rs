@@ -521,6 +521,50 @@ fn two_boxes_and_local_over_ssh() {
         .success();
     assert!(!beta.exec_ok(&["machinectl", "list"]).contains("edge"));
     assert!(!beta.host_path("/var/lib/machines/edge").exists());
+
+    // Host keys: an unknown host is refused by default, added with
+    // accept-new; a `berth:` that cannot run names the way out.
+    fs::write(dir.join("empty_known_hosts"), "").unwrap();
+    let keys = |checking: &str| {
+        format!(
+            "hosts:\n  alpha: {{ssh: root@10.251.1.2, identity: ./id_fleet}}\n  delta: {{ssh: root@10.251.2.2, identity: ./id_fleet, berth: /bin/false}}\nknown_hosts: ./empty_known_hosts\nhost_key_checking: {checking}\nmachines:\n  web: {{host: alpha, distro: debian, release: bookworm}}\n  d: {{host: delta, distro: debian, release: bookworm}}\n"
+        )
+    };
+    let strict = sandbox
+        .berth_cmd()
+        .spec(&keys("strict"))
+        .args(["status", "--hosts", "alpha"])
+        .run();
+    assert_eq!(strict.exit_code(), Some(1), "{}", describe(strict.output()));
+    assert!(
+        strict.stderr().contains(
+            "host alpha: ssh: host key verification failed: the host's key is not in known_hosts"
+        ),
+        "{}",
+        strict.stderr()
+    );
+    let accept = sandbox
+        .berth_cmd()
+        .spec(&keys("accept-new"))
+        .args(["status", "--json"])
+        .run();
+    assert_eq!(accept.exit_code(), Some(1), "{}", describe(accept.output()));
+    assert_eq!(accept.json()[0]["host"], "alpha", "{}", accept.stdout());
+    // (ssh may hash the names it adds: ask ssh-keygen.)
+    let kh = dir.join("empty_known_hosts").display().to_string();
+    run(&["ssh-keygen", "-F", "10.251.1.2", "-f", &kh]);
+    assert!(
+        accept
+            .stderr()
+            .contains("host delta: /bin/false cannot run on the host"),
+        "{}",
+        accept.stderr()
+    );
+    assert!(
+        accept.stderr().contains("`hosts.delta.berth: PATH`"),
+        "{}",
+        accept.stderr()
+    );
 }
 
 #[test]
