@@ -288,7 +288,7 @@ fn two_boxes_and_local_over_ssh() {
     assert_eq!(cut.exit_code(), Some(1), "{}", describe(cut.output()));
     let err = cut.stderr();
     assert!(
-        err.contains("host alpha: connection lost during 'start machine"),
+        err.contains("host alpha: connection lost during 'start machine'"),
         "{err}"
     );
     assert!(

@@ -319,6 +319,12 @@ fn run_remote(
     let lost = if ended {
         None
     } else if let Some(step) = current {
+        // The step as the issue names it: `start machine`, without the
+        // launcher or a note in parentheses.
+        let step = match step.rsplit_once(" (") {
+            Some((head, tail)) if tail.ends_with(')') => head.to_owned(),
+            _ => step,
+        };
         Some(format!("connection lost during '{step}'"))
     } else if status.and_then(|s| s.code()) == Some(255) {
         Some(ssh_failure(&stderr))
