@@ -152,9 +152,9 @@ fn spec(extra_hosts: &str, extra_machines: &str) -> String {
 {extra_hosts}known_hosts: ./known_hosts
 defaults: {{distro: debian, release: bookworm}}
 machines:
-  web: {{host: alpha, state: running, root_password: {{env: FLEET_PW}}}}
-  edge: {{host: beta, state: running}}
-  here: {{state: stopped}}
+  fleetweb: {{host: alpha, state: running, root_password: {{env: FLEET_PW}}}}
+  fleetedge: {{host: beta, state: running}}
+  fleethere: {{state: stopped}}
 {extra_machines}"
     )
 }
@@ -179,8 +179,8 @@ fn two_boxes_and_local_over_ssh() {
         &dir.join("id_fleet").display().to_string(),
     ]);
     let pubkey = fs::read_to_string(dir.join("id_fleet.pub")).unwrap();
-    let (alpha, alpha_link) = ssh_box("fleet-alpha", 1, &pubkey, "web");
-    let (beta, _beta_link) = ssh_box("fleet-beta", 2, &pubkey, "edge");
+    let (alpha, alpha_link) = ssh_box("fleet-alpha", 1, &pubkey, "fleetweb");
+    let (beta, _beta_link) = ssh_box("fleet-beta", 2, &pubkey, "fleetedge");
     let known = format!(
         "{}{}",
         known_host(&alpha, "10.251.1.2"),
@@ -188,12 +188,12 @@ fn two_boxes_and_local_over_ssh() {
     );
     fs::write(dir.join("known_hosts"), &known).unwrap();
     // The local machine: a seeded root, adopted.
-    copy_of_cached_root(&sandbox.root("here"));
+    copy_of_cached_root(&sandbox.root("fleethere"));
     let spec1 = spec("", "");
     sandbox
         .berth_cmd()
         .spec(&spec1)
-        .args(["adopt", "here"])
+        .args(["adopt", "fleethere"])
         .run()
         .success();
 
@@ -208,11 +208,11 @@ fn two_boxes_and_local_over_ssh() {
     assert!(out.contains("== host alpha (root@10.251.1.2) =="), "{out}");
     assert!(out.contains("== host beta (root@10.251.2.2) =="), "{out}");
     assert!(out.contains("== host local =="), "{out}");
-    alpha.wait_machine_running("web", Duration::from_secs(90));
-    beta.wait_machine_running("edge", Duration::from_secs(90));
-    assert!(alpha.exec_ok(&["machinectl", "list"]).contains("web"));
-    assert!(beta.exec_ok(&["machinectl", "list"]).contains("edge"));
-    assert!(!alpha.exec_ok(&["machinectl", "list"]).contains("edge"));
+    alpha.wait_machine_running("fleetweb", Duration::from_secs(90));
+    beta.wait_machine_running("fleetedge", Duration::from_secs(90));
+    assert!(alpha.exec_ok(&["machinectl", "list"]).contains("fleetweb"));
+    assert!(beta.exec_ok(&["machinectl", "list"]).contains("fleetedge"));
+    assert!(!alpha.exec_ok(&["machinectl", "list"]).contains("fleetedge"));
 
     // status --json: every machine with its host.
     let status = sandbox.berth_cmd().args(["status", "--json"]).run();
@@ -226,9 +226,17 @@ fn two_boxes_and_local_over_ssh() {
             .map(|r| (r["host"].clone(), r["state"].clone()))
             .unwrap_or_else(|| panic!("{name} missing: {rows}"))
     };
-    assert_eq!(host_of("web"), ("alpha".into(), "running".into()), "{rows}");
-    assert_eq!(host_of("edge"), ("beta".into(), "running".into()), "{rows}");
-    assert_eq!(host_of("here").0, "local", "{rows}");
+    assert_eq!(
+        host_of("fleetweb"),
+        ("alpha".into(), "running".into()),
+        "{rows}"
+    );
+    assert_eq!(
+        host_of("fleetedge"),
+        ("beta".into(), "running".into()),
+        "{rows}"
+    );
+    assert_eq!(host_of("fleethere").0, "local", "{rows}");
 
     // A second plan changes nothing, on every host.
     let again = sandbox
@@ -248,12 +256,12 @@ fn two_boxes_and_local_over_ssh() {
     assert_eq!(plan["machines"][0]["host"], "alpha", "{plan}");
     assert_eq!(plan["machines"].as_array().unwrap().len(), 1, "{plan}");
 
-    // Cut link: alpha's link goes down while it starts web (a guest unit
+    // Cut link: alpha's link goes down while it starts fleetweb (a guest unit
     // holds its boot for 25 s); beta and local complete, alpha is reported
     // as lost mid-step, and once the link is back the next apply converges.
     let stopped = spec1.replace(
-        "web: {host: alpha, state: running,",
-        "web: {host: alpha, state: stopped,",
+        "fleetweb: {host: alpha, state: running,",
+        "fleetweb: {host: alpha, state: stopped,",
     );
     sandbox
         .berth_cmd()
@@ -262,10 +270,10 @@ fn two_boxes_and_local_over_ssh() {
         .args(["apply", "--yes", "--hosts", "alpha"])
         .run()
         .success();
-    assert!(!alpha.exec_ok(&["machinectl", "list"]).contains("web"));
+    assert!(!alpha.exec_ok(&["machinectl", "list"]).contains("fleetweb"));
     let slow = spec1.replace(
-        "web: {host: alpha, state: running,",
-        "web: {host: alpha, state: running, units: {enable: [slow]}, files: {/etc/systemd/system/slow.service: {content: \"[Service]\\nType=oneshot\\nExecStart=/bin/sleep 25\\n[Install]\\nWantedBy=multi-user.target\\n\"}},",
+        "fleetweb: {host: alpha, state: running,",
+        "fleetweb: {host: alpha, state: running, units: {enable: [slow]}, files: {/etc/systemd/system/slow.service: {content: \"[Service]\\nType=oneshot\\nExecStart=/bin/sleep 25\\n[Install]\\nWantedBy=multi-user.target\\n\"}},",
     );
     let cut = std::thread::scope(|scope| {
         let apply = scope.spawn(|| {
@@ -277,8 +285,8 @@ fn two_boxes_and_local_over_ssh() {
                 .run()
         });
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !alpha.exec_ok(&["machinectl", "list"]).contains("web") {
-            assert!(Instant::now() < deadline, "web never started on alpha");
+        while !alpha.exec_ok(&["machinectl", "list"]).contains("fleetweb") {
+            assert!(Instant::now() < deadline, "fleetweb never started on alpha");
             std::thread::sleep(Duration::from_millis(200));
         }
         alpha_link.set(false);
@@ -307,7 +315,7 @@ fn two_boxes_and_local_over_ssh() {
         "{}",
         describe(converge.output())
     );
-    alpha.wait_machine_running("web", Duration::from_secs(90));
+    alpha.wait_machine_running("fleetweb", Duration::from_secs(90));
     let settled = sandbox
         .berth_cmd()
         .env("FLEET_PW", CANARY)
@@ -325,12 +333,12 @@ fn two_boxes_and_local_over_ssh() {
     // while the others apply theirs.
     let renamed = slow
         .replace(
-            "web: {host: alpha, state: running,",
-            "web: {host: alpha, state: running, hostname: web-saved,",
+            "fleetweb: {host: alpha, state: running,",
+            "fleetweb: {host: alpha, state: running, hostname: web-saved,",
         )
         .replace(
-            "edge: {host: beta, state: running}",
-            "edge: {host: beta, state: running, hostname: edge-saved}",
+            "fleetedge: {host: beta, state: running}",
+            "fleetedge: {host: beta, state: running, hostname: edge-saved}",
         );
     let saved = sandbox
         .berth_cmd()
@@ -344,10 +352,10 @@ fn two_boxes_and_local_over_ssh() {
     let file: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(file["format"], "berth-fleet-plan", "{file}");
     assert!(
-        file["hosts"]["alpha"]["targets"] == serde_json::json!(["web"]),
+        file["hosts"]["alpha"]["targets"] == serde_json::json!(["fleetweb"]),
         "{file}"
     );
-    let edge_hostname = beta.host_path("/var/lib/machines/edge/etc/hostname");
+    let edge_hostname = beta.host_path("/var/lib/machines/fleetedge/etc/hostname");
     fs::write(&edge_hostname, "tampered\n").unwrap();
     let stale = sandbox
         .berth_cmd()
@@ -362,7 +370,7 @@ fn two_boxes_and_local_over_ssh() {
     );
     assert_eq!(fs::read_to_string(&edge_hostname).unwrap(), "tampered\n");
     assert_eq!(
-        fs::read_to_string(alpha.host_path("/var/lib/machines/web/etc/hostname"))
+        fs::read_to_string(alpha.host_path("/var/lib/machines/fleetweb/etc/hostname"))
             .unwrap()
             .trim(),
         "web-saved"
@@ -390,8 +398,8 @@ fn two_boxes_and_local_over_ssh() {
         "  far: {host: gamma}\n",
     )
     .replace(
-        "web: {host: alpha, state: running,",
-        "web: {host: alpha, state: running, hostname: web-two,",
+        "fleetweb: {host: alpha, state: running,",
+        "fleetweb: {host: alpha, state: running, hostname: web-two,",
     );
     let partial = sandbox
         .berth_cmd()
@@ -412,7 +420,7 @@ fn two_boxes_and_local_over_ssh() {
     );
     assert!(!err.contains("host alpha:"), "{err}");
     assert_eq!(
-        fs::read_to_string(alpha.host_path("/var/lib/machines/web/etc/hostname"))
+        fs::read_to_string(alpha.host_path("/var/lib/machines/fleetweb/etc/hostname"))
             .unwrap()
             .trim(),
         "web-two",
@@ -422,7 +430,14 @@ fn two_boxes_and_local_over_ssh() {
     // exec runs on the machine's host, its exit code passed through.
     let exec = sandbox
         .berth_cmd()
-        .args(["exec", "web", "--", "sh", "-c", "cat /etc/hostname; exit 3"])
+        .args([
+            "exec",
+            "fleetweb",
+            "--",
+            "sh",
+            "-c",
+            "cat /etc/hostname; exit 3",
+        ])
         .run();
     assert_eq!(exec.exit_code(), Some(3), "{}", describe(exec.output()));
     assert_eq!(exec.stdout().trim(), "web-two");
@@ -454,8 +469,8 @@ fn two_boxes_and_local_over_ssh() {
     )
     .unwrap();
     let spec3 = spec1.replace(
-        "edge: {host: beta, state: running}",
-        "edge: {host: beta, state: running, hostname: edge-two}",
+        "fleetedge: {host: beta, state: running}",
+        "fleetedge: {host: beta, state: running, hostname: edge-two}",
     );
     let keyed = sandbox
         .berth_cmd()
@@ -470,7 +485,7 @@ fn two_boxes_and_local_over_ssh() {
         "{err}"
     );
     assert_ne!(
-        fs::read_to_string(beta.host_path("/var/lib/machines/edge/etc/hostname"))
+        fs::read_to_string(beta.host_path("/var/lib/machines/fleetedge/etc/hostname"))
             .unwrap()
             .trim(),
         "edge-two",
@@ -495,7 +510,8 @@ fn two_boxes_and_local_over_ssh() {
             "the canary is on a box's disk: {hits}"
         );
     }
-    let shadow = fs::read_to_string(alpha.host_path("/var/lib/machines/web/etc/shadow")).unwrap();
+    let shadow =
+        fs::read_to_string(alpha.host_path("/var/lib/machines/fleetweb/etc/shadow")).unwrap();
     assert!(
         shadow.starts_with("root:$"),
         "root's password was not set: {shadow}"
@@ -516,18 +532,18 @@ fn two_boxes_and_local_over_ssh() {
     sandbox
         .berth_cmd()
         .spec(&spec1)
-        .args(["destroy", "--yes", "edge"])
+        .args(["destroy", "--yes", "fleetedge"])
         .run()
         .success();
-    assert!(!beta.exec_ok(&["machinectl", "list"]).contains("edge"));
-    assert!(!beta.host_path("/var/lib/machines/edge").exists());
+    assert!(!beta.exec_ok(&["machinectl", "list"]).contains("fleetedge"));
+    assert!(!beta.host_path("/var/lib/machines/fleetedge").exists());
 
     // Host keys: an unknown host is refused by default, added with
     // accept-new; a `berth:` that cannot run names the way out.
     fs::write(dir.join("empty_known_hosts"), "").unwrap();
     let keys = |checking: &str| {
         format!(
-            "hosts:\n  alpha: {{ssh: root@10.251.1.2, identity: ./id_fleet}}\n  delta: {{ssh: root@10.251.2.2, identity: ./id_fleet, berth: /bin/false}}\nknown_hosts: ./empty_known_hosts\nhost_key_checking: {checking}\nmachines:\n  web: {{host: alpha, distro: debian, release: bookworm}}\n  d: {{host: delta, distro: debian, release: bookworm}}\n"
+            "hosts:\n  alpha: {{ssh: root@10.251.1.2, identity: ./id_fleet}}\n  delta: {{ssh: root@10.251.2.2, identity: ./id_fleet, berth: /bin/false}}\nknown_hosts: ./empty_known_hosts\nhost_key_checking: {checking}\nmachines:\n  fleetweb: {{host: alpha, distro: debian, release: bookworm}}\n  d: {{host: delta, distro: debian, release: bookworm}}\n"
         )
     };
     let strict = sandbox
