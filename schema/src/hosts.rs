@@ -248,7 +248,15 @@ impl Fleet {
     pub(crate) fn merge(&mut self, other: Fleet, src_file: &Path) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
         for (name, host) in other.hosts {
+            let implicit = |h: &Host| h.source.file.as_os_str().is_empty();
             if let Some(first) = self.hosts.get(&name) {
+                if implicit(&host) {
+                    continue;
+                }
+                if implicit(first) {
+                    self.hosts.insert(name, host);
+                    continue;
+                }
                 diags.push(Diagnostic {
                     file: src_file.to_path_buf(),
                     line: host.source.line,
@@ -390,8 +398,15 @@ pub fn parse_ssh(value: &str) -> Result<SshTarget, String> {
 }
 
 /// Checks `hosts:`, `known_hosts:`, `host_key_checking:` and every
-/// machine's `host:` of one file. Problems are added to `diags`.
-pub(crate) fn validate(raw: &RawFile, src: &SourceText<'_>, diags: &mut Vec<Diagnostic>) -> Fleet {
+/// machine's `host:` of one file. Problems are added to `diags`; a `host:`
+/// naming no host of this file goes to `pending` with its host name (in a
+/// spec directory another file may declare that host).
+pub(crate) fn validate(
+    raw: &RawFile,
+    src: &SourceText<'_>,
+    diags: &mut Vec<Diagnostic>,
+    pending: &mut Vec<(String, Diagnostic)>,
+) -> Fleet {
     let mut fleet = Fleet::default();
     let mut err = |loc: &serde_saphyr::Location, field: String, message: String| {
         let (line, column) = position(loc);
@@ -547,8 +562,9 @@ pub(crate) fn validate(raw: &RawFile, src: &SourceText<'_>, diags: &mut Vec<Diag
         if let Some(s) = names::suggest(&h.value, &known_refs) {
             msg.push_str(&format!(" (did you mean `{s}`?)"));
         }
-        err(&h.referenced, field, msg);
-        false
+        let (line, column) = position(&h.referenced);
+        pending.push((h.value.clone(), src.at(line, column, Some(field), msg)));
+        true
     };
     let default_host = raw
         .defaults

@@ -45,8 +45,8 @@ pub fn load(path: &Path) -> Result<Spec, LoadError> {
 /// Parses and validates `text` as if it had been read from `file`
 /// (`file:` secrets resolve against `file`'s directory). Never touches the disk.
 pub fn load_str(text: &str, file: &Path) -> Result<Spec, LoadError> {
-    let (machines, fleet) =
-        load_one(text, file).map_err(|diagnostics| LoadError { diagnostics })?;
+    let (machines, fleet, _) =
+        load_one(text, file, false).map_err(|diagnostics| LoadError { diagnostics })?;
     let mut spec = Spec {
         fleet,
         ..Spec::default()
@@ -89,6 +89,8 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
 
     let mut diagnostics = Vec::new();
     let mut spec = Spec::default();
+    // `host:` names no file declared (yet): checked once all are read.
+    let mut pending = Vec::new();
     for file in &files {
         let text = match fs::metadata(file)
             .map_err(|e| read_error(file, &e))
@@ -100,8 +102,9 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
                 continue;
             }
         };
-        match load_one(&text, file) {
-            Ok((machines, fleet)) => {
+        match load_one(&text, file, true) {
+            Ok((machines, fleet, mut unknown)) => {
+                pending.append(&mut unknown);
                 diagnostics.append(&mut spec.fleet.merge(fleet, file));
                 let src = SourceText::new(file, &text);
                 for m in machines {
@@ -124,6 +127,11 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
             Err(mut d) => diagnostics.append(&mut d),
         }
     }
+    for (host, d) in pending {
+        if host != hosts::LOCAL_HOST && !spec.fleet.hosts.contains_key(&host) {
+            diagnostics.push(d);
+        }
+    }
     if diagnostics.is_empty() {
         Ok(spec)
     } else {
@@ -131,8 +139,18 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
     }
 }
 
-/// Parses and validates one file's text.
-fn load_one(text: &str, file: &Path) -> Result<(Vec<Machine>, Fleet), Vec<Diagnostic>> {
+/// Returned with the file's machines and hosts: each `host:` naming no host
+/// of the file, with its diagnostic (with `defer_hosts`; otherwise they are
+/// errors at once).
+type Pending = Vec<(String, Diagnostic)>;
+
+/// Parses and validates one file's text; `defer_hosts` for a file of a
+/// spec directory, whose hosts may be declared in another file.
+fn load_one(
+    text: &str,
+    file: &Path,
+    defer_hosts: bool,
+) -> Result<(Vec<Machine>, Fleet, Pending), Vec<Diagnostic>> {
     let src = SourceText::new(file, text);
     if text.len() as u64 > MAX_FILE_SIZE {
         return Err(vec![*too_large(file, text.len() as u64)]);
@@ -148,7 +166,11 @@ fn load_one(text: &str, file: &Path) -> Result<(Vec<Machine>, Fleet), Vec<Diagno
     }
     let raw = parse(&src).map_err(|d| vec![*d])?;
     let mut host_diags = Vec::new();
-    let fleet = hosts::validate(&raw, &src, &mut host_diags);
+    let mut pending = Vec::new();
+    let fleet = hosts::validate(&raw, &src, &mut host_diags, &mut pending);
+    if !defer_hosts {
+        host_diags.extend(pending.drain(..).map(|(_, d)| d));
+    }
     let mut machines = match validate::validate(raw, &src) {
         Ok(machines) if host_diags.is_empty() => machines,
         Ok(_) => return Err(host_diags),
@@ -161,7 +183,7 @@ fn load_one(text: &str, file: &Path) -> Result<(Vec<Machine>, Fleet), Vec<Diagno
     machines
         .iter_mut()
         .for_each(|m| m.source.file = file.to_path_buf());
-    Ok((machines, fleet))
+    Ok((machines, fleet, pending))
 }
 
 /// Deserializes the text; an empty document is an empty spec.

@@ -175,3 +175,40 @@ machines:
         assert_eq!(got, want, "{part}");
     }
 }
+
+#[test]
+fn a_spec_directory_may_declare_hosts_in_one_file_and_use_them_in_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("00-hosts.yaml"),
+        "hosts:\n  alpha: {ssh: root@192.0.2.1}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("10-web.yaml"),
+        "machines:\n  web: {host: alpha, distro: debian, release: trixie}\n  here: {distro: debian, release: trixie}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("20-db.yaml"),
+        "hosts:\n  beta: {ssh: beta-alias}\nmachines:\n  db: {host: beta, distro: debian, release: trixie}\n  local2: {host: local, distro: debian, release: trixie}\n",
+    )
+    .expect("write");
+    let spec = berth_schema::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.fleet.host_of("web"), "alpha");
+    assert_eq!(spec.fleet.host_of("db"), "beta");
+    assert_eq!(spec.fleet.host_of("here"), LOCAL_HOST);
+    assert_eq!(spec.fleet.host_of("local2"), LOCAL_HOST);
+    // A host no file declares is still an error, at its place.
+    std::fs::write(
+        dir.path().join("30-bad.yaml"),
+        "machines:\n  x: {host: gamma, distro: debian, release: trixie}\n",
+    )
+    .expect("write");
+    let err = berth_schema::load(dir.path()).expect_err("unknown host");
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    let d = &err.diagnostics[0];
+    assert!(d.file.ends_with("30-bad.yaml"), "{err}");
+    assert_eq!(d.field.as_deref(), Some("machines.x.host"));
+    assert!(d.message.contains("unknown host `gamma`"), "{err}");
+}
