@@ -538,6 +538,29 @@ fn two_boxes_and_local_over_ssh() {
     assert!(!beta.exec_ok(&["machinectl", "list"]).contains("fleetedge"));
     assert!(!beta.host_path("/var/lib/machines/fleetedge").exists());
 
+    // A spec directory: hosts declared in one file, used in another.
+    let specdir = dir.join("specdir");
+    fs::create_dir(&specdir).unwrap();
+    fs::write(
+        specdir.join("00-hosts.yaml"),
+        "hosts:\n  alpha: {ssh: root@10.251.1.2, identity: ../id_fleet}\nknown_hosts: ../known_hosts\n",
+    )
+    .unwrap();
+    fs::write(
+        specdir.join("10-web.yaml"),
+        "machines:\n  fleetweb: {host: alpha, distro: debian, release: bookworm}\n",
+    )
+    .unwrap();
+    let from_dir = sandbox
+        .berth_cmd()
+        .args(["status", "--json", "-f", "specdir"])
+        .run();
+    from_dir.success();
+    let rows = from_dir.json();
+    assert_eq!(rows[0]["name"], "fleetweb", "{rows}");
+    assert_eq!(rows[0]["host"], "alpha", "{rows}");
+    assert_eq!(rows[0]["state"], "running", "{rows}");
+
     // Host keys: an unknown host is refused by default, added with
     // accept-new; a `berth:` that cannot run names the way out.
     fs::write(dir.join("empty_known_hosts"), "").unwrap();

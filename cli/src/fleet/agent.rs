@@ -412,8 +412,24 @@ fn run_request(paths: Paths) -> Result<u8, String> {
         }
         std::fs::write(&full, bytes).map_err(|e| format!("{rel}: {e}"))?;
     }
-    let spec_path = work.0.join("spec.yaml");
-    std::fs::write(&spec_path, &request.spec_yaml).map_err(|e| e.to_string())?;
+    // A spec file, or the files of a spec directory (then the work
+    // directory is the spec: loading reads its `*.yaml` files only).
+    let spec_path = if request.spec_files.is_empty() {
+        let path = work.0.join("spec.yaml");
+        std::fs::write(&path, &request.spec_yaml).map_err(|e| e.to_string())?;
+        path
+    } else {
+        for (name, text) in &request.spec_files {
+            let plain = Path::new(name)
+                .file_name()
+                .is_some_and(|n| n == name.as_str());
+            if !plain || !name.ends_with(".yaml") || name.starts_with('.') {
+                return Err(format!("bad spec file name in the request: {name:?}"));
+            }
+            std::fs::write(work.0.join(name), text).map_err(|e| format!("{name}: {e}"))?;
+        }
+        work.0.clone()
+    };
     let spec = berth_schema::load(&spec_path).map_err(|e| {
         format!(
             "the spec part for this host does not load (from {}):\n{}",

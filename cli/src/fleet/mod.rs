@@ -232,6 +232,33 @@ fn finish(host: Host, events: Vec<WireEvent>, lost: Option<String>) -> HostRun {
     }
 }
 
+/// The spec's files and their text: the file, or a directory's `*.yaml`
+/// files (sorted, hidden ones skipped, as loading reads them).
+fn spec_sources(spec: &Path) -> Result<Vec<(std::path::PathBuf, String)>, RemoteError> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map_err(|e| RemoteError::new(format!("cannot read {}: {e}", p.display())))
+    };
+    if !spec.is_dir() {
+        return Ok(vec![(spec.to_path_buf(), read(spec)?)]);
+    }
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(spec)
+        .map_err(|e| RemoteError::new(format!("cannot read {}: {e}", spec.display())))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .is_some_and(|n| n.ends_with(".yaml") && !n.starts_with('.'))
+        })
+        .collect();
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    files
+        .into_iter()
+        .map(|f| read(&f).map(|t| (f, t)))
+        .collect()
+}
+
 /// Over ssh: connect, push, send the request, read the events. Returns the
 /// events and, when the stream ended without a result, why.
 fn run_remote(
@@ -244,17 +271,12 @@ fn run_remote(
         .binary
         .as_ref()
         .ok_or_else(|| RemoteError::new("berth's own binary is unknown"))?;
-    let text = std::fs::read_to_string(ctx.spec_file).map_err(|e| {
-        RemoteError::new(format!(
-            "hosts over ssh need a spec file (not a directory): {}: {e}",
-            ctx.spec_file.display()
-        ))
-    })?;
+    let sources = spec_sources(ctx.spec_file)?;
     let mut request = bundle::request(
         command,
         options.clone(),
         ctx.spec_file,
-        &text,
+        &sources,
         &ctx.spec.fleet,
         &job.host.name,
         &job.machines,

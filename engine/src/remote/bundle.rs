@@ -20,14 +20,17 @@ use super::RemoteError;
 use super::wire::{Options, PROTOCOL, Request, base64_encode};
 use crate::inputs::InputPolicy;
 
-/// Builds the request for `host` from the spec file `spec_file` (its text
-/// `text`), whose machines on that host are `machines`.
+/// Builds the request for `host` from the spec at `spec_file` (a file, or
+/// a directory) whose files are `sources` (path and text), and whose
+/// machines on that host are `machines`. One file goes as `spec_yaml`;
+/// the files of a directory that place machines on the host go as
+/// `spec_files`, by file name.
 #[allow(clippy::too_many_arguments)]
 pub fn request(
     command: &str,
     options: Options,
     spec_file: &Path,
-    text: &str,
+    sources: &[(PathBuf, String)],
     fleet: &Fleet,
     host: &str,
     machines: &[&Machine],
@@ -45,23 +48,45 @@ pub fn request(
     if !problems.is_empty() {
         return Err(RemoteError::new(problems.join("\n")));
     }
-    let mut node = host_part(text, fleet, host).map_err(RemoteError::new)?;
     let mut b = Bundler {
-        dir: spec_file
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        dir: PathBuf::from("."),
         files: BTreeMap::new(),
         secrets: BTreeMap::new(),
     };
-    if let Some(defaults) = node.get_mut("defaults") {
-        b.machine(defaults, "defaults")?;
-    }
-    if let Some(Node::Map(entries)) = node.get_mut("machines") {
-        for (name, m) in entries.iter_mut() {
-            b.machine(m, &format!("machines.{name}"))?;
+    let mut parts = BTreeMap::new();
+    for (file, text) in sources {
+        let mut node = host_part(text, fleet, host)
+            .map_err(|e| RemoteError::new(format!("{}: {e}", file.display())))?;
+        let placed = matches!(node.get("machines"), Some(Node::Map(m)) if !m.is_empty());
+        if sources.len() > 1 && !placed {
+            continue;
         }
+        b.dir = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        if let Some(defaults) = node.get_mut("defaults") {
+            b.machine(defaults, "defaults")?;
+        }
+        if let Some(Node::Map(entries)) = node.get_mut("machines") {
+            for (name, m) in entries.iter_mut() {
+                b.machine(m, &format!("machines.{name}"))?;
+            }
+        }
+        let name = file.file_name().map_or_else(
+            || "spec.yaml".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        parts.insert(name, node.to_yaml());
     }
+    let (spec_yaml, spec_files) = if sources.len() == 1 {
+        (
+            parts.into_values().next().unwrap_or_default(),
+            BTreeMap::new(),
+        )
+    } else {
+        (String::new(), parts)
+    };
     Ok(Request {
         version: PROTOCOL,
         berth: version.to_owned(),
@@ -69,7 +94,8 @@ pub fn request(
         host: host.to_owned(),
         saved: None,
         options,
-        spec_yaml: node.to_yaml(),
+        spec_yaml,
+        spec_files,
         spec_label: spec_file.display().to_string(),
         files: b.files,
         secrets: b.secrets,
@@ -192,7 +218,7 @@ mod tests {
             "plan",
             Options::default(),
             &file,
-            text,
+            &[(file.clone(), text.to_owned())],
             &spec.fleet,
             "a",
             &[web],

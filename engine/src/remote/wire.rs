@@ -32,8 +32,12 @@ pub struct Request {
     pub saved: Option<serde_json::Value>,
     /// The command's options.
     pub options: Options,
-    /// That host's part of the spec, as YAML.
+    /// That host's part of the spec, as YAML (a spec file).
     pub spec_yaml: String,
+    /// That host's part of a spec directory: its files that place machines
+    /// there, by file name, as YAML (then `spec_yaml` is empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spec_files: BTreeMap<String, String>,
     /// The controller's spec path, for messages and records.
     pub spec_label: String,
     /// Files the spec references, by path relative to the spec: base64.
