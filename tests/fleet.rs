@@ -208,6 +208,14 @@ fn two_boxes_and_local_over_ssh() {
     assert!(out.contains("== host alpha (root@10.251.1.2) =="), "{out}");
     assert!(out.contains("== host beta (root@10.251.2.2) =="), "{out}");
     assert!(out.contains("== host local =="), "{out}");
+    // Each host's steps show on stderr as they happen.
+    assert!(
+        applied
+            .stderr()
+            .contains("alpha: fleetweb: done: start machine"),
+        "{}",
+        applied.stderr()
+    );
     alpha.wait_machine_running("fleetweb", Duration::from_secs(90));
     beta.wait_machine_running("fleetedge", Duration::from_secs(90));
     assert!(alpha.exec_ok(&["machinectl", "list"]).contains("fleetweb"));

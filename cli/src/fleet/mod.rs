@@ -128,6 +128,8 @@ struct Ctx<'a> {
     spec_file: &'a Path,
     policy: &'a InputPolicy,
     binary: Option<LocalBinary>,
+    /// Print each host's steps on stderr as they happen (apply, destroy).
+    live: bool,
     /// Each host's part of a saved plan (`apply FILE`).
     saved: std::collections::BTreeMap<String, Value>,
 }
@@ -183,6 +185,9 @@ fn run_host(ctx: &Ctx<'_>, job: &HostJob<'_>, command: &str, options: &Options) 
         let engine = ctx.engine.for_spec(&local);
         let emit = |e: WireEvent| {
             if let Ok(mut ev) = events.lock() {
+                if ctx.live {
+                    live_line(&job.host.name, &e);
+                }
                 ev.push(e);
             }
         };
@@ -323,6 +328,9 @@ fn run_remote(
                         WireEvent::StepDone { .. } => current = None,
                         _ => {}
                     }
+                    if ctx.live {
+                        live_line(&job.host.name, &event);
+                    }
                     events.push(event);
                 }
                 Err(_) => events.push(WireEvent::Output {
@@ -381,7 +389,27 @@ fn context<'a>(
         policy,
         binary,
         saved: std::collections::BTreeMap::new(),
+        live: false,
     })
+}
+
+/// A step of a host as it happens, on stderr (one whole line each).
+fn live_line(host: &str, event: &WireEvent) {
+    match event {
+        WireEvent::StepStarted { machine, step } => {
+            anstream::eprintln!("{host}: {machine}: {step}...");
+        }
+        WireEvent::StepDone {
+            machine,
+            step,
+            seconds,
+        } => anstream::eprintln!("{host}: {machine}: done: {step} ({seconds:.1}s)"),
+        WireEvent::StepFailed { machine, error } => {
+            let first = error.lines().next().unwrap_or(error);
+            anstream::eprintln!("{host}: {machine}: failed: {first}");
+        }
+        _ => {}
+    }
 }
 
 /// Prints what each host did, grouped, and lists failures last.
@@ -394,13 +422,6 @@ fn render_groups(runs: &[HostRun], command: &str) {
                     anstream::print!("{text}");
                 }
                 WireEvent::Status { rows } => print_status(rows),
-                WireEvent::StepDone {
-                    machine,
-                    step,
-                    seconds,
-                } if !render::quiet() => {
-                    anstream::println!("{machine}: done: {step} ({seconds:.1}s)");
-                }
                 WireEvent::StepFailed { machine, error } => {
                     anstream::println!("{machine}: failed: {error}");
                 }
@@ -708,6 +729,7 @@ pub fn apply_saved_arg(engine: &Engine, args: &crate::cli::ApplyArgs) -> Result<
     let policy = crate::commands::input_policy(&args.inputs)?;
     let mut ctx = context(engine, &spec, &spec_path, &policy, &jobs)?;
     ctx.saved = hosts.into_iter().collect();
+    ctx.live = !args.json && !render::quiet();
     let options = Options {
         names: Vec::new(),
         yes: true,
@@ -751,6 +773,8 @@ pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Resu
             return Ok(ExitCode::from(1));
         }
     }
+    let mut ctx = ctx;
+    ctx.live = !args.json && !render::quiet();
     let runs = run_all(&ctx, &jobs, "apply", &options, parallel);
     finish_apply(&runs, args.json)
 }
@@ -884,6 +908,8 @@ pub fn destroy(
         lock_timeout: args.lock_timeout,
         ..Options::default()
     };
+    let mut ctx = ctx;
+    ctx.live = !args.json && !render::quiet();
     let runs = run_all(&ctx, &jobs, "destroy", &options, jobs.len());
     let failed = runs.iter().any(|r| r.error.is_some() || r.exit != 0);
     if args.json {
