@@ -6,9 +6,15 @@
 //! other through `berth agent` on it over one ssh connection
 //! (`berth_engine::remote`). One failing or unreachable host never stops
 //! the others. Human output is grouped per host under a header
-//! (`== host alpha (root@192.0.2.10) ==`), in the spec's order; JSON adds
+//! (`== host alpha (root@192.0.2.10) ==`), in the spec's order, while
+//! apply's and destroy's steps show on stderr as they happen; JSON adds
 //! `"host"` to every machine. Any failed host makes the exit code 1 and is
 //! listed at the end (`host gamma: ssh: connect to host ...`).
+//!
+//! `plan --out` saves every host's plan in one file (`berth-fleet-plan`);
+//! `apply FILE` sends each host its part, which refuses when something
+//! changed there (`plan is stale: host beta: ...`). `exec` and `logs` on
+//! a machine placed on another host run `berth exec`/`berth logs` there.
 
 pub mod agent;
 
