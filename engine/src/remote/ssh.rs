@@ -99,6 +99,7 @@ impl Connection {
                 host.name
             )));
         };
+        let known_hosts = fleet.known_hosts.as_deref().map(config_path).transpose()?;
         let dir = private_dir()?;
         let mut options: Vec<String> = Vec::new();
         let mut opt = |o: String| {
@@ -116,8 +117,8 @@ impl Connection {
                 HostKeyChecking::AcceptNew => "accept-new",
             }
         ));
-        if let Some(kh) = &fleet.known_hosts {
-            opt(format!("UserKnownHostsFile={}", kh.display()));
+        if let Some(kh) = known_hosts {
+            opt(format!("UserKnownHostsFile={kh}"));
             opt("GlobalKnownHostsFile=/dev/null".into());
         }
         opt("ConnectTimeout=10".into());
@@ -127,7 +128,7 @@ impl Connection {
         if let Some(identity) = &host.identity {
             opt("IdentitiesOnly=yes".into());
             options.push("-i".into());
-            options.push(identity.display().to_string());
+            options.push(identity.display().to_string().replace('%', "%%"));
         }
         if let Some(port) = target.port {
             options.push("-p".into());
@@ -299,6 +300,24 @@ impl Drop for Connection {
     }
 }
 
+/// `path` as an ssh option value: `%` escaped (ssh expands `%` tokens in
+/// paths), double-quoted when it holds whitespace (ssh splits option
+/// values there); a `"` cannot be quoted and is refused.
+fn config_path(path: &Path) -> Result<String, RemoteError> {
+    let text = path.display().to_string();
+    if text.contains('"') {
+        return Err(RemoteError::new(format!(
+            "{text}: ssh cannot take a path with a double quote"
+        )));
+    }
+    let text = text.replace('%', "%%");
+    Ok(if text.chars().any(char::is_whitespace) {
+        format!("\"{text}\"")
+    } else {
+        text
+    })
+}
+
 /// A new 0700 directory under [`RUN_DIR`].
 fn private_dir() -> Result<PathBuf, RemoteError> {
     let run = Path::new(RUN_DIR);
@@ -364,6 +383,13 @@ mod tests {
             ssh_failure("@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.\n")
                 .contains("changed")
         );
+    }
+
+    #[test]
+    fn paths_for_ssh_options() {
+        assert_eq!(config_path(Path::new("/a/b")).unwrap(), "/a/b");
+        assert_eq!(config_path(Path::new("/a b/%h")).unwrap(), "\"/a b/%%h\"");
+        assert!(config_path(Path::new("/a\"b")).is_err());
     }
 
     #[test]
