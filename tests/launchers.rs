@@ -109,6 +109,18 @@ fn machinectl_lifecycle_autostart_and_never_mixing() {
     assert!(sbox.host_path("/etc/systemd/nspawn/web.nspawn").exists());
     assert_eq!(plan(&sbox).0, 0, "{}", plan(&sbox).1);
 
+    // berth logs reads the guest's journal through `journalctl -M` (machined
+    // knows the machine here); berth exec passes the exit code through.
+    let out = sbox.exec(&["berth", "logs", "--file", SPEC, "web", "-n", "5"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let entries = text.lines().filter(|l| !l.starts_with("-- ")).count();
+    assert!((1..=5).contains(&entries), "{text}");
+    let out = sbox.exec(&[
+        "berth", "exec", "-f", SPEC, "web", "--", "sh", "-c", "exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+
     // autostart: true survives a reboot of the host without berth.
     write_spec(
         &sbox,

@@ -71,12 +71,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what apply would change.
     #[command(
-        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`); a pattern matching no\nmachine is an error. --out saves the plan (JSON, no secrets) for `berth apply FILE`,\nwhich refuses it once the spec or the machines changed (\"plan is stale: ...\").\n\nExit codes: 0 success, 1 error, 2 success with changes (with --detailed-exitcode).\n\nExamples:\n  berth plan\n  berth plan --detailed-exitcode web\n  berth plan 'web-*' --exclude web-3\n  berth plan --out web.plan web\n  berth plan --json | jq .changes"
+        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`); a pattern matching no\nmachine is an error. --out saves the plan (JSON, no secrets) for `berth apply FILE`,\nwhich refuses it once the spec or the machines changed (\"plan is stale: ...\").\n\nExit codes: 0 success, 1 error, 2 success with changes (with --detailed-exitcode).\n\nExamples:\n  berth plan\n  berth plan --detailed-exitcode web\n  berth plan 'web-*' --exclude web-3\n  berth plan --out web.plan web\n  berth plan --upgrade web\n  berth plan --json | jq .changes"
     )]
     Plan(PlanArgs),
     /// Make the machines match the spec.
     #[command(
-        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`). Given a plan file saved by\n`berth plan --out FILE` instead (a path with a `/`, or an existing file holding a berth\nplan), apply runs exactly that plan without asking (it was reviewed), after checking that\nneither the spec nor the machines changed since; otherwise it fails with \"plan is stale\".\n\nExamples:\n  berth apply\n  berth apply --yes web\n  berth apply --yes 'ci-*' --exclude ci-0\n  berth apply ./web.plan\n  berth apply --replace web   # the spec changed web's release: rebuild its root"
+        after_help = "NAME is a machine name or a glob pattern (`web-*`, `db?`). Given a plan file saved by\n`berth plan --out FILE` instead (a path with a `/`, or an existing file holding a berth\nplan), apply runs exactly that plan without asking (it was reviewed), after checking that\nneither the spec nor the machines changed since; otherwise it fails with \"plan is stale\".\n\nExamples:\n  berth apply\n  berth apply --yes web\n  berth apply --yes 'ci-*' --exclude ci-0\n  berth apply ./web.plan\n  berth apply --upgrade --yes web   # upgrade packages; roll back if unhealthy\n  berth apply --replace web   # the spec changed web's release: rebuild its root"
     )]
     Apply(ApplyArgs),
     /// Show whether each machine runs, and how.
@@ -110,6 +110,19 @@ pub enum Command {
         after_help = "A machine with `prevent_destroy: true` is refused: in the spec (-f, or ./machines.yaml)\nwhen it declares the machine, else as recorded at the last apply.\n\nExamples:\n  berth destroy web\n  berth destroy --yes web db"
     )]
     Destroy(DestroyArgs),
+    /// Take a snapshot of a machine's root (or --delete one).
+    #[command(
+        after_help = "A btrfs snapshot when the root is a subvolume, else a reflink copy where the\nfilesystem shares extents, else a full copy, kept in MACHINES_DIR/.NAME.snapshots/TAG.\nA running machine is copied as it runs. Without --tag the tag is manual-TIME.\n\nExamples:\n  berth snapshot web --tag before-migration\n  berth snapshot --delete web before-migration"
+    )]
+    Snapshot(SnapshotArgs),
+    /// List the snapshots of one machine, or of all.
+    #[command(after_help = "Examples:\n  berth snapshots\n  berth snapshots web --json")]
+    Snapshots(SnapshotsArgs),
+    /// Roll a machine's root back to a snapshot.
+    #[command(
+        after_help = "Stops the machine if it runs, swaps its root with a copy of the snapshot (the\nreplaced root is kept as snapshot pre-rollback-TIME, the snapshot stays), and\nstarts it again: as its spec says (-f, or ./machines.yaml), else the way it ran (a\nmachine on a veth, zone or bridge link needs its spec). TAG defaults to the newest\nsnapshot that is not a pre-rollback one.\n\nExamples:\n  berth rollback web\n  berth rollback web before-migration"
+    )]
+    Rollback(RollbackArgs),
     /// List or prune the base cache.
     #[command(
         subcommand,
@@ -199,6 +212,12 @@ pub struct PlanArgs {
     /// Show what `berth destroy NAME...` would do (no spec needed).
     #[arg(long, requires = "names")]
     pub destroy: bool,
+    /// Also list, per machine, the package upgrades its own package
+    /// manager would make (`name old -> new`), asked in the machine in
+    /// simulation mode (apt-get -s dist-upgrade, pacman -Qu, dnf
+    /// check-update).
+    #[arg(long, conflicts_with_all = ["out", "destroy"])]
+    pub upgrade: bool,
     /// Leave out machines matching PATTERN (a name or glob). Repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
@@ -229,6 +248,20 @@ pub struct ApplyArgs {
     /// when its distro, release or bootstrapper changed. Repeatable.
     #[arg(long, value_name = "NAME")]
     pub replace: Vec<String>,
+    /// Destroy the machines applied from this spec that are gone from it
+    /// (the plan's `destroy NAME (no longer in the spec)`); without it they
+    /// are kept, with a warning.
+    #[arg(long)]
+    pub prune: bool,
+    /// Exit 2 when the apply succeeded and the plan had changes (machines
+    /// kept without --prune count), 0 when there were none, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Also upgrade each machine's packages (as `berth plan --upgrade`
+    /// shows): a snapshot first, then the upgrade, then the health check;
+    /// when that fails, berth rolls back to the snapshot and exits 1.
+    #[arg(long)]
+    pub upgrade: bool,
     /// Wait at most SECONDS for another berth to release the state lock
     /// (default: wait as long as it takes; 0: fail at once, naming the holder).
     #[arg(long, value_name = "SECONDS")]
@@ -370,6 +403,63 @@ pub enum CacheCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// `berth snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The snapshot's tag (default: manual-TIME).
+    #[arg(long, value_name = "TAG", conflicts_with = "delete")]
+    pub tag: Option<String>,
+    /// Delete snapshot TAG of NAME instead of taking one.
+    #[arg(long, requires = "delete_tag")]
+    pub delete: bool,
+    /// Print the snapshot as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait at most SECONDS for another berth to release the state lock
+    /// (default: wait as long as it takes; 0: fail at once, naming the holder).
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+    /// The machine.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// With --delete: the snapshot to delete.
+    #[arg(value_name = "TAG", requires = "delete")]
+    pub delete_tag: Option<String>,
+}
+
+/// `berth snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Print the snapshots as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The machine (default: every machine berth manages).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+/// `berth rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The spec, read to start the machine again (default machines.yaml
+    /// when it exists; without one, it starts the way it ran).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait at most SECONDS for another berth to release the state lock
+    /// (default: wait as long as it takes; 0: fail at once, naming the holder).
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+    /// The machine.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The snapshot (default: the newest that is not pre-rollback).
+    #[arg(value_name = "TAG")]
+    pub tag: Option<String>,
 }
 
 /// `berth destroy`.

@@ -6,6 +6,7 @@ mod commands;
 mod fleet;
 mod progress;
 mod prompt;
+mod prune;
 mod render;
 mod select;
 

@@ -122,6 +122,9 @@ pub fn plan_text(plan: &Plan) -> String {
 
 fn machine_text(machine: &MachinePlan, out: &mut String) {
     let kind = match machine.change {
+        berth_engine::ChangeKind::Destroy if machine.reason.is_some() => {
+            "is no longer in the spec: apply --prune destroys it"
+        }
         berth_engine::ChangeKind::Create => "will be created",
         berth_engine::ChangeKind::Update => "will be updated in place",
         berth_engine::ChangeKind::Replace => "must be replaced",
@@ -142,7 +145,18 @@ fn machine_text(machine: &MachinePlan, out: &mut String) {
     );
     for action in &machine.actions {
         let (style, sym) = symbol(action.effect());
-        let _ = writeln!(out, "  {style}{sym}{style:#} {}", action.describe());
+        match action {
+            // An upgrade of several packages: one line per package.
+            Action::UpgradePackages { via, packages, .. } if packages.len() > 1 => {
+                let _ = writeln!(out, "  {style}{sym}{style:#} upgrade packages ({via}):");
+                for package in packages {
+                    let _ = writeln!(out, "      {package}");
+                }
+            }
+            _ => {
+                let _ = writeln!(out, "  {style}{sym}{style:#} {}", action.describe());
+            }
+        }
         if let Action::Bootstrap { command, .. } = action {
             let _ = writeln!(out, "      {DIM}$ {}{DIM:#}", command.join(" "));
         }
@@ -234,5 +248,79 @@ pub fn status(statuses: &[MachineStatus]) {
                 ""
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod upgrade_tests {
+    use berth_engine::drivers::upgrade::{PackageUpgrade, UpgradeManager};
+    use berth_engine::{ChangeKind, MachinePlan};
+
+    use super::*;
+
+    fn package(name: &str, from: Option<&str>, to: Option<&str>) -> PackageUpgrade {
+        PackageUpgrade {
+            name: name.into(),
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+        }
+    }
+
+    fn text(packages: Vec<PackageUpgrade>) -> String {
+        let machine = MachinePlan {
+            name: "web".into(),
+            change: ChangeKind::Update,
+            launcher: berth_schema::Launcher::Nspawn,
+            network: None,
+            reason: None,
+            actions: vec![Action::UpgradePackages {
+                via: "apt-get dist-upgrade".into(),
+                packages,
+                manager: UpgradeManager::Apt,
+            }],
+            warnings: Vec::new(),
+            observed: Default::default(),
+        };
+        strip(&plan_text(&Plan::new(vec![machine])))
+    }
+
+    /// The text without colour codes.
+    fn strip(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn one_package_on_the_action_line_several_one_per_line() {
+        let one = text(vec![package("hello", Some("1.0"), Some("2.0"))]);
+        assert!(
+            one.contains("  ~ upgrade packages (apt-get dist-upgrade): hello 1.0 -> 2.0\n"),
+            "{one}"
+        );
+        let many = text(vec![
+            package("libc6", Some("2.36-9"), Some("2.36-10")),
+            package("linux-image", None, Some("6.1.76-1")),
+            package("oldlib1", Some("1.2-3"), None),
+        ]);
+        assert!(
+            many.contains(
+                "  ~ upgrade packages (apt-get dist-upgrade):\n      libc6 2.36-9 -> 2.36-10\n      \
+                 linux-image (new) -> 6.1.76-1\n      oldlib1 1.2-3 -> (removed)\n"
+            ),
+            "{many}"
+        );
+        assert!(many.contains("Plan: 0 to add, 1 to change, 0 to remove, on 1 machine."));
     }
 }

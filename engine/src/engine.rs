@@ -13,7 +13,6 @@ use crate::host::paths::Paths;
 use crate::host::{Host, HostFacts, LocalHost};
 use crate::inputs::InputPolicy;
 use crate::model::observed::Observed;
-use crate::observe;
 use crate::planner::{self, MachinePlan, Plan};
 use crate::secret::{self, Secret};
 
@@ -25,6 +24,13 @@ pub struct Engine {
     spec: Option<Arc<Vec<Machine>>>,
     /// Where specs may read files from beyond their own work tree.
     pub(crate) inputs: Arc<InputPolicy>,
+    /// The canonical path of the spec in use (see [`Engine::with_spec_path`]).
+    spec_path: Option<Arc<std::path::PathBuf>>,
+    /// The spec's `moved:` entries (see [`Engine::for_spec`]).
+    moved: Arc<Vec<berth_schema::Moved>>,
+    /// The snapshots taken by the apply under way, by machine (see
+    /// [`Engine::snapshot_taken`]).
+    pub(crate) taken: crate::ops::snapshot::Taken,
 }
 
 impl Engine {
@@ -34,6 +40,9 @@ impl Engine {
             host: Arc::new(LocalHost::new(paths)),
             spec: None,
             inputs: Arc::default(),
+            spec_path: None,
+            moved: Arc::default(),
+            taken: Default::default(),
         }
     }
 
@@ -43,6 +52,9 @@ impl Engine {
             host: Arc::new(LocalHost::with_facts(facts)),
             spec: None,
             inputs: Arc::default(),
+            spec_path: None,
+            moved: Arc::default(),
+            taken: Default::default(),
         }
     }
 
@@ -52,6 +64,9 @@ impl Engine {
             host,
             spec: None,
             inputs: Arc::default(),
+            spec_path: None,
+            moved: Arc::default(),
+            taken: Default::default(),
         }
     }
 
@@ -73,7 +88,33 @@ impl Engine {
             host: self.host.clone(),
             spec: Some(Arc::new(spec.machines.values().cloned().collect())),
             inputs: self.inputs.clone(),
+            spec_path: self.spec_path.clone(),
+            moved: Arc::new(spec.moved.clone()),
+            taken: self.taken.clone(),
         }
+    }
+
+    /// This engine, working on the spec at `path` (`-f FILE` or `-f DIR`):
+    /// apply records its canonical path in each machine's record, and plan
+    /// offers to prune the machines recorded from it that are gone from it.
+    pub fn with_spec_path(&self, path: &std::path::Path) -> Result<Engine, EngineError> {
+        let canonical = std::fs::canonicalize(path).map_err(|e| {
+            EngineError::io(format!("resolving the spec path {}", path.display()), e)
+        })?;
+        Ok(Engine {
+            spec_path: Some(Arc::new(canonical)),
+            ..self.clone()
+        })
+    }
+
+    /// The canonical path of the spec in use, when [`Engine::with_spec_path`] gave one.
+    pub fn spec_path(&self) -> Option<&std::path::Path> {
+        self.spec_path.as_deref().map(std::path::PathBuf::as_path)
+    }
+
+    /// The spec's `moved:` entries, when [`Engine::for_spec`] gave a spec.
+    pub(crate) fn moved(&self) -> &[berth_schema::Moved] {
+        &self.moved
     }
 
     /// Every machine of the spec in use, when [`Engine::for_spec`] gave one.
@@ -138,7 +179,7 @@ impl Engine {
     /// The addresses of a planning run of `selected` (see [`RunAddresses`]):
     /// two machines planned together never get the same one.
     pub(crate) fn network_run(&self, selected: &[&Machine]) -> Result<RunAddresses, EngineError> {
-        let records = self.host().state().all()?;
+        let records = self.renamed_records(self.host().state().all()?);
         let spec: Vec<&Machine> = match &self.spec {
             Some(all) => all.iter().collect(),
             None => selected.to_vec(),
@@ -169,7 +210,7 @@ impl Engine {
         let inputs = crate::inputs::resolve(machine, &self.inputs)?;
         let (secret, warnings) = resolve_secret(machine)?;
         let accounts = crate::drivers::users::resolve_inputs(machine)?;
-        let mut observed = observe::observe_full(self.host(), machine, procs, Some(&inputs))?;
+        let mut observed = self.observe_machine(machine, procs, Some(&inputs))?;
         observed.network.with_run(&machine.name, run);
         let mut plan =
             planner::plan_machine_with(machine, &observed, secret.as_ref(), &inputs, &accounts)?;

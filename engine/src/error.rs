@@ -106,6 +106,15 @@ pub enum EngineError {
         /// The error.
         error: Box<EngineError>,
     },
+    /// A health check failed after an apply (`health check failed: unit
+    /// nginx.service is failed`), saying whether berth rolled back.
+    #[error("machine {machine}: {message}")]
+    Health {
+        /// The machine.
+        machine: String,
+        /// The failed check, and the rollback if there was one.
+        message: String,
+    },
     /// The machines changed between plan and apply.
     #[error("machine {machine}: the plan is stale: {message}")]
     Stale {

@@ -20,8 +20,9 @@
 //!
 //! Layout: [`model`] (the data), [`observe`], [`planner`], [`execute`],
 //! [`host`] (the seam), [`drivers`] (bootstrappers, launchers, package
-//! managers, units, settings, the base cache), [`ops`] (status, destroy,
-//! adopt, import, console, saved plans), [`confined`] (file operations that
+//! managers, units, settings, the base cache, health checks, package
+//! upgrades), [`ops`] (status, destroy, adopt, import, console, saved
+//! plans, snapshots, upgrades), [`confined`] (file operations that
 //! never leave a machine root).
 
 pub mod confined;
@@ -55,6 +56,7 @@ pub use model::action::{Action, Effect};
 pub use ops::cache::Pruned;
 pub use ops::console::Console;
 pub use ops::guest::LogsOptions;
+pub use ops::snapshot::{RollbackReport, SnapshotInfo, SnapshotOrigin};
 pub use ops::status::MachineStatus;
 pub use ops::{import, saved_plan};
 pub use planner::{ChangeKind, MachinePlan, Plan};

@@ -92,10 +92,37 @@ pub fn observe_full(
     procs: &NspawnProcesses,
     inputs: Option<&Inputs>,
 ) -> Result<Observed, EngineError> {
+    observe_at(host, machine, None, procs, inputs)
+}
+
+/// Observes `machine` as it will be once the machine berth manages as
+/// `from` is renamed to it (a `moved:` entry): `from`'s root, record and
+/// `.nspawn` file, stopped (the rename stops it), with everything else
+/// that carries the machine's name (its unit's drop-ins, credentials,
+/// NAT rules, boot integration) as found under the new name.
+pub fn observe_moved(
+    host: &dyn Host,
+    machine: &Machine,
+    from: &str,
+    procs: &NspawnProcesses,
+    inputs: Option<&Inputs>,
+) -> Result<Observed, EngineError> {
+    observe_at(host, machine, Some(from), procs, inputs)
+}
+
+fn observe_at(
+    host: &dyn Host,
+    machine: &Machine,
+    from: Option<&str>,
+    procs: &NspawnProcesses,
+    inputs: Option<&Inputs>,
+) -> Result<Observed, EngineError> {
     let paths = host.paths();
     let name = &machine.name;
-    let record = host.state().load(name)?;
-    let root_path = paths.machine_root(name);
+    // Where the machine is on disk now: under its old name while moved.
+    let disk = from.unwrap_or(name);
+    let mut record = host.state().load(disk)?;
+    let root_path = paths.machine_root(disk);
     let root = match fs::symlink_metadata(&root_path) {
         Ok(meta) if meta.is_dir() => RootPresence::Directory,
         Ok(meta) if meta.file_type().is_symlink() => RootPresence::Invalid(format!(
@@ -142,7 +169,7 @@ pub fn observe_full(
         Option<users::Accounts>,
     );
     let read = || -> Result<Read, EngineError> {
-        let facts = read_facts(host, machine, manager)?;
+        let facts = read_facts(host, machine, &root_path, manager)?;
         let opened = host.open_root(&root_path)?;
         let has_manager = match manager {
             Some(m) => opened.exists(m.guest_program())?,
@@ -173,10 +200,39 @@ pub fn observe_full(
         }
         _ => (None, false, None, FilesObservation::default(), None),
     };
-    let run = run_state_with(host, name, record.as_ref(), procs);
+    let mut run = run_state_with(host, disk, record.as_ref(), procs);
+    let mut moved_from = None;
+    if let Some(from) = from {
+        // The rename stops the machine and gives it its new name; the
+        // limits and devices berth set went with the old name's unit.
+        let running = match &run {
+            RunState::Running { launcher, .. } => Some(*launcher),
+            RunState::Foreign { how, .. } => {
+                return Err(EngineError::Plan {
+                    machine: name.clone(),
+                    message: format!(
+                        "moved: {from} runs, started outside berth ({how}); stop it the way it \
+                         was started, then plan again"
+                    ),
+                });
+            }
+            RunState::Stopped => None,
+        };
+        run = RunState::Stopped;
+        if let Some(record) = &mut record {
+            record.name = name.clone();
+            record.launch = None;
+            record.resources.clear();
+        }
+        moved_from = Some(crate::model::observed::MovedFrom {
+            name: from.to_owned(),
+            running,
+        });
+    }
     let network = network::observe::observe(host, machine, record.as_ref(), &run, guest_network)?;
     let settings_path = paths.settings_file(name);
-    let settings = match fs::read_to_string(&settings_path) {
+    let settings = match fs::read_to_string(paths.settings_file(disk)) {
+        Ok(text) if disk != name => Some(crate::ops::moved::renamed_settings(&text, disk, name)),
         Ok(text) => Some(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => {
@@ -224,6 +280,7 @@ pub fn observe_full(
             accounts,
             credentials,
         },
+        moved_from,
     })
 }
 
@@ -255,10 +312,10 @@ fn observe_base(
 fn read_facts(
     host: &dyn Host,
     machine: &Machine,
+    root_path: &std::path::Path,
     manager: Option<&dyn PackageManager>,
 ) -> Result<RootFacts, EngineError> {
-    let root_path = host.paths().machine_root(&machine.name);
-    let root = host.open_root(&root_path)?;
+    let root = host.open_root(root_path)?;
     let hostname = root
         .read_string("/etc/hostname")?
         .map(|text| text.lines().next().unwrap_or("").trim().to_owned());
@@ -289,7 +346,7 @@ fn read_facts(
             units.insert((*unit).to_owned(), UnitState::NotFound);
         }
     }
-    for (unit, state) in existing.iter().zip(units::states(&root_path, &existing)?) {
+    for (unit, state) in existing.iter().zip(units::states(root_path, &existing)?) {
         units.insert((*unit).to_owned(), state);
     }
     // Keep the spec's order.

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::spec::Snapshots;
 use crate::spec::{
     Bind, BootstrapOptions, BootstrapperKind, Credential, DesiredState, Device, Distro, Launcher,
     Machine, ManagedFile, Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword,
@@ -60,6 +61,8 @@ impl Machine {
                 users: Vec::new(),
                 ssh_authorized_keys: None,
                 credentials: Vec::new(),
+                snapshots: Snapshots::default(),
+                health: None,
             },
         }
     }
@@ -293,6 +296,18 @@ impl MachineBuilder {
         self
     }
 
+    /// Sets `snapshots:`.
+    pub fn snapshots(mut self, snapshots: Snapshots) -> Self {
+        self.machine.snapshots = snapshots;
+        self
+    }
+
+    /// Health checks (default: none).
+    pub fn health(mut self, health: crate::spec::Health) -> Self {
+        self.machine.health = Some(health);
+        self
+    }
+
     /// Extra `.nspawn` keys (default: none).
     pub fn nspawn_extra(mut self, extra: NspawnExtra) -> Self {
         self.machine.nspawn_extra = extra;
@@ -387,6 +402,8 @@ mod tests {
                 users: Vec::new(),
                 ssh_authorized_keys: None,
                 credentials: Vec::new(),
+                snapshots: Snapshots::default(),
+                health: None,
             }
         );
     }

@@ -26,10 +26,11 @@ pub mod yaml;
 pub use builder::MachineBuilder;
 pub use diagnostic::{Diagnostic, LoadError};
 pub use load::{MAX_FILE_SIZE, load, load_str};
+pub use spec::Snapshots;
 pub use spec::{
     Address, Bind, BootstrapOptions, BootstrapperKind, Credential, DEFAULT_POOL, DesiredState,
-    Device, Distro, FileContent, Ipv4Cidr, Launcher, Limit, Machine, ManagedFile, Network,
-    NetworkMode, NspawnExtra, Port, PrivateUsers, Protocol, Repo, Resources, RootPassword,
+    Device, Distro, FileContent, Health, Ipv4Cidr, Launcher, Limit, Machine, ManagedFile, Moved,
+    Network, NetworkMode, NspawnExtra, Port, PrivateUsers, Protocol, Repo, Resources, RootPassword,
     SecretSource, Source, Spec, Storage, Units, User,
 };
 

@@ -45,7 +45,7 @@ pub fn load(path: &Path) -> Result<Spec, LoadError> {
 /// Parses and validates `text` as if it had been read from `file`
 /// (`file:` secrets resolve against `file`'s directory). Never touches the disk.
 pub fn load_str(text: &str, file: &Path) -> Result<Spec, LoadError> {
-    let (machines, fleet, _) =
+    let (machines, fleet, _, moved) =
         load_one(text, file, false).map_err(|diagnostics| LoadError { diagnostics })?;
     let mut spec = Spec {
         fleet,
@@ -54,6 +54,8 @@ pub fn load_str(text: &str, file: &Path) -> Result<Spec, LoadError> {
     for m in machines {
         spec.machines.insert(m.name.clone(), m);
     }
+    spec.moved = validate::moved::resolve(&spec.machines, moved)
+        .map_err(|diagnostics| LoadError { diagnostics })?;
     Ok(spec)
 }
 
@@ -91,6 +93,7 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
     let mut spec = Spec::default();
     // `host:` names no file declared (yet): checked once all are read.
     let mut pending = Vec::new();
+    let mut moved = Vec::new();
     for file in &files {
         let text = match fs::metadata(file)
             .map_err(|e| read_error(file, &e))
@@ -103,9 +106,10 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
             }
         };
         match load_one(&text, file, true) {
-            Ok((machines, fleet, mut unknown)) => {
+            Ok((machines, fleet, mut unknown, mut file_moved)) => {
                 pending.append(&mut unknown);
                 diagnostics.append(&mut spec.fleet.merge(fleet, file));
+                moved.append(&mut file_moved);
                 let src = SourceText::new(file, &text);
                 for m in machines {
                     if let Some(first) = spec.machines.get(&m.name) {
@@ -133,6 +137,8 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
         }
     }
     if diagnostics.is_empty() {
+        spec.moved = validate::moved::resolve(&spec.machines, moved)
+            .map_err(|diagnostics| LoadError { diagnostics })?;
         Ok(spec)
     } else {
         Err(LoadError { diagnostics })
@@ -144,13 +150,18 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
 /// errors at once).
 type Pending = Vec<(String, Diagnostic)>;
 
+/// One file's machines, hosts, pending `host:` names and `moved:` entries
+/// (checked against the whole spec later).
+type Loaded = (
+    Vec<Machine>,
+    Fleet,
+    Pending,
+    Vec<validate::moved::PlacedMoved>,
+);
+
 /// Parses and validates one file's text; `defer_hosts` for a file of a
 /// spec directory, whose hosts may be declared in another file.
-fn load_one(
-    text: &str,
-    file: &Path,
-    defer_hosts: bool,
-) -> Result<(Vec<Machine>, Fleet, Pending), Vec<Diagnostic>> {
+fn load_one(text: &str, file: &Path, defer_hosts: bool) -> Result<Loaded, Vec<Diagnostic>> {
     let src = SourceText::new(file, text);
     if text.len() as u64 > MAX_FILE_SIZE {
         return Err(vec![*too_large(file, text.len() as u64)]);
@@ -164,26 +175,32 @@ fn load_one(
             "the file contains a NUL byte",
         )]);
     }
-    let raw = parse(&src).map_err(|d| vec![*d])?;
+    let mut raw = parse(&src).map_err(|d| vec![*d])?;
+    let moved = raw.moved.take().unwrap_or_default();
     let mut host_diags = Vec::new();
     let mut pending = Vec::new();
     let fleet = hosts::validate(&raw, &src, &mut host_diags, &mut pending);
     if !defer_hosts {
         host_diags.extend(pending.drain(..).map(|(_, d)| d));
     }
-    let mut machines = match validate::validate(raw, &src) {
-        Ok(machines) if host_diags.is_empty() => machines,
-        Ok(_) => return Err(host_diags),
-        Err(mut diags) => {
-            diags.append(&mut host_diags);
-            diags.sort_by_key(|d| (d.line.unwrap_or(usize::MAX), d.column.unwrap_or(0)));
-            return Err(diags);
+    let machines = validate::validate(raw, &src);
+    let moved = validate::moved::read(moved, &src);
+    let (mut machines, moved) = match (machines, moved) {
+        (Ok(machines), Ok(moved)) if host_diags.is_empty() => (machines, moved),
+        (machines, moved) => {
+            let mut all = machines.err().unwrap_or_default();
+            all.extend(moved.err().unwrap_or_default());
+            if !host_diags.is_empty() {
+                all.append(&mut host_diags);
+                all.sort_by_key(|d| (d.line.unwrap_or(usize::MAX), d.column.unwrap_or(0)));
+            }
+            return Err(all);
         }
     };
     machines
         .iter_mut()
         .for_each(|m| m.source.file = file.to_path_buf());
-    Ok((machines, fleet, pending))
+    Ok((machines, fleet, pending, moved))
 }
 
 /// Deserializes the text; an empty document is an empty spec.

@@ -56,7 +56,39 @@ pub(crate) struct RawFile {
     /// `accept-new` (unknown hosts' keys are added, changed ones refused).
     #[schemars(with = "Option<crate::hosts::HostKeyChecking>")]
     pub host_key_checking: Option<Spanned<String>>,
+    /// Machines renamed in the spec: berth renames the existing machine
+    /// `from` to `to` (its root, `.nspawn` file, record and launcher
+    /// registration) instead of destroying one and creating the other.
+    /// `to` must be a machine of the spec, `from` must not be.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<RawMoved>>")]
+    pub moved: Option<Vec<Spanned<RawMoved>>>,
 }
+
+/// One `moved:` entry.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Moved", extend("additionalProperties" = false))]
+pub(crate) struct RawMoved {
+    /// The machine's old name.
+    #[schemars(with = "MachineNameSchema")]
+    pub from: Spanned<String>,
+    /// The machine's new name: a machine of the spec.
+    #[schemars(with = "MachineNameSchema")]
+    pub to: Spanned<String>,
+}
+
+/// A machine name: 1–64 of `[A-Za-z0-9._-]`, not starting with `-` or `.`.
+#[derive(JsonSchema)]
+#[schemars(rename = "MachineName")]
+#[allow(dead_code)]
+struct MachineNameSchema(
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"),
+        length(min = 1, max = 64)
+    )]
+    String,
+);
 
 /// The machine map, keeping each name's location.
 #[derive(Debug, Default)]
@@ -203,7 +235,78 @@ pub(crate) struct RawMachine {
         length(min = 1, max = 64)
     )]
     pub host: Option<Spanned<String>>,
+    /// Snapshots berth takes on its own: `before_apply: true` takes one
+    /// before every apply that changes the root (not for a create or a mere
+    /// start or stop) and keeps the newest `keep` of them (default 3).
+    pub snapshots: Option<RawSnapshots>,
+    /// Health checks run in the guest after an apply changed the running
+    /// machine (and after `apply --upgrade`): the system must not be
+    /// `failed`, `units` must be active and `command` must exit 0, all
+    /// retried until they pass or `timeout` ends. A failure fails the
+    /// machine's apply and rolls back to a snapshot taken for it.
+    #[schemars(with = "Option<RawHealth>")]
+    pub health: Option<Spanned<RawHealth>>,
 }
+
+/// `health:`: what must hold in the running guest after an apply.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Health", extend("additionalProperties" = false))]
+pub(crate) struct RawHealth {
+    /// Units that must be active (`systemctl is-active`); a name without
+    /// a type suffix means `.service`.
+    #[schemars(with = "Option<Vec<UnitName>>")]
+    pub units: Option<Vec<Spanned<String>>>,
+    /// A command run in the guest (no shell: the program and its
+    /// arguments) that must exit 0.
+    #[schemars(with = "Option<Vec<CommandArg>>", length(min = 1))]
+    pub command: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How long the checks may take to pass: seconds, or a whole number
+    /// with `s`, `m` or `h` (`90s`, `2m`). Default `60s`.
+    #[schemars(with = "Option<HealthTimeout>")]
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// An argument of a health check's command.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct CommandArg(#[schemars(length(max = 4096))] String);
+
+/// A duration: seconds (a number), or a whole number with `s`, `m` or `h`.
+struct HealthTimeout;
+
+impl JsonSchema for HealthTimeout {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "integer"],
+            "pattern": "^[0-9]+(s|m|h)?$",
+            "minimum": 1
+        })
+    }
+}
+
+/// `snapshots:`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Snapshots", extend("additionalProperties" = false))]
+pub(crate) struct RawSnapshots {
+    /// Take a snapshot before an apply changes the root (default false).
+    #[schemars(with = "Option<bool>")]
+    pub before_apply: Option<Spanned<RawBool>>,
+    /// How many `before_apply` snapshots to keep, the oldest deleted first
+    /// (1–1000, default 3).
+    #[schemars(with = "Option<SnapshotKeep>")]
+    pub keep: Option<Spanned<String>>,
+}
+
+/// How many snapshots to keep, 1–1000.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct SnapshotKeep(#[schemars(range(min = 1, max = 1000))] u64);
 
 /// A path berth manages in the root: exactly one of `content`, `source`,
 /// `template`, `secret`, `type: directory`, `link` or `state: absent`,

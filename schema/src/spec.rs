@@ -19,6 +19,20 @@ pub struct Spec {
     /// The hosts and which machine runs where (`hosts:`, `host:`); empty
     /// when every machine is local.
     pub fleet: crate::hosts::Fleet,
+    /// The top-level `moved:` entries: machines renamed in the spec, whose
+    /// existing machine berth renames instead of destroying and creating.
+    pub moved: Vec<Moved>,
+}
+
+/// One `moved:` entry: the machine berth knows as `from` is now `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The old name (not a machine of the spec).
+    pub from: String,
+    /// The new name (a machine of the spec).
+    pub to: String,
+    /// Where the entry was declared.
+    pub source: Source,
 }
 
 /// Where something was declared: a file and, when known, a line and column (1-based).
@@ -118,6 +132,49 @@ pub struct Machine {
     pub ssh_authorized_keys: Option<Vec<String>>,
     /// systemd credentials handed to the machine at start, in spec order.
     pub credentials: Vec<Credential>,
+    /// Snapshots berth takes on its own (`snapshots:`).
+    pub snapshots: Snapshots,
+    /// Health checks run in the guest after an apply changed the running
+    /// machine (`health:`); `None` when the spec has none.
+    pub health: Option<Health>,
+}
+
+/// `snapshots: {before_apply: true, keep: 3}`: a snapshot of the root
+/// before every apply that changes it, the newest `keep` of them kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshots {
+    /// Take a snapshot before an apply changes the root.
+    pub before_apply: bool,
+    /// How many of those snapshots to keep (1–1000; default 3).
+    pub keep: u32,
+}
+
+impl Default for Snapshots {
+    fn default() -> Self {
+        Snapshots {
+            before_apply: false,
+            keep: 3,
+        }
+    }
+}
+
+/// Health checks of a running machine (`health:`): run in the guest after
+/// an apply changed it, all retried until they pass or `timeout` ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Units that must be active (`systemctl is-active`), suffixed.
+    pub units: Vec<String>,
+    /// A command run in the guest that must exit 0; `None`: none.
+    pub command: Option<Vec<String>>,
+    /// How long the checks may take to pass (default 60 s).
+    pub timeout: std::time::Duration,
+    /// Where the `health:` mapping is in the spec.
+    pub source: Source,
+}
+
+impl Health {
+    /// The timeout when the spec gives none.
+    pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 }
 
 /// A file, directory or link berth manages inside the root (`files:`).

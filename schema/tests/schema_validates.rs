@@ -140,6 +140,7 @@ fn the_everything_example_uses_every_field() {
         ("Machine", machines.clone()),
         ("Network", values("network")),
         ("Resources", values("resources")),
+        ("Snapshots", values("snapshots")),
         ("BootstrapOptions", values("bootstrap_options")),
         ("NspawnExtra", values("nspawn_extra")),
         ("Units", values("units")),
@@ -148,6 +149,7 @@ fn the_everything_example_uses_every_field() {
         ("Bind", values("binds")),
         ("ManagedFile", entries("files")),
         ("User", entries("users")),
+        ("Health", values("health")),
     ];
     let mut missing = Vec::new();
     for (def, objects) in used {

@@ -31,15 +31,24 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         Some((_, saved)) => super::load_path(&saved.spec)?,
         None => super::load(&args.spec)?,
     };
+    if saved.is_some() && args.upgrade {
+        anyhow::bail!(
+            "--upgrade does not go with a saved plan: run `berth apply --upgrade` on the spec"
+        );
+    }
     if saved.is_none() && crate::fleet::applies(&spec, &args.fleet.hosts) {
         return crate::fleet::apply(engine, args, &spec);
     }
-    let machines = match &saved {
-        Some((_, saved)) => crate::select::exact(&spec, &saved.targets, &saved.spec)?,
-        None => super::select_excluding(&spec, &args.names, &args.exclude)?,
-    };
     // Machines are planned as part of the whole spec (addresses, /etc/hosts).
-    let engine = &engine.for_spec(&spec);
+    let spec_path = saved.as_ref().map_or(&args.spec.file, |(_, s)| &s.spec);
+    let engine = &engine.with_spec_path(spec_path)?.for_spec(&spec);
+    let (machines, prune) = match &saved {
+        Some((_, saved)) => (
+            crate::select::exact(&spec, &saved.targets, &saved.spec)?,
+            Vec::new(),
+        ),
+        None => crate::prune::select(engine, &spec, &args.names, &args.exclude)?,
+    };
     let _lock = super::lock_state(
         engine,
         args.lock_timeout.map(std::time::Duration::from_secs),
@@ -48,40 +57,63 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         Some((path, saved)) => engine
             .check_saved_plan(saved, &machines)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None if args.upgrade => engine
+            .plan_upgrade(machines.iter().copied())
+            .map_err(super::plan_errors)?,
         None => engine
             .plan(machines.iter().copied())
             .map_err(super::plan_errors)?,
     };
+    // Machines applied from this spec and gone from it: destroyed only with --prune.
+    let prune = match &saved {
+        Some((path, saved)) => engine
+            .check_saved_prune(saved)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None => engine.plan_prune(&prune).map_err(super::plan_errors)?,
+    };
+    let shown = crate::prune::with_prune(&plan, &prune);
     if !args.json && !render::quiet() {
-        render::plan(&plan);
+        render::plan(&shown);
     }
-    if plan.is_empty() {
+    if args.prune {
+        let names: Vec<String> = prune.iter().map(|p| p.name.clone()).collect();
+        engine.check_prunable(&names).map_err(super::plan_errors)?;
+    }
+    let pruning = args.prune && !prune.is_empty();
+    let changed_code = if args.detailed_exitcode && !shown.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    };
+    if plan.is_empty() && !pruning {
         engine.record_prevent_destroy(&machines)?;
+        engine.record_spec(&machines)?;
+        let mut results: Vec<MachineResult<'_>> = plan
+            .machines
+            .iter()
+            .map(|m| MachineResult {
+                name: &m.name,
+                actions: &m.actions,
+                result: "unchanged",
+                error: None,
+            })
+            .collect();
+        kept(&prune, args, &mut results);
         if args.json {
             let report = ApplyReport {
-                changes: 0,
+                changes: shown.changes,
                 applied: true,
-                machines: plan
-                    .machines
-                    .iter()
-                    .map(|m| MachineResult {
-                        name: &m.name,
-                        actions: &m.actions,
-                        result: "unchanged",
-                        error: None,
-                    })
-                    .collect(),
+                machines: results,
             };
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(changed_code);
     }
     // A saved plan was reviewed when it was made: it runs without asking.
     if !prompt::confirm("Apply these changes?", args.yes || saved.is_some())? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
-    engine.record_prevent_destroy(&machines)?;
 
     // Ctrl-C or SIGTERM from here on stops at the next safe point (exit 130).
     berth_engine::interrupt::install()?;
@@ -90,7 +122,11 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
     let outcomes = apply_all(engine, &machines, &plan, jobs, &args.replace, &progress);
     let mut results = Vec::new();
     let mut failed = 0;
+    let mut done: Vec<&berth_schema::Machine> = Vec::new();
     for (machine_plan, outcome) in plan.machines.iter().zip(outcomes) {
+        if matches!(outcome, None | Some(Ok(()))) {
+            done.extend(machines.iter().find(|m| m.name == machine_plan.name));
+        }
         let (result, error) = match outcome {
             None => ("unchanged", None),
             Some(Ok(())) => ("applied", None),
@@ -109,16 +145,47 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
             error,
         });
     }
+    // After the apply: a record changed before it would make the plan stale.
+    engine.record_prevent_destroy(&machines)?;
+    engine.record_spec(&done)?;
+    // Then the machines gone from the spec: destroyed with --prune.
+    for p in prune.iter().filter(|_| args.prune) {
+        if berth_engine::interrupt::requested() {
+            break;
+        }
+        let (result, error) = match engine.prune(p, &progress) {
+            Ok(true) => ("destroyed", None),
+            Ok(false) => ("absent", None),
+            Err(e) => {
+                failed += 1;
+                ("failed", Some(e.to_string()))
+            }
+        };
+        if let (Some(e), false) = (&error, args.json) {
+            render::error(&anyhow::anyhow!("{e}"));
+        }
+        progress.machine_done(&p.name, &format!("{}: {result}", p.name));
+        results.push(MachineResult {
+            name: &p.name,
+            actions: &p.actions,
+            result,
+            error,
+        });
+    }
+    kept(&prune, args, &mut results);
     progress.finish();
     if args.json {
         let report = ApplyReport {
-            changes: plan.changes,
+            changes: shown.changes,
             applied: failed == 0,
             machines: results,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !render::quiet() || failed > 0 {
-        let applied = results.iter().filter(|r| r.result == "applied").count();
+        let applied = results
+            .iter()
+            .filter(|r| r.result == "applied" || r.result == "destroyed")
+            .count();
         anstream::eprintln!(
             "Apply {}: {applied} machine{} changed, {failed} failed.",
             if failed == 0 {
@@ -133,10 +200,29 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         eprintln!("Apply interrupted: stopped at a safe point; run apply again to finish.");
         ExitCode::from(130)
     } else if failed == 0 {
-        ExitCode::SUCCESS
+        changed_code
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Without --prune, each machine to prune is kept, with a warning line.
+fn kept<'a>(
+    prune: &'a [berth_engine::MachinePlan],
+    args: &ApplyArgs,
+    results: &mut Vec<MachineResult<'a>>,
+) {
+    for p in prune.iter().filter(|_| !args.prune) {
+        if !args.json {
+            anstream::eprintln!("{}", crate::prune::kept_line(&p.name));
+        }
+        results.push(MachineResult {
+            name: &p.name,
+            actions: &p.actions,
+            result: "kept",
+            error: None,
+        });
+    }
 }
 
 /// A sensible parallelism: the host's CPUs (bootstraps and boots are both

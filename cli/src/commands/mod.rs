@@ -9,6 +9,7 @@ mod guest;
 mod import;
 mod man;
 mod plan;
+mod snapshot;
 mod status;
 
 use std::process::ExitCode;
@@ -67,6 +68,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Adopt(args) => adopt(&Engine::new(paths), &args),
         Command::Shell(args) => console::run(&Engine::new(paths), &args, Console::Shell),
         Command::Login(args) => console::run(&Engine::new(paths), &args, Console::Login),
+        Command::Snapshot(args) => snapshot::take_or_delete(&Engine::new(paths), &args),
+        Command::Snapshots(args) => snapshot::list(&Engine::new(paths), &args),
+        Command::Rollback(args) => snapshot::rollback(&Engine::new(paths), &args),
         Command::Cache(command) => cache::run(&Engine::new(paths), &command),
         Command::Import(args) => import::run(&Engine::new(paths), &args),
         Command::Completions(args) => completions::run(&args),
@@ -101,13 +105,16 @@ fn adopt(engine: &Engine, args: &crate::cli::AdoptArgs) -> Result<ExitCode> {
     let spec = load(&args.spec)?;
     let machines = select(&spec, &args.names)?;
     let _lock = lock_state(engine, None)?;
-    for machine in machines {
+    // Adopted machines are applied from this spec from now on (prune).
+    let engine = &engine.with_spec_path(&args.spec.file)?;
+    for machine in &machines {
         engine.adopt(machine)?;
         anstream::println!(
             "{}: adopted; `berth plan` shows what apply would change",
             machine.name
         );
     }
+    engine.record_spec(&machines)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -22,18 +22,28 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
     if crate::fleet::applies(&spec, &args.fleet.hosts) {
         return crate::fleet::plan(engine, args, &spec);
     }
-    let machines = super::select_excluding(&spec, &args.names, &args.exclude)?;
     // Machines are planned as part of the whole spec (addresses, /etc/hosts).
-    let engine = &engine.for_spec(&spec);
+    let engine = &engine.with_spec_path(&args.spec.file)?.for_spec(&spec);
+    // The spec's machines, then those applied from it and gone from it.
+    let (machines, prune) = crate::prune::select(engine, &spec, &args.names, &args.exclude)?;
+    let prune = engine.plan_prune(&prune).map_err(super::plan_errors)?;
     let plan = match &args.out {
         Some(out) => {
-            let (plan, saved) = engine
+            let (plan, mut saved) = engine
                 .plan_for_saving(&args.spec.file, machines)
                 .map_err(super::plan_errors)?;
+            let plan = crate::prune::with_prune(&plan, &prune);
+            engine.save_prune(&mut saved, &plan, &prune)?;
             berth_engine::saved_plan::write(out, &saved)?;
             plan
         }
-        None => engine.plan(machines).map_err(super::plan_errors)?,
+        None if args.upgrade => crate::prune::with_prune(
+            &engine.plan_upgrade(machines).map_err(super::plan_errors)?,
+            &prune,
+        ),
+        None => {
+            crate::prune::with_prune(&engine.plan(machines).map_err(super::plan_errors)?, &prune)
+        }
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);

@@ -402,7 +402,7 @@ fn discard_entry_dir(dir: &Path) -> Result<(), EngineError> {
 }
 
 /// Whether the filesystem at `path` shares extents on copy (btrfs, xfs, bcachefs).
-fn supports_reflink(path: &Path) -> bool {
+pub(crate) fn supports_reflink(path: &Path) -> bool {
     const XFS: i64 = 0x5846_5342;
     const BCACHEFS: i64 = 0xCA45_1A4E;
     nix::sys::statfs::statfs(path)

@@ -67,7 +67,17 @@ pub fn run(
     argv: &[String],
     env: &[(String, String)],
 ) -> Result<(), EngineError> {
-    let cmd = command(host, name, leader, argv, env);
+    run_command(host, name, argv, command(host, name, leader, argv, env))
+}
+
+/// Runs `cmd`, made by [`command`] for `argv` (and adjusted by the
+/// caller), as [`run`] does: its output appended to the machine's log.
+pub fn run_command(
+    host: &dyn Host,
+    name: &str,
+    argv: &[String],
+    cmd: Cmd,
+) -> Result<(), EngineError> {
     let cgroup = cmd.cgroup.clone();
     let result = logged(host, name, argv, cmd, "in machine");
     if let Some(cgroup) = cgroup {

@@ -46,6 +46,9 @@ impl Engine {
                 in_guest,
                 ..
             } => self.change_packages(machine, packages, commands, env, *in_guest, false),
+            Action::UpgradePackages {
+                packages, manager, ..
+            } => self.upgrade_packages(machine, packages, *manager, reporter),
             Action::SetHostname { to, .. } => {
                 host.open_root(&root_path)?.write_atomic(
                     "/etc/hostname",
@@ -158,6 +161,7 @@ impl Engine {
             Action::Start { launcher } => self.start(machine, *launcher, reporter),
             Action::Stop { .. } => self.stop(name),
             Action::Destroy { .. } => self.destroy(name, reporter).map(|_| ()),
+            Action::Rename { from, .. } => self.rename_machine(machine, from, reporter),
             Action::Restart { launcher, .. } => {
                 self.stop(name)?;
                 self.start(machine, *launcher, reporter)
@@ -184,6 +188,9 @@ impl Engine {
             Action::WriteCredentialDropIn { after, .. } => {
                 credentials::write_dropin(host, name, after.as_deref())
             }
+            Action::Snapshot {
+                tag, keep, origin, ..
+            } => self.snapshot_before(name, tag.as_deref(), *keep, *origin),
         }
     }
 
@@ -203,7 +210,7 @@ impl Engine {
 
     /// Starts `machine` with launcher `kind`, records the launch, and waits
     /// for the guest to finish booting.
-    fn start(
+    pub(crate) fn start(
         &self,
         machine: &Machine,
         kind: Launcher,

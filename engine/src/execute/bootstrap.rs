@@ -102,6 +102,7 @@ impl Engine {
             address: None,
             resources: Default::default(),
             prevent_destroy: machine.prevent_destroy.is_some(),
+            spec: self.spec_path().map(ToOwned::to_owned),
         };
         if storage == Storage::Overlay {
             // The layers first, then the record, then the mount point: an

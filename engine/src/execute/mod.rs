@@ -20,6 +20,7 @@
 
 mod actions;
 mod bootstrap;
+mod health;
 mod resources;
 mod storage;
 
@@ -27,10 +28,10 @@ use std::time::Duration;
 
 use berth_schema::Machine;
 
+use crate::drivers::launcher::NspawnProcesses;
 use crate::engine::{Engine, resolve_secret};
 use crate::error::EngineError;
 use crate::model::action::Action;
-use crate::observe;
 use crate::planner::{self, MachinePlan};
 use crate::report::{Event, Reporter};
 use crate::secret::Secret;
@@ -63,7 +64,10 @@ impl Engine {
         allow_replace: bool,
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
+        crate::ops::snapshot::forget_taken(self, &machine.name);
         let applied = self.apply_steps(machine, approved, allow_replace, reporter);
+        // Health checks, and a rollback when they fail (execute/health.rs).
+        let applied = self.after_steps(machine, approved, applied, reporter);
         let unmounted = self.unmount_overlay_if_stopped(&machine.name);
         applied.and(unmounted)
     }
@@ -76,7 +80,8 @@ impl Engine {
         reporter: &dyn Reporter,
     ) -> Result<(), EngineError> {
         let inputs = crate::inputs::resolve(machine, &self.inputs)?;
-        let observed = observe::observe_inputs(self.host(), machine, &inputs)?;
+        let observed =
+            self.observe_machine(machine, &NspawnProcesses::scan(self.host()), Some(&inputs))?;
         if let Some(what) = observed.changed_since(&approved.observed) {
             return Err(EngineError::Stale {
                 machine: machine.name.clone(),
@@ -87,6 +92,13 @@ impl Engine {
         }
         let (secret, _) = resolve_secret(machine)?;
         let mut actions = approved.actions.iter().peekable();
+        // A `moved:` rename comes first: the rest works on the new name.
+        if let Some(action @ Action::Rename { .. }) = actions.peek().copied() {
+            actions.next();
+            self.step(machine, action, reporter, || {
+                self.execute(machine, action, secret.as_ref(), reporter)
+            })?;
+        }
         if let Some(action @ Action::Replace { .. }) = actions.peek().copied() {
             if let Some(at) = &machine.prevent_destroy {
                 return Err(EngineError::PreventDestroy {
@@ -128,16 +140,21 @@ impl Engine {
             }
             // The root now exists: plan its configuration against what the
             // bootstrap really produced, within what was approved.
-            let mut observed = observe::observe_inputs(self.host(), machine, &inputs)?;
+            let mut observed =
+                self.observe_machine(machine, &NspawnProcesses::scan(self.host()), Some(&inputs))?;
             observed.network.carry_approved(&approved.actions);
             let accounts = crate::drivers::users::resolve_inputs(machine)?;
-            let after = planner::plan_machine_with(
+            let mut after = planner::plan_machine_with(
                 machine,
                 &observed,
                 secret.as_ref(),
                 &inputs,
                 &accounts,
             )?;
+            // A root this apply just made is not worth a snapshot.
+            after
+                .actions
+                .retain(|a| !matches!(a, Action::Snapshot { .. }));
             check_approved(&machine.name, approved, &after.actions)?;
             return self.run_actions(machine, &after.actions, secret.as_ref(), reporter);
         }

@@ -34,6 +34,10 @@ pub(crate) struct FakeHost {
     pub(crate) machined: Mutex<Vec<(String, String, String)>>,
     /// The resource limits each detached process was started with.
     pub(crate) spawn_limits: Mutex<Vec<Vec<crate::drivers::resources::CgroupWrite>>>,
+    /// What `apt-get -s dist-upgrade` prints in a guest (upgrades).
+    pub(crate) apt_simulation: Mutex<String>,
+    /// Whether `apt-get -y ... dist-upgrade` fails in a guest.
+    pub(crate) apt_upgrade_fails: Mutex<bool>,
 }
 
 impl FakeHost {
@@ -77,6 +81,8 @@ impl FakeHost {
             base_packages: vec!["systemd".into(), "dbus".into()],
             machined: Mutex::new(Vec::new()),
             spawn_limits: Mutex::new(Vec::new()),
+            apt_simulation: Mutex::new(String::new()),
+            apt_upgrade_fails: Mutex::new(false),
         }
     }
 
@@ -280,6 +286,19 @@ impl Host for FakeHost {
                 Ok(ok(""))
             }
             [.., "is-system-running"] => Ok(ok("running\n")),
+            [.., "apt-get", "-s", "dist-upgrade"] => {
+                Ok(ok(&self.apt_simulation.lock().expect("apt")))
+            }
+            [.., "dist-upgrade"]
+                if argv.contains(&"-y") && *self.apt_upgrade_fails.lock().expect("apt") =>
+            {
+                Ok(Finished {
+                    code: Some(100),
+                    status: "exit status: 100".into(),
+                    stdout: Vec::new(),
+                    stderr: b"E: Sub-process /usr/bin/dpkg returned an error code (1)".to_vec(),
+                })
+            }
             ["machinectl", "show", .., "--", name] => {
                 let machined = self.machined.lock().expect("machined");
                 match machined.iter().find(|(n, _, _)| n == name) {

@@ -61,6 +61,12 @@ pub struct MachineRecord {
     /// machine's cgroup at every start.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resources: BTreeMap<Knob, Value>,
+    /// The spec it was last applied from: the canonical path of `-f FILE`,
+    /// or of the directory given with `-f DIR`. `berth plan` of that spec
+    /// offers to prune the machine once it is gone from it; a record
+    /// without one (written before berth recorded it) is never pruned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<std::path::PathBuf>,
 }
 
 /// How berth started a machine, so it is always controlled the same way.

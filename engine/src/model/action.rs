@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::drivers::files::{AttributeChange, DirectoryCreation, FileWrite, LinkChange, Removal};
 use crate::drivers::network::address::Peer;
 use crate::drivers::resources::{DeviceRule, Knob, ResourceChange, ResourceWrites, Value};
+use crate::drivers::upgrade::{PackageUpgrade, UpgradeManager};
 
 /// One change to one machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,6 +84,19 @@ pub enum Action {
         /// Whether they run in the guest or on the host.
         #[serde(skip)]
         in_guest: bool,
+    },
+    /// Upgrade the guest's packages (`--upgrade`), with its own package
+    /// manager, to exactly the versions the plan lists: apply asks the
+    /// package manager again first, and anything else is a stale plan.
+    UpgradePackages {
+        /// How (`apt-get dist-upgrade`).
+        via: String,
+        /// Each package with its version now (`from`; null: new) and after
+        /// (`to`; null: removed).
+        packages: Vec<PackageUpgrade>,
+        /// The package manager.
+        #[serde(skip)]
+        manager: UpgradeManager,
     },
     /// Write `/etc/hostname`.
     SetHostname {
@@ -288,6 +302,23 @@ pub enum Action {
     Destroy {
         /// The root on the host.
         root: String,
+        /// Why, when no one named the machine: `not-in-spec` (prune).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<crate::model::plan::DestroyReason>,
+    },
+    /// Rename the machine berth manages as `from` to `to` (a `moved:`
+    /// entry): stop it if it runs, rename its root, `.nspawn` file, record
+    /// and logs; what else carried the old name (its unit's drop-ins,
+    /// credentials, NAT rules, boot integration) is removed, and the rest
+    /// of the plan sets it up under the new name.
+    Rename {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+        /// The launcher it runs under, when it is stopped first.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stop: Option<Launcher>,
     },
     /// Create a user with the guest's `useradd` (its home from `/etc/skel`,
     /// its password locked until one is set).
@@ -417,6 +448,20 @@ pub enum Action {
         #[serde(skip)]
         after: Option<String>,
     },
+    /// Take a snapshot of the root before the actions that change it
+    /// (`snapshots: {before_apply: true}`), then keep the newest `keep`
+    /// snapshots of that origin.
+    Snapshot {
+        /// The machine.
+        machine: String,
+        /// The tag; None: generated from the origin and the time.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        /// How many snapshots of this origin to keep.
+        keep: u32,
+        /// Why it is taken.
+        origin: crate::drivers::snapshot::SnapshotOrigin,
+    },
 }
 
 /// One change to a user: `shell /bin/sh -> /bin/bash`.
@@ -471,6 +516,7 @@ impl Action {
             Action::Replace { .. } => "replace",
             Action::InstallPackages { .. } => "install-packages",
             Action::RemovePackages { .. } => "remove-packages",
+            Action::UpgradePackages { .. } => "upgrade-packages",
             Action::SetHostname { .. } => "set-hostname",
             Action::EnableUnit { .. } => "enable-unit",
             Action::DisableUnit { .. } => "disable-unit",
@@ -498,6 +544,7 @@ impl Action {
             Action::Start { .. } => "start",
             Action::Stop { .. } => "stop",
             Action::Destroy { .. } => "destroy",
+            Action::Rename { .. } => "rename",
             Action::SetResources { .. } => "set-resources",
             Action::SetDeviceAllow { .. } => "set-device-allow",
             Action::CreateUser { .. } => "create-user",
@@ -507,6 +554,7 @@ impl Action {
             Action::WriteAuthorizedKeys { .. } => "write-authorized-keys",
             Action::WriteCredentials { .. } => "write-credentials",
             Action::WriteCredentialDropIn { .. } => "write-credential-dropin",
+            Action::Snapshot { .. } => "snapshot",
         }
     }
 
@@ -517,12 +565,13 @@ impl Action {
             | Action::Clone { .. }
             | Action::Start { .. }
             | Action::EnableUnit { .. }
-            | Action::InstallPackages { .. } => Effect::Create,
+            | Action::InstallPackages { .. }
+            | Action::Snapshot { .. } => Effect::Create,
             Action::Replace { .. } => Effect::Replace,
             Action::WriteFile(write) => write.effect(),
             Action::MakeDirectory(dir) => dir.effect(),
             Action::MakeLink(link) => link.effect(),
-            Action::SetFileAttributes(_) => Effect::Change,
+            Action::SetFileAttributes(_) | Action::Rename { .. } => Effect::Change,
             Action::RemoveFile(_) => Effect::Remove,
             Action::AddSecuretty { before: None, .. } => Effect::Create,
             Action::SetHostname { from: None, .. } => Effect::Create,
@@ -576,6 +625,7 @@ impl Action {
             | Action::WriteCredentials { .. }
             | Action::WriteCredentialDropIn { .. } => Effect::Change,
             Action::SetHostname { .. }
+            | Action::UpgradePackages { .. }
             | Action::WriteSettings { .. }
             | Action::Restart { .. }
             | Action::AddSecuretty { .. }
@@ -636,6 +686,14 @@ impl Action {
             Action::RemovePackages { packages, via, .. } => {
                 format!("remove {} with {via}", packages.join(", "))
             }
+            Action::UpgradePackages { packages, via, .. } => format!(
+                "upgrade packages ({via}): {}",
+                packages
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Action::SetHostname {
                 from: Some(from),
                 to,
@@ -858,8 +916,34 @@ impl Action {
             },
             Action::Start { launcher } => format!("start machine ({launcher})"),
             Action::Stop { launcher } => format!("stop machine ({launcher})"),
-            Action::Destroy { root } => {
+            Action::Rename { from, to, stop } => match stop {
+                Some(launcher) => format!("rename {from} -> {to} (stopped first, {launcher})"),
+                None => format!("rename {from} -> {to}"),
+            },
+            Action::Snapshot {
+                machine,
+                tag,
+                keep,
+                origin,
+            } => format!(
+                "snapshot {machine}{} ({}; keeping {keep})",
+                tag.as_deref()
+                    .map(|t| format!(" as {t}"))
+                    .unwrap_or_default(),
+                origin.as_str().replace('-', " ")
+            ),
+            Action::Destroy { root, reason: None } => {
                 format!("destroy machine: remove {root}, its .nspawn file and berth's record")
+            }
+            Action::Destroy {
+                root,
+                reason: Some(reason),
+            } => {
+                let name = std::path::Path::new(root)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| root.clone());
+                format!("destroy {name} ({reason})")
             }
             Action::SetResources { live, changes, .. } => format!(
                 "set resources: {} ({})",
@@ -999,6 +1083,7 @@ impl Action {
             Action::InstallPackages { commands, .. } | Action::RemovePackages { commands, .. } => {
                 commands.iter().map(|c| c.join(" ")).collect()
             }
+            Action::UpgradePackages { manager, .. } => manager.commands(),
             Action::EnableUnit { unit: u, .. } => unit("enable", u),
             Action::DisableUnit { unit: u, .. } => unit("disable", u),
             Action::MaskUnit { unit: u, .. } => unit("mask", u),
@@ -1039,6 +1124,15 @@ impl Action {
             Action::Start { launcher }
             | Action::Stop { launcher }
             | Action::Restart { launcher, .. } => format!("{} {}", self.name(), launcher.as_str()),
+            Action::UpgradePackages { packages, .. } => format!(
+                "{} {}",
+                self.name(),
+                packages
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             Action::CreateUser { name, .. }
             | Action::ChangeUser { name, .. }
             | Action::RemoveUser { name, .. }

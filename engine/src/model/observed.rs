@@ -58,6 +58,19 @@ pub struct Observed {
     /// Its users, SSH keys and credentials (no secret in sight: password
     /// fields and credential digests never show in `Debug`).
     pub users: crate::drivers::users::UsersObservation,
+    /// Set when a `moved:` entry renames the machine berth manages under
+    /// another name to this one: the rest was observed as it will be after
+    /// the rename (that machine's root and record, stopped).
+    pub moved_from: Option<MovedFrom>,
+}
+
+/// The machine a `moved:` entry renames (see [`Observed::moved_from`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedFrom {
+    /// Its current name.
+    pub name: String,
+    /// The launcher it runs under now (the rename stops it), if it runs.
+    pub running: Option<Launcher>,
 }
 
 /// How the root of a machine would be made: the resolved bootstrapper, the
@@ -178,6 +191,9 @@ impl Observed {
             parts.insert("files".to_owned(), sha256(&format!("{:?}", self.files)));
         }
         parts.insert("users".to_owned(), sha256(&format!("{:?}", self.users)));
+        if let Some(moved) = &self.moved_from {
+            parts.insert("moved".to_owned(), sha256(&format!("{moved:?}")));
+        }
         parts
     }
 
@@ -195,6 +211,7 @@ impl Observed {
             "resources" => "its resource limits or device access changed",
             "files" => "the paths its spec's files: manage changed",
             "users" => "its users, SSH keys or credentials changed",
+            "moved" => "the machine it is renamed from was started, stopped or renamed",
             _ => "it changed",
         }
     }

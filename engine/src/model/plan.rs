@@ -45,6 +45,10 @@ pub struct MachinePlan {
     /// spec's mode or the launcher's default; None for a destroy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// Why the machine is destroyed when no one named it: `not-in-spec`
+    /// (berth applied it from this spec, and it is gone from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DestroyReason>,
     /// The actions, in the order apply runs them.
     pub actions: Vec<Action>,
     /// Things the user should know that are not errors.
@@ -54,6 +58,22 @@ pub struct MachinePlan {
     /// they still hold.
     #[serde(skip)]
     pub observed: BTreeMap<String, String>,
+}
+
+/// Why a machine no one named is destroyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DestroyReason {
+    /// berth applied it from this spec, and it is gone from it (prune).
+    NotInSpec,
+}
+
+impl std::fmt::Display for DestroyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DestroyReason::NotInSpec => "no longer in the spec",
+        })
+    }
 }
 
 /// The overall change to a machine.

@@ -69,6 +69,12 @@ pub enum Warning {
         /// Why.
         why: String,
     },
+    /// A machine to prune has `prevent_destroy` recorded: `apply --prune`
+    /// refuses it.
+    PruneRefused {
+        /// berth's record of it.
+        record: String,
+    },
 }
 
 /// The guest's network manager.
@@ -155,6 +161,12 @@ impl fmt::Display for Warning {
                 "resources: {} cannot be applied to the running machine ({why}); \
                  they take effect at its next start",
                 knobs.join(", ")
+            ),
+            Warning::PruneRefused { record } => write!(
+                f,
+                "prevent_destroy is set (recorded at the last apply in {record}): apply --prune \
+                 refuses to destroy it; to let it go, add it back to the spec without \
+                 prevent_destroy and apply, then remove it"
             ),
         }
     }

@@ -79,6 +79,7 @@ impl Engine {
             address: None,
             resources: Default::default(),
             prevent_destroy: machine.prevent_destroy.is_some(),
+            spec: None,
         })?;
         // A hand-written .nspawn file that says what the spec says becomes
         // berth's own, so the first plan has nothing to rewrite.

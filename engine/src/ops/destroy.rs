@@ -101,6 +101,7 @@ impl Engine {
                 });
             }
             return Ok(MachinePlan {
+                reason: None,
                 network: None,
                 name: name.to_owned(),
                 change: ChangeKind::Absent,
@@ -125,8 +126,10 @@ impl Engine {
         }
         actions.push(Action::Destroy {
             root: root.display().to_string(),
+            reason: None,
         });
         Ok(MachinePlan {
+            reason: None,
             network: None,
             name: name.to_owned(),
             change: ChangeKind::Destroy,
@@ -206,6 +209,19 @@ impl Engine {
             remove::remove_tree(&root)
                 .map_err(|e| EngineError::State(format!("removing {}: {e}", root.display())))?;
         }
+        // Its snapshots go with it.
+        let snapshots = crate::drivers::snapshot::list(paths, name)?.len();
+        if snapshots > 0 {
+            let message = format!(
+                "removing its {snapshots} snapshot{}",
+                if snapshots == 1 { "" } else { "s" }
+            );
+            reporter.report(Event::Note {
+                machine: name,
+                message: &message,
+            });
+        }
+        crate::drivers::snapshot::delete_all(paths, name)?;
         // Boot integration and the settings file berth wrote go with the machine.
         if self.host.booted_with_systemd()
             && launcher::launcher_for(berth_schema::Launcher::NspawnUnit)

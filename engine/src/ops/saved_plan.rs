@@ -48,6 +48,20 @@ pub struct SavedPlan {
     pub machines: Vec<MachineFingerprint>,
     /// The plan, as `berth plan --json` prints it, for review.
     pub plan: serde_json::Value,
+    /// The machines the plan prunes (applied from this spec, gone from
+    /// it): `berth apply FILE --prune` destroys exactly these, plain
+    /// `berth apply FILE` keeps them, like `berth apply`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prune: Vec<PruneFingerprint>,
+}
+
+/// What the prune of one machine was planned against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneFingerprint {
+    /// The machine name.
+    pub name: String,
+    /// SHA-256 of berth's record of it.
+    pub observed: BTreeMap<String, String>,
 }
 
 /// What one machine's plan was made against.
@@ -161,6 +175,7 @@ impl Engine {
             targets: prints.iter().map(|p| p.name.clone()).collect(),
             machines: prints,
             plan: json,
+            prune: Vec::new(),
         };
         Ok((plan, saved))
     }

@@ -25,6 +25,7 @@ use crate::secret::Secret;
 pub use crate::model::plan::{ChangeKind, MachinePlan, Plan};
 
 mod resources;
+mod snapshot;
 mod users;
 
 /// Plans one machine. `secret` is the resolved root password when the spec
@@ -71,6 +72,13 @@ pub fn plan_machine_with(
     }
 
     let mut actions = Vec::new();
+    if let Some(moved) = &observed.moved_from {
+        actions.push(Action::Rename {
+            from: moved.name.clone(),
+            to: name.clone(),
+            stop: moved.running,
+        });
+    }
     let target = describe_root(
         machine.distro.as_str(),
         machine.release.as_deref(),
@@ -166,6 +174,7 @@ pub fn plan_machine_with(
     network::plan(machine, observed, mode, change, &mut actions, &mut warnings).map_err(&err)?;
     resources::plan(machine, observed, launcher, &mut actions, &mut warnings).map_err(&err)?;
     users::plan_credentials(machine, observed, launcher, accounts, &mut actions).map_err(&err)?;
+    snapshot::plan_before_apply(machine, change, &mut actions);
     let change = if actions.is_empty() {
         ChangeKind::None
     } else {
@@ -173,6 +182,7 @@ pub fn plan_machine_with(
     };
     Ok(MachinePlan {
         name: name.clone(),
+        reason: None,
         change,
         launcher,
         network: Some(network::describe_mode(&machine.network, mode)),
@@ -694,6 +704,7 @@ mod tests {
             address: None,
             resources: Default::default(),
             prevent_destroy: false,
+            spec: None,
         }
     }
 
@@ -744,6 +755,7 @@ mod tests {
             resources: Default::default(),
             files: Default::default(),
             users: Default::default(),
+            moved_from: None,
         }
     }
 

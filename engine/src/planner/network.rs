@@ -465,6 +465,7 @@ mod tests {
                 address: address.map(|a| a.to_string()),
                 resources: Default::default(),
                 prevent_destroy: false,
+                spec: None,
             }),
             facts: Some(RootFacts {
                 hostname: Some("web".into()),
@@ -533,6 +534,7 @@ mod tests {
                     forwarding: Some(true),
                 },
             },
+            moved_from: None,
         }
     }
 
@@ -985,6 +987,7 @@ mod tests {
             problems,
             commands,
         } = &actions[..].last().cloned().unwrap_or(Action::Destroy {
+            reason: None,
             root: String::new(),
         })
         else {

@@ -43,6 +43,7 @@ impl Validator<'_, '_> {
             self.fits_distro(&name.value, distro, &merged);
         }
         self.fits_storage(&name.value, &merged);
+        self.fits_snapshots(&name.value, &merged);
         let files_field = if raw.files.is_some() {
             format!("{prefix}.files")
         } else {
@@ -154,6 +155,8 @@ impl Validator<'_, '_> {
             users: valid_or(merged.users, Vec::new())?,
             ssh_authorized_keys: optional(merged.ssh_authorized_keys)?,
             credentials: valid_or(merged.credentials, Vec::new())?,
+            health: optional(merged.health)?,
+            snapshots: valid_or(merged.snapshots, Default::default())?,
         })
     }
 
@@ -459,6 +462,14 @@ impl Validator<'_, '_> {
             None => Field::Absent,
             Some(c) => self.credentials(c, &format!("{prefix}.credentials")),
         };
+        let health = match &raw.health {
+            None => Field::Absent,
+            Some(h) => self.health(h, &format!("{prefix}.health")),
+        };
+        let snapshots = match &raw.snapshots {
+            None => Field::Absent,
+            Some(s) => self.snapshots(s, &format!("{prefix}.snapshots")),
+        };
         Checked {
             distro,
             release,
@@ -491,6 +502,8 @@ impl Validator<'_, '_> {
             users,
             ssh_authorized_keys,
             credentials,
+            health,
+            snapshots,
         }
     }
 }

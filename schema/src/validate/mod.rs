@@ -13,7 +13,8 @@
 //! `repos`), [`network`], [`binds`], [`environment`], [`units`],
 //! [`secrets`] (`root_password`, a user's `password`, a file's `secret`, a
 //! credential's source), [`resources`], [`devices`], [`nspawn_extra`],
-//! [`vars`], [`files`], [`users`] (and SSH keys), [`credentials`];
+//! [`vars`], [`files`], [`users`] (and SSH keys), [`credentials`],
+//! [`health`];
 //! [`values`] has the checks every field uses (booleans, strings,
 //! spellings, lists).
 
@@ -23,11 +24,14 @@ mod credentials;
 mod devices;
 mod environment;
 mod files;
+mod health;
 mod machine;
+pub(crate) mod moved;
 mod network;
 mod nspawn_extra;
 mod resources;
 mod secrets;
+mod snapshots;
 mod units;
 mod users;
 mod values;
@@ -39,10 +43,11 @@ use serde_saphyr::Location;
 
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::raw::{RawFile, RawMachine, position};
+use crate::spec::Snapshots;
 use crate::spec::{
-    Bind, BootstrapOptions, BootstrapperKind, Credential, DesiredState, Device, Distro, Launcher,
-    Machine, ManagedFile, Network, NspawnExtra, PrivateUsers, Repo, Resources, RootPassword,
-    Storage, Units, User,
+    Bind, BootstrapOptions, BootstrapperKind, Credential, DesiredState, Device, Distro, Health,
+    Launcher, Machine, ManagedFile, Network, NspawnExtra, PrivateUsers, Repo, Resources,
+    RootPassword, Storage, Units, User,
 };
 use vars::{Vars, merge_vars};
 
@@ -113,6 +118,8 @@ struct Checked {
     users: Field<Vec<User>>,
     ssh_authorized_keys: Field<Vec<String>>,
     credentials: Field<Vec<Credential>>,
+    health: Field<Health>,
+    snapshots: Field<Snapshots>,
 }
 
 impl Checked {
@@ -156,6 +163,8 @@ impl Checked {
                 .ssh_authorized_keys
                 .or(clone(&defaults.ssh_authorized_keys)),
             credentials: self.credentials.or(clone(&defaults.credentials)),
+            health: self.health.or(clone(&defaults.health)),
+            snapshots: self.snapshots.or(copy(&defaults.snapshots)),
         }
     }
 }

@@ -376,6 +376,8 @@ mod tests {
             users: Vec::new(),
             ssh_authorized_keys: None,
             credentials: Vec::new(),
+            health: None,
+            snapshots: Default::default(),
         }
     }
 
