@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod fleet;
+mod flow;
 mod progress;
 mod prompt;
 mod prune;

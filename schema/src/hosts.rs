@@ -774,7 +774,8 @@ fn parse_node(text: &str) -> Result<Node, String> {
 /// The part of a spec file (`text`, already loaded and valid) that host
 /// `host` runs: `hosts:`, `known_hosts:` and `host_key_checking:`
 /// dropped, only the machines placed on `host` (by `fleet`), and every
-/// `host:` (machines' and `defaults.host`) removed. [`Node::to_yaml`]
+/// `host:` (machines' and `defaults.host`) removed, and only the
+/// `moved:` entries whose machine (`to`) is on `host`. [`Node::to_yaml`]
 /// writes it.
 pub fn host_part(text: &str, fleet: &Fleet, host: &str) -> Result<Node, String> {
     let mut value = parse_node(text)?;
@@ -791,6 +792,17 @@ pub fn host_part(text: &str, fleet: &Fleet, host: &str) -> Result<Node, String> 
         machines.retain(|(name, _)| fleet.host_of(name) == host);
         for (_, m) in machines.iter_mut() {
             m.remove("host");
+        }
+    }
+    // `moved:` entries go where their machine (`to`) now is.
+    if let Some(Node::Seq(entries)) = value.get_mut("moved") {
+        entries.retain(|e| {
+            e.get("to")
+                .and_then(Node::as_str)
+                .is_some_and(|to| fleet.host_of(to) == host)
+        });
+        if entries.is_empty() {
+            value.remove("moved");
         }
     }
     Ok(value)

@@ -93,8 +93,8 @@ pub fn serve(
 ) {
     let options = job.options;
     let result = match job.command {
-        "plan" => plan(engine, machines, emit),
-        "plan_out" => plan_out(engine, job.spec_path, machines, emit),
+        "plan" => plan(engine, options, machines, emit),
+        "plan_out" => plan_out(engine, options, job.spec_path, machines, emit),
         "status" => status(engine, machines, emit),
         "apply" => apply(engine, options, machines, None, emit),
         "apply_saved" => match job.saved {
@@ -133,26 +133,56 @@ fn emit_plan(plan: &berth_engine::Plan, emit: &(dyn Fn(WireEvent) + Sync)) -> Re
     Ok(())
 }
 
-fn plan(engine: &Engine, machines: &[&Machine], emit: &(dyn Fn(WireEvent) + Sync)) -> Served {
-    let plan = engine.plan(machines.iter().copied()).map_err(plan_errors)?;
-    emit_plan(&plan, emit)?;
-    Ok((if plan.is_empty() { 0 } else { 2 }, None))
+/// The machines applied from this host's spec and gone from it that the
+/// command line's patterns select (as `crate::prune::select` does locally).
+fn prune_names(engine: &Engine, options: &Options) -> Result<Vec<String>, String> {
+    let prunable = engine.prunable().map_err(|e| e.to_string())?;
+    Ok(crate::prune::filter(
+        prunable,
+        &options.patterns,
+        &options.excludes,
+    ))
+}
+
+fn plan_exit(plan: &berth_engine::Plan) -> u8 {
+    if plan.is_empty() { 0 } else { 2 }
+}
+
+fn plan(
+    engine: &Engine,
+    options: &Options,
+    machines: &[&Machine],
+    emit: &(dyn Fn(WireEvent) + Sync),
+) -> Served {
+    let prune = prune_names(engine, options)?;
+    let mode = if options.upgrade {
+        crate::flow::Mode::Upgrade
+    } else {
+        crate::flow::Mode::Plan
+    };
+    let planned =
+        crate::flow::plan(engine, machines, &prune, mode).map_err(|e| format!("{e:#}"))?;
+    let shown = planned.shown();
+    emit_plan(&shown, emit)?;
+    Ok((plan_exit(&shown), None))
 }
 
 fn plan_out(
     engine: &Engine,
+    options: &Options,
     spec_path: &Path,
     machines: &[&Machine],
     emit: &(dyn Fn(WireEvent) + Sync),
 ) -> Served {
-    let (plan, saved) = engine
-        .plan_for_saving(spec_path, machines.iter().copied())
-        .map_err(plan_errors)?;
-    emit_plan(&plan, emit)?;
+    let prune = prune_names(engine, options)?;
+    let planned = crate::flow::plan(engine, machines, &prune, crate::flow::Mode::Save(spec_path))
+        .map_err(|e| format!("{e:#}"))?;
+    let shown = planned.shown();
+    emit_plan(&shown, emit)?;
     emit(WireEvent::Saved {
-        saved: serde_json::to_value(&saved).map_err(|e| e.to_string())?,
+        saved: serde_json::to_value(&planned.saved).map_err(|e| e.to_string())?,
     });
-    Ok((if plan.is_empty() { 0 } else { 2 }, None))
+    Ok((plan_exit(&shown), None))
 }
 
 fn status(engine: &Engine, machines: &[&Machine], emit: &(dyn Fn(WireEvent) + Sync)) -> Served {
@@ -184,7 +214,7 @@ fn apply(
     emit: &(dyn Fn(WireEvent) + Sync),
 ) -> Served {
     let _lock = lock(engine, options)?;
-    let plan = match saved {
+    match saved {
         Some(saved) => {
             let saved: berth_engine::saved_plan::SavedPlan = serde_json::from_value(saved.clone())
                 .map_err(|e| format!("a bad saved plan: {e}"))?;
@@ -199,36 +229,45 @@ fn apply(
                         .to_owned(),
                 );
             }
-            let plan = engine
-                .check_saved_plan(&saved, &targets)
-                .map_err(|e| e.to_string())?;
-            return apply_plan(engine, options, &targets, &plan, emit);
+            let planned =
+                crate::flow::check_saved(engine, &targets, &saved).map_err(|e| e.to_string())?;
+            apply_plan(engine, options, &targets, &planned, emit)
         }
-        None => engine.plan(machines.iter().copied()).map_err(plan_errors)?,
-    };
-    apply_plan(engine, options, machines, &plan, emit)
+        None => {
+            let prune = prune_names(engine, options)?;
+            let planned = crate::flow::apply_plan(engine, machines, &prune, options.upgrade)
+                .map_err(|e| format!("{e:#}"))?;
+            apply_plan(engine, options, machines, &planned, emit)
+        }
+    }
 }
 
+/// Applies `planned` as `berth apply` does locally (machines, records,
+/// then the machines to prune with `--prune`, or kept with a warning).
 fn apply_plan(
     engine: &Engine,
     options: &Options,
     machines: &[&Machine],
-    plan: &berth_engine::Plan,
+    planned: &crate::flow::Planned,
     emit: &(dyn Fn(WireEvent) + Sync),
 ) -> Served {
-    emit_plan(plan, emit)?;
-    if !plan.is_empty() && !options.yes {
+    let (plan, prune) = (&planned.plan, &planned.prune);
+    let shown = planned.shown();
+    emit_plan(&shown, emit)?;
+    if options.prune {
+        crate::flow::check_prune(engine, prune).map_err(|e| format!("{e:#}"))?;
+    }
+    let pruning = options.prune && !prune.is_empty();
+    if (!plan.is_empty() || pruning) && !options.yes {
         return Err("apply needs --yes on a fleet (the controller asks first)".into());
     }
-    engine
-        .record_prevent_destroy(machines)
-        .map_err(|e| e.to_string())?;
     let reporter = WireReporter {
         emit,
         started: Mutex::new(HashMap::new()),
     };
     let mut failed = 0;
     let mut results = Vec::new();
+    let mut done: Vec<&Machine> = Vec::new();
     for (machine, machine_plan) in machines.iter().zip(&plan.machines) {
         let (result, error) = if machine_plan.actions.is_empty() {
             ("unchanged", None)
@@ -246,6 +285,9 @@ fn apply_plan(
                 }
             }
         };
+        if error.is_none() {
+            done.push(machine);
+        }
         results.push(json!({
             "name": machine.name,
             "actions": machine_plan.actions,
@@ -253,12 +295,49 @@ fn apply_plan(
             "error": error,
         }));
     }
+    // After the apply: a record changed before it would make the plan stale.
+    crate::flow::record(engine, machines, &done).map_err(|e| format!("{e:#}"))?;
+    for p in prune {
+        if !options.prune {
+            emit(WireEvent::Warning {
+                text: crate::prune::kept_line(&p.name),
+            });
+            results.push(json!({
+                "name": p.name,
+                "actions": p.actions,
+                "result": "kept",
+                "error": null,
+            }));
+            continue;
+        }
+        let (result, error) = crate::flow::prune_one(engine, p, &reporter);
+        if let Some(e) = &error {
+            failed += 1;
+            emit(WireEvent::StepFailed {
+                machine: p.name.clone(),
+                error: e.clone(),
+            });
+        }
+        results.push(json!({
+            "name": p.name,
+            "actions": p.actions,
+            "result": result,
+            "error": error,
+        }));
+    }
     let report = json!({
-        "changes": plan.changes,
+        "changes": shown.changes,
         "applied": failed == 0,
         "machines": results,
     });
-    Ok((u8::from(failed > 0), Some(report)))
+    let exit = if failed > 0 {
+        1
+    } else if options.detailed_exitcode && !shown.is_empty() {
+        2
+    } else {
+        0
+    };
+    Ok((exit, Some(report)))
 }
 
 fn destroy(engine: &Engine, options: &Options, emit: &(dyn Fn(WireEvent) + Sync)) -> Served {
@@ -379,8 +458,13 @@ fn run_request(paths: Paths) -> Result<u8, String> {
     std::fs::create_dir_all(RUN_DIR).map_err(|e| format!("cannot make {RUN_DIR}: {e}"))?;
     let key = {
         use sha2::Digest as _;
-        let digest =
-            sha2::Sha256::digest(format!("{}\0{}", request.spec_label, request.host).as_bytes());
+        let digest = sha2::Sha256::digest(
+            format!(
+                "{}\0{}\0{}",
+                request.controller, request.spec_label, request.host
+            )
+            .as_bytes(),
+        );
         digest
             .iter()
             .take(8)
@@ -448,7 +532,13 @@ fn run_request(paths: Paths) -> Result<u8, String> {
             .collect()
     };
     let policy = berth_engine::inputs::InputPolicy::allowing(&[])?;
-    let engine = Engine::new(paths).with_inputs(policy).for_spec(&spec);
+    // The records of what is applied here name this spec path: the same
+    // for this spec, controller and host every time, so prune finds them.
+    let engine = Engine::new(paths)
+        .with_inputs(policy)
+        .with_spec_path(&spec_path)
+        .map_err(|e| e.to_string())?
+        .for_spec(&spec);
     let last = Mutex::new(0u8);
     let emit = |event: WireEvent| {
         if let WireEvent::Result { exit, .. } = &event

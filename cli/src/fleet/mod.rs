@@ -85,12 +85,15 @@ impl HostRun {
 }
 
 /// The spec's machines selected by NAME/--exclude and `--hosts`, grouped
-/// per host in the spec's host order.
+/// per host in the spec's host order. With `every_host` (plan and apply
+/// without NAME), a host of `hosts:` with no machine left in the spec is
+/// still one (its machines applied from the spec are pruned there).
 fn jobs<'a>(
     spec: &'a Spec,
     names: &[String],
     excludes: &[String],
     hosts: &[String],
+    every_host: bool,
 ) -> Result<Vec<HostJob<'a>>> {
     let machines = crate::select::select(spec, names, excludes)?;
     let picked: Vec<String> = if hosts.is_empty() {
@@ -109,7 +112,8 @@ fn jobs<'a>(
             .copied()
             .filter(|m| spec.fleet.host_of(&m.name) == name)
             .collect();
-        if on.is_empty() {
+        let declared = every_host && names.is_empty() && spec.fleet.hosts.contains_key(name);
+        if on.is_empty() && !declared {
             continue;
         }
         let host = spec
@@ -188,7 +192,21 @@ fn run_host(ctx: &Ctx<'_>, job: &HostJob<'_>, command: &str, options: &Options) 
         local
             .machines
             .retain(|name, _| ctx.spec.fleet.host_of(name) == job.host.name);
-        let engine = ctx.engine.for_spec(&local);
+        local
+            .moved
+            .retain(|m| ctx.spec.fleet.host_of(&m.to) == job.host.name);
+        // Records name the spec file, as a plain local apply's do.
+        let engine = match ctx.engine.with_spec_path(ctx.spec_file) {
+            Ok(engine) => engine.for_spec(&local),
+            Err(e) => {
+                return HostRun {
+                    host: job.host.clone(),
+                    events: Vec::new(),
+                    error: Some(e.to_string()),
+                    exit: 1,
+                };
+            }
+        };
         let emit = |e: WireEvent| {
             if let Ok(mut ev) = events.lock() {
                 if ctx.live {
@@ -428,6 +446,9 @@ fn render_groups(runs: &[HostRun], command: &str) {
                     anstream::print!("{text}");
                 }
                 WireEvent::Status { rows } => print_status(rows),
+                WireEvent::Warning { text } if !render::quiet() => {
+                    anstream::eprintln!("{text}");
+                }
                 WireEvent::StepFailed { machine, error } => {
                     anstream::println!("{machine}: failed: {error}");
                 }
@@ -539,7 +560,7 @@ fn host_results(runs: &[HostRun]) -> Vec<Value> {
 /// `berth plan` over hosts.
 pub fn plan(engine: &Engine, args: &crate::cli::PlanArgs, spec: &Spec) -> Result<ExitCode> {
     let policy = crate::commands::input_policy(&args.inputs)?;
-    let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts)?;
+    let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts, true)?;
     // A saved plan names its spec by absolute path (as plan.rs loads it).
     let spec_file = match &args.out {
         Some(_) => std::path::absolute(&args.spec.file)?,
@@ -551,7 +572,13 @@ pub fn plan(engine: &Engine, args: &crate::cli::PlanArgs, spec: &Spec) -> Result
     } else {
         "plan"
     };
-    let runs = run_all(&ctx, &jobs, command, &Options::default(), jobs.len());
+    let options = Options {
+        upgrade: args.upgrade,
+        patterns: args.names.clone(),
+        excludes: args.exclude.clone(),
+        ..Options::default()
+    };
+    let runs = run_all(&ctx, &jobs, command, &options, jobs.len());
     if let Some(out) = &args.out {
         if runs.iter().any(|r| r.error.is_some()) {
             render_groups(&runs, "plan");
@@ -692,6 +719,9 @@ pub fn apply_saved_arg(engine: &Engine, args: &crate::cli::ApplyArgs) -> Result<
     if file.get("format").and_then(Value::as_str) != Some(FLEET_FORMAT) {
         return Ok(None);
     }
+    if args.upgrade {
+        bail!("--upgrade does not go with a saved plan: run `berth apply --upgrade` on the spec");
+    }
     if file.get("version").and_then(Value::as_u64) != Some(1) {
         bail!("{arg}: plan is stale: it was written in another format version; plan again");
     }
@@ -741,6 +771,9 @@ pub fn apply_saved_arg(engine: &Engine, args: &crate::cli::ApplyArgs) -> Result<
         yes: true,
         replace: args.replace.clone(),
         lock_timeout: args.lock_timeout,
+        prune: args.prune,
+        detailed_exitcode: args.detailed_exitcode,
+        ..Options::default()
     };
     let parallel = args.jobs.unwrap_or(jobs.len()).max(1);
     let runs = run_all(&ctx, &jobs, "apply_saved", &options, parallel);
@@ -751,7 +784,7 @@ pub fn apply_saved_arg(engine: &Engine, args: &crate::cli::ApplyArgs) -> Result<
 /// one question; then every host applies its part, in parallel.
 pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Result<ExitCode> {
     let policy = crate::commands::input_policy(&args.inputs)?;
-    let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts)?;
+    let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts, true)?;
     let ctx = context(engine, spec, &args.spec.file, &policy, &jobs)?;
     let parallel = args.jobs.unwrap_or(jobs.len()).max(1);
     let options = Options {
@@ -759,9 +792,18 @@ pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Resu
         yes: true,
         replace: args.replace.clone(),
         lock_timeout: args.lock_timeout,
+        prune: args.prune,
+        upgrade: args.upgrade,
+        detailed_exitcode: args.detailed_exitcode,
+        patterns: args.names.clone(),
+        excludes: args.exclude.clone(),
     };
     if !args.yes {
-        let runs = run_all(&ctx, &jobs, "plan", &Options::default(), parallel);
+        let preview = Options {
+            yes: false,
+            ..options.clone()
+        };
+        let runs = run_all(&ctx, &jobs, "plan", &preview, parallel);
         render_groups(&runs, "plan");
         if summary(&runs) {
             bail!("planning failed on some hosts; nothing was applied");
@@ -787,7 +829,10 @@ pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Resu
 
 /// Prints what every host applied (or JSON) and the exit code.
 fn finish_apply(runs: &[HostRun], json: bool) -> Result<ExitCode> {
-    let failed = runs.iter().any(|r| r.error.is_some() || r.exit != 0);
+    let failed = runs
+        .iter()
+        .any(|r| r.error.is_some() || !matches!(r.exit, 0 | 2));
+    let changed = runs.iter().any(|r| r.exit == 2);
     if json {
         let machines: Vec<Value> = runs
             .iter()
@@ -822,7 +867,7 @@ fn finish_apply(runs: &[HostRun], json: bool) -> Result<ExitCode> {
             runs.len()
         );
     }
-    Ok(exit_for(failed, false))
+    Ok(exit_for(failed, changed))
 }
 
 /// `berth status` over hosts.
@@ -833,7 +878,7 @@ pub fn status(
     file: &Path,
 ) -> Result<ExitCode> {
     let policy = InputPolicy::default();
-    let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts)?;
+    let jobs = jobs(spec, &args.names, &args.exclude, &args.fleet.hosts, false)?;
     let ctx = context(engine, spec, file, &policy, &jobs)?;
     let runs = run_all(&ctx, &jobs, "status", &Options::default(), jobs.len());
     if args.json {
@@ -893,7 +938,7 @@ pub fn destroy(
             );
         }
     }
-    let jobs = jobs(spec, &args.names, &[], &args.fleet.hosts)?;
+    let jobs = jobs(spec, &args.names, &[], &args.fleet.hosts, false)?;
     anstream::println!(
         "berth will stop and remove: {}",
         jobs.iter()

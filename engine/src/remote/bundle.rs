@@ -57,7 +57,8 @@ pub fn request(
     for (file, text) in sources {
         let mut node = host_part(text, fleet, host)
             .map_err(|e| RemoteError::new(format!("{}: {e}", file.display())))?;
-        let placed = matches!(node.get("machines"), Some(Node::Map(m)) if !m.is_empty());
+        let placed = matches!(node.get("machines"), Some(Node::Map(m)) if !m.is_empty())
+            || node.get("moved").is_some();
         if sources.len() > 1 && !placed {
             continue;
         }
@@ -96,7 +97,13 @@ pub fn request(
         options,
         spec_yaml,
         spec_files,
-        spec_label: spec_file.display().to_string(),
+        spec_label: std::fs::canonicalize(spec_file)
+            .unwrap_or_else(|_| spec_file.to_path_buf())
+            .display()
+            .to_string(),
+        controller: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default(),
         files: b.files,
         secrets: b.secrets,
     })

@@ -12,9 +12,10 @@
 //!
 //! [`Connection::prepare`] makes sure the host runs this very berth: its
 //! `uname -m` must match, the binary is stored once by content hash at
-//! `/var/lib/berth/bin/berth-HASH` (sent over stdin only when missing), and
-//! its `--version` must equal ours; a host's `berth:` names an installed
-//! one instead.
+//! `/var/lib/berth/bin/berth-HASH` (sent over stdin only when missing;
+//! a push removes the other `berth-*` files there, older versions and
+//! leftovers of an interrupted push), and its `--version` must equal
+//! ours; a host's `berth:` names an installed one instead.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -244,7 +245,7 @@ impl Connection {
                     let tmp = format!("{bin}.tmp.$$");
                     self.check(
                         &format!(
-                            "umask 077 && mkdir -p {dir} && cat > {tmp} && chmod 0755 {tmp} && mv -f {tmp} {bin}"
+                            "umask 077 && mkdir -p {dir} && cat > {tmp} && chmod 0755 {tmp} && mv -f {tmp} {bin} && for old in {dir}/berth-*; do case $old in {bin}|*.tmp.$$) ;; *) rm -f \"$old\" ;; esac; done"
                         ),
                         Some(&bytes),
                         "sending berth to the host",

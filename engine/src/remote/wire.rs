@@ -38,8 +38,14 @@ pub struct Request {
     /// there, by file name, as YAML (then `spec_yaml` is empty).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub spec_files: BTreeMap<String, String>,
-    /// The controller's spec path, for messages and records.
+    /// The controller's spec path (canonical), for messages and records.
     pub spec_label: String,
+    /// The controller's host name: with `spec_label` and `host` it names
+    /// the agent's work directory, whose spec path the target's records
+    /// keep (so prune there finds the machines applied from this spec
+    /// by this controller, and no other's).
+    #[serde(default)]
+    pub controller: String,
     /// Files the spec references, by path relative to the spec: base64.
     pub files: BTreeMap<String, String>,
     /// `env:` secrets resolved on the controller, by variable name: base64.
@@ -57,6 +63,23 @@ pub struct Options {
     pub replace: Vec<String>,
     /// How long to wait for the target's state lock (None: forever).
     pub lock_timeout: Option<u64>,
+    /// `--prune`: apply destroys the host's machines applied from this
+    /// spec and gone from it (without it they are kept, with a warning).
+    #[serde(default)]
+    pub prune: bool,
+    /// `--upgrade`: plan and apply package upgrades too.
+    #[serde(default)]
+    pub upgrade: bool,
+    /// `--detailed-exitcode`: the result's exit code is 2 when there were changes.
+    #[serde(default)]
+    pub detailed_exitcode: bool,
+    /// The command line's NAME patterns: which machines gone from the spec
+    /// are pruned (all when empty; `names` are the spec's machines).
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// The command line's `--exclude` patterns, for the same.
+    #[serde(default)]
+    pub excludes: Vec<String>,
 }
 
 /// One event of the agent's stream.
@@ -91,6 +114,12 @@ pub enum WireEvent {
         /// The machine, when the line is about one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         machine: Option<String>,
+        /// The line.
+        text: String,
+    },
+    /// A warning the command would print on stderr locally (a machine
+    /// gone from the spec kept without `--prune`).
+    Warning {
         /// The line.
         text: String,
     },
