@@ -197,6 +197,11 @@ fn two_boxes_and_local_over_ssh() {
         .run()
         .success();
 
+    // An old pushed berth on beta: the push of this one removes it.
+    let old_bin = beta.host_path("/var/lib/berth/bin/berth-00000000deadbeef");
+    fs::create_dir_all(old_bin.parent().unwrap()).unwrap();
+    fs::write(&old_bin, "old").unwrap();
+
     // Apply brings each machine up where it belongs.
     let applied = sandbox
         .berth_cmd()
@@ -218,6 +223,22 @@ fn two_boxes_and_local_over_ssh() {
     );
     alpha.wait_machine_running("fleetweb", Duration::from_secs(90));
     beta.wait_machine_running("fleetedge", Duration::from_secs(90));
+    assert!(!old_bin.exists(), "the old pushed berth is still there");
+    let pushed: Vec<_> = fs::read_dir(old_bin.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        pushed.len() == 1 && pushed[0].starts_with("berth-"),
+        "{pushed:?}"
+    );
+    // The agent's work directory is gone; only its (empty) lock file stays.
+    let run_dir = beta.exec_ok(&["ls", "-A", "/run/berth"]);
+    assert!(
+        run_dir.split_whitespace().all(|n| n.ends_with(".lock")),
+        "{run_dir}"
+    );
     assert!(alpha.exec_ok(&["machinectl", "list"]).contains("fleetweb"));
     assert!(beta.exec_ok(&["machinectl", "list"]).contains("fleetedge"));
     assert!(!alpha.exec_ok(&["machinectl", "list"]).contains("fleetedge"));
@@ -537,6 +558,107 @@ fn two_boxes_and_local_over_ssh() {
         "{}",
         status.stdout()
     );
+    // moved: and prune over hosts. A machine applied from the spec on
+    // alpha is renamed there by a `moved:` entry; once dropped from the
+    // spec it is listed under alpha's header, kept by apply with a
+    // warning, and destroyed by apply --prune.
+    alpha.seed_nested_root("/var/lib/machines/fleetold");
+    fs::write(
+        alpha.host_path("/root/adopt.yaml"),
+        "machines:\n  fleetold: {distro: debian, release: bookworm}\n",
+    )
+    .unwrap();
+    alpha.exec_ok(&["berth", "-q", "adopt", "-f", "/root/adopt.yaml", "fleetold"]);
+    let on_alpha = |extra: &str| format!("{spec2}{extra}");
+    sandbox
+        .berth_cmd()
+        .spec(&on_alpha("  fleetold: {host: alpha, state: stopped}\n"))
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes", "--hosts", "alpha"])
+        .run()
+        .success();
+    let moved = sandbox
+        .berth_cmd()
+        .spec(&on_alpha(
+            "  fleetnew: {host: alpha, state: stopped}\nmoved:\n  - {from: fleetold, to: fleetnew}\n",
+        ))
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes", "--hosts", "alpha"])
+        .run();
+    moved.success();
+    assert!(
+        moved.stdout().contains("fleetold"),
+        "{}",
+        describe(moved.output())
+    );
+    assert!(alpha.host_path("/var/lib/machines/fleetnew").exists());
+    assert!(!alpha.host_path("/var/lib/machines/fleetold").exists());
+    // Dropped from the spec (the `moved:` entry with it).
+    sandbox.spec(&spec2);
+    let listed = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--hosts", "alpha"])
+        .run();
+    listed.success();
+    let out = listed.stdout();
+    let header = out.find("== host alpha (root@10.251.1.2) ==");
+    let line = out.find("- destroy fleetnew (no longer in the spec)");
+    assert!(
+        header.is_some() && line > header,
+        "{}",
+        describe(listed.output())
+    );
+    let json = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--json", "--hosts", "alpha"])
+        .run();
+    json.success();
+    let plan = json.json();
+    let pruned = plan["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "fleetnew")
+        .unwrap_or_else(|| panic!("fleetnew missing: {plan}"));
+    assert_eq!(pruned["host"], "alpha", "{plan}");
+    assert!(plan["changes"].as_u64().unwrap() >= 1, "{plan}");
+    let kept = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes", "--hosts", "alpha"])
+        .run();
+    kept.success();
+    assert!(
+        kept.stderr()
+            .contains("! fleetnew: kept: pass --prune to destroy"),
+        "{}",
+        describe(kept.output())
+    );
+    assert!(alpha.host_path("/var/lib/machines/fleetnew").exists());
+    let pruned = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes", "--prune", "--hosts", "alpha", "--json"])
+        .run();
+    pruned.success();
+    let report = pruned.json();
+    assert!(
+        report["machines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "fleetnew" && m["result"] == "destroyed" && m["host"] == "alpha"),
+        "{report}"
+    );
+    assert!(!alpha.host_path("/var/lib/machines/fleetnew").exists());
+    assert!(
+        !alpha
+            .exec_ok(&["machinectl", "list-images"])
+            .contains("fleetnew")
+    );
+
     sandbox
         .berth_cmd()
         .spec(&spec1)
@@ -660,4 +782,169 @@ fn unreachable_only_host_fails_with_its_name() {
         "{}",
         run.stdout()
     );
+}
+
+/// The `fleet` row of `bench/run` (never part of the suite: ignored, and
+/// it does nothing without `BERTH_BENCH_OUT`): `berth plan` over two
+/// booted boxes with N converged machines each vs `berth plan` run
+/// locally inside each box, plus the cold run (the binary pushed) and a
+/// bare ssh connection. It writes `row side run seconds` lines to
+/// `BERTH_BENCH_OUT`; `bench/run` makes the table. Timings are never
+/// asserted.
+#[test]
+#[ignore = "a benchmark: bench/run fleet runs it"]
+fn bench_plan_over_hosts() {
+    let Some(out) = std::env::var_os("BERTH_BENCH_OUT") else {
+        return;
+    };
+    let bin = std::env::var("BERTH_BENCH_BIN").expect("BERTH_BENCH_BIN: the berth to time");
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let n: usize = std::env::var("BENCH_FLEET_N")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(50);
+    let sandbox = Sandbox::new("fleetbench");
+    let dir = sandbox.dir.path();
+    let key = dir.join("id_fleet");
+    run(&[
+        "ssh-keygen",
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-f",
+        &key.display().to_string(),
+    ]);
+    let pubkey = fs::read_to_string(dir.join("id_fleet.pub")).unwrap();
+    let (a, _a_link) = ssh_box("fleet-bench-a", 3, &pubkey, "seed");
+    let (b, _b_link) = ssh_box("fleet-bench-b", 4, &pubkey, "seed");
+    fs::write(
+        dir.join("known_hosts"),
+        format!(
+            "{}{}",
+            known_host(&a, "10.251.3.2"),
+            known_host(&b, "10.251.4.2")
+        ),
+    )
+    .unwrap();
+    let hash = "$6$salt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ./0123456789abcdefghijk";
+    let defaults = format!(
+        "defaults: {{distro: debian, release: bookworm, bootstrapper: debootstrap, packages: [systemd, dbus], units: {{enable: [a], disable: [b], mask: [c]}}, root_password: {{hash: '{hash}'}}, securetty: [pts/0], launcher: nspawn, state: stopped}}\n"
+    );
+    let names = |p: &str| (1..=n).map(|i| format!("{p}{i:03}")).collect::<Vec<_>>();
+    let mut fleet = format!(
+        "hosts:\n  a: {{ssh: root@10.251.3.2, identity: ./id_fleet}}\n  b: {{ssh: root@10.251.4.2, identity: ./id_fleet}}\nknown_hosts: ./known_hosts\n{defaults}machines:\n"
+    );
+    for (sbox, p) in [(&a, "a"), (&b, "b")] {
+        // The berth timed, inside too; cheap synthetic roots, adopted.
+        sbox.install_file(Path::new(&bin), "/usr/local/bin/berth");
+        let mut local = format!("{defaults}machines:\n");
+        let mut script = String::from("set -e\n");
+        for m in names(p) {
+            fleet.push_str(&format!("  {m}: {{host: {p}}}\n"));
+            local.push_str(&format!("  {m}: {{}}\n"));
+            script.push_str(&format!(
+                "r=/var/lib/machines/{m}; mkdir -p $r/etc/systemd/system/multi-user.target.wants $r/usr/lib/systemd/system $r/var/lib/dpkg
+printf 'ID=debian\\nVERSION_CODENAME=bookworm\\n' > $r/etc/os-release
+printf 'root:*:19000:0:99999:7:::\\n' > $r/etc/shadow
+printf '{m}\\n' > $r/etc/hostname
+printf 'Package: systemd\\nStatus: install ok installed\\n\\nPackage: dbus\\nStatus: install ok installed\\n' > $r/var/lib/dpkg/status
+for u in a b c; do printf '[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n' > $r/usr/lib/systemd/system/$u.service; done
+"
+            ));
+        }
+        fs::write(sbox.host_path("/root/bench.yaml"), local).unwrap();
+        fs::write(sbox.host_path("/root/make.sh"), script).unwrap();
+        sbox.exec_ok(&["sh", "/root/make.sh"]);
+        let mut adopt = vec!["berth", "-q", "adopt", "-f", "/root/bench.yaml"];
+        let all = names(p);
+        adopt.extend(all.iter().map(String::as_str));
+        sbox.exec_ok(&adopt);
+    }
+    fs::write(dir.join("machines.yaml"), &fleet).unwrap();
+    let berth = |args: &[&str]| {
+        let t = Instant::now();
+        let o = Command::new(&bin)
+            .args(args)
+            .current_dir(dir)
+            .env("BERTH_STATE_DIR", dir.join("state"))
+            .env("BERTH_MACHINES_DIR", dir.join("machines"))
+            .env("BERTH_NSPAWN_DIR", dir.join("nspawn"))
+            .output()
+            .unwrap();
+        (t.elapsed().as_secs_f64(), o)
+    };
+    let (_, o) = berth(&["apply", "--yes"]);
+    assert!(o.status.success(), "{}", describe(&o));
+    let (_, o) = berth(&["plan", "--detailed-exitcode"]);
+    assert!(o.status.success(), "not converged: {}", describe(&o));
+    // The local plan inside a box, timed there.
+    let local = |sbox: &SystemdBox| -> f64 {
+        let ns = sbox.exec_ok(&[
+            "sh",
+            "-c",
+            "a=$(date +%s%N); berth plan --detailed-exitcode -f /root/bench.yaml >/dev/null || exit 9; b=$(date +%s%N); echo $((b - a))",
+        ]);
+        ns.trim().parse::<f64>().unwrap() / 1e9
+    };
+    let ssh = || {
+        let t = Instant::now();
+        let o = Command::new("ssh")
+            .args([
+                "-i",
+                &key.display().to_string(),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+            ])
+            .arg(format!(
+                "-oUserKnownHostsFile={}",
+                dir.join("known_hosts").display()
+            ))
+            .args(["root@10.251.3.2", "true"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", describe(&o));
+        t.elapsed().as_secs_f64()
+    };
+    let mut lines = String::new();
+    for run_no in 1..=runs {
+        // Cold: no berth on either box yet.
+        for sbox in [&a, &b] {
+            sbox.exec_ok(&["sh", "-c", "rm -f /var/lib/berth/bin/berth-*"]);
+        }
+        let (cold, o) = berth(&["plan"]);
+        assert!(o.status.success(), "{}", describe(&o));
+        lines.push_str(&format!("fleetcold\tcold\t{run_no}\t{cold:.3}\n"));
+        // The two sides alternate in order (A B, B A, ...).
+        let fleet_side = || {
+            let (t, o) = berth(&["plan"]);
+            assert!(o.status.success(), "{}", describe(&o));
+            t
+        };
+        let local_side = || local(&a).max(local(&b));
+        let (warm, slower) = if run_no % 2 == 1 {
+            let w = fleet_side();
+            (w, local_side())
+        } else {
+            let l = local_side();
+            (fleet_side(), l)
+        };
+        lines.push_str(&format!("fleet\tfleet\t{run_no}\t{warm:.3}\n"));
+        lines.push_str(&format!("fleet\tlocal\t{run_no}\t{slower:.3}\n"));
+        lines.push_str(&format!("fleetssh\tssh\t{run_no}\t{:.3}\n", ssh()));
+    }
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .unwrap();
+    std::io::Write::write_all(&mut f, lines.as_bytes()).unwrap();
+    // Cleanup: the boxes go with their guards; the synthetic machines were
+    // never started.
 }
