@@ -761,7 +761,21 @@ fn hosts_patterns_must_match() {
         run.stderr().contains("--hosts label:nope: no such host"),
         "{}",
         run.stderr()
-    );
+    ); // snapshot and rollback act on this host only: a machine the spec
+    // places on another host is refused, naming it.
+    for args in [
+        &["snapshot", "web"][..],
+        &["rollback", "web"][..],
+        &["rollback", "-f", "machines.yaml", "web"][..],
+    ] {
+        let run = sandbox.berth_cmd().spec(spec).args(args).run();
+        assert_eq!(run.exit_code(), Some(1), "{}", describe(run.output()));
+        assert!(
+            run.stderr().contains("machine web is on host alpha"),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
 }
 
 #[test]

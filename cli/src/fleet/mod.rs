@@ -981,6 +981,35 @@ pub fn destroy(
     Ok(exit_for(failed, false))
 }
 
+/// Refuses `command` (snapshot, rollback: local only for now) on a
+/// machine that the spec (`file`, or `machines.yaml` here) places on a
+/// host over ssh, rather than acting on a local machine of that name.
+pub fn local_only(file: Option<&std::path::PathBuf>, name: &str, command: &str) -> Result<()> {
+    let default = Path::new("machines.yaml");
+    let path = match file {
+        Some(p) => p.as_path(),
+        None if default.exists() => default,
+        None => return Ok(()),
+    };
+    let spec = match crate::commands::load_path(path) {
+        Ok(spec) => spec,
+        // machines.yaml here is only a hint; `-f` must load.
+        Err(_) if file.is_none() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !spec.machines.contains_key(name) {
+        return Ok(());
+    }
+    let host = spec.fleet.host_of(name);
+    match spec.fleet.host(host) {
+        Some(h) if !h.is_local() => bail!(
+            "machine {name} is on host {host} in {}: `berth {command}` works on this host's machines only; run it on {host}",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// `berth exec` and `berth logs` for a machine the spec (`file`, or
 /// `machines.yaml` here) places on a host over ssh: runs `berth ARGS`
 /// there through the host's connection, stdin, stdout and stderr passed
