@@ -80,6 +80,17 @@ pub fn request(
         );
         parts.insert(name, node.to_yaml());
     }
+    // A host with nothing left in a spec directory still gets a directory
+    // (its records name the directory, for prune to find them there).
+    if sources.len() > 1
+        && parts.is_empty()
+        && let Some(name) = sources
+            .first()
+            .and_then(|(f, _)| f.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+    {
+        parts.insert(name, Node::Map(Vec::new()).to_yaml());
+    }
     let (spec_yaml, spec_files) = if sources.len() == 1 {
         (
             parts.into_values().next().unwrap_or_default(),

@@ -220,6 +220,30 @@ impl Connection {
     /// Connects, checks the architecture, pushes `binary` when missing and
     /// checks the version. Returns the berth to run on the host.
     pub fn prepare(&self, binary: &LocalBinary) -> Result<String, RemoteError> {
+        // The usual case in one round trip: the same architecture, and
+        // this very berth there already. Anything else takes the steps
+        // below, one at a time, for their own errors.
+        let known = self
+            .host
+            .berth
+            .clone()
+            .unwrap_or_else(|| format!("{TARGET_STATE_DIR}/bin/berth-{}", binary.hash));
+        let quick = self.run(
+            &format!("uname -m && {} --version", shell_quote(&known)),
+            None,
+        )?;
+        if quick.code == Some(255) {
+            return Err(RemoteError::new(ssh_failure(&quick.stderr)));
+        }
+        if quick.code == Some(0) {
+            let text = String::from_utf8_lossy(&quick.stdout);
+            let mut lines = text.lines().map(str::trim);
+            if lines.next() == Some(std::env::consts::ARCH)
+                && lines.next() == Some(binary.version.as_str())
+            {
+                return Ok(known);
+            }
+        }
         let arch = self.check("uname -m", None, "uname -m")?;
         let ours = std::env::consts::ARCH;
         if arch != ours {
