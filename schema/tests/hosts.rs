@@ -212,3 +212,34 @@ fn a_spec_directory_may_declare_hosts_in_one_file_and_use_them_in_another() {
     assert_eq!(d.field.as_deref(), Some("machines.x.host"));
     assert!(d.message.contains("unknown host `gamma`"), "{err}");
 }
+
+#[test]
+fn a_host_part_keeps_the_moved_entries_of_its_machines() {
+    let text = "\
+hosts:
+  a: {ssh: root@192.0.2.10}
+  b: {ssh: root@192.0.2.11}
+defaults: {distro: debian, release: bookworm}
+machines:
+  web: {host: a}
+  db: {host: b}
+moved:
+  - {from: old-web, to: web}
+  - {from: old-db, to: db}
+";
+    let spec =
+        berth_schema::load_str(text, std::path::Path::new("/etc/berth/spec.yaml")).expect("valid");
+    let part = host_part(text, &spec.fleet, "a").expect("ok").to_yaml();
+    let back = berth_schema::load_str(&part, std::path::Path::new("/etc/berth/spec.yaml"))
+        .unwrap_or_else(|e| panic!("{e}\n{part}"));
+    let moved: Vec<(&str, &str)> = back
+        .moved
+        .iter()
+        .map(|m| (m.from.as_str(), m.to.as_str()))
+        .collect();
+    assert_eq!(moved, [("old-web", "web")], "{part}");
+    // A host none of whose machines moved gets no `moved:`.
+    let text = text.replace("  - {from: old-db, to: db}\n", "");
+    let part = host_part(&text, &spec.fleet, "b").expect("ok").to_yaml();
+    assert!(!part.contains("moved"), "{part}");
+}
