@@ -637,6 +637,27 @@ fn two_boxes_and_local_over_ssh() {
         describe(kept.output())
     );
     assert!(alpha.host_path("/var/lib/machines/fleetnew").exists());
+    // A saved plan lists it too, and applying it without --prune keeps it.
+    sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--out", "prune.plan", "--hosts", "alpha"])
+        .run()
+        .success();
+    let saved = sandbox
+        .berth_cmd()
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "./prune.plan"])
+        .run();
+    saved.success();
+    assert!(
+        saved
+            .stderr()
+            .contains("! fleetnew: kept: pass --prune to destroy"),
+        "{}",
+        describe(saved.output())
+    );
+    assert!(alpha.host_path("/var/lib/machines/fleetnew").exists());
     let pruned = sandbox
         .berth_cmd()
         .env("FLEET_PW", CANARY)
@@ -667,6 +688,20 @@ fn two_boxes_and_local_over_ssh() {
         .success();
     assert!(!beta.exec_ok(&["machinectl", "list"]).contains("fleetedge"));
     assert!(!beta.host_path("/var/lib/machines/fleetedge").exists());
+    // A host of `hosts:` with no machine left is still visited by plan
+    // (for its machines to prune): its empty part loads there.
+    let empty = sandbox
+        .berth_cmd()
+        .spec(&spec1.replace("  fleetedge: {host: beta, state: running}\n", ""))
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--detailed-exitcode", "--hosts", "beta"])
+        .run();
+    assert_eq!(empty.exit_code(), Some(0), "{}", describe(empty.output()));
+    assert!(
+        empty.stdout().contains("== host beta (root@10.251.2.2) =="),
+        "{}",
+        empty.stdout()
+    );
 
     // A spec directory: hosts declared in one file, used in another.
     let specdir = dir.join("specdir");
