@@ -27,6 +27,7 @@ mod exec_logs_prevent_destroy;
 mod faults;
 mod fedora;
 mod files;
+mod fleet;
 mod hostile;
 mod import;
 mod launchers;

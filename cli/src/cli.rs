@@ -145,6 +145,10 @@ pub enum Command {
     /// Print the JSON Schema of the spec (for editors and yaml-language-server).
     #[command(after_help = "Example:\n  berth schema > berth.schema.json")]
     Schema,
+    /// Run one request of a controller on this host (over ssh; reads JSON
+    /// on stdin, writes JSON events on stdout).
+    #[command(hide = true)]
+    Agent,
 }
 
 /// Where the spec is.
@@ -168,6 +172,16 @@ pub struct InputArgs {
     /// the git work tree holding the spec, or its directory). Repeatable.
     #[arg(long, value_name = "DIR")]
     pub allow_files_from: Vec<PathBuf>,
+}
+
+/// Which hosts of the spec a command acts on (issue 15).
+#[derive(Debug, Args)]
+pub struct HostsArgs {
+    /// Only machines on hosts matching PATTERN: a host name, a glob
+    /// (`edge-*`) or `label:NAME`. Repeatable; a pattern matching no host
+    /// is an error.
+    #[arg(long = "hosts", value_name = "PATTERN")]
+    pub hosts: Vec<String>,
 }
 
 /// `berth validate`.
@@ -210,6 +224,8 @@ pub struct PlanArgs {
     /// Only these machines: names or glob patterns (default: all).
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+    #[command(flatten)]
+    pub fleet: HostsArgs,
 }
 
 /// `berth apply`.
@@ -257,6 +273,8 @@ pub struct ApplyArgs {
     /// plan file saved by `berth plan --out`.
     #[arg(value_name = "NAME|PLAN")]
     pub names: Vec<String>,
+    #[command(flatten)]
+    pub fleet: HostsArgs,
 }
 
 /// `berth status`.
@@ -276,6 +294,8 @@ pub struct StatusArgs {
     /// Only these machines: names or glob patterns (default: all).
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+    #[command(flatten)]
+    pub fleet: HostsArgs,
 }
 
 /// `berth import`.
@@ -462,4 +482,6 @@ pub struct DestroyArgs {
     /// The machines to destroy.
     #[arg(value_name = "NAME", required = true)]
     pub names: Vec<String>,
+    #[command(flatten)]
+    pub fleet: HostsArgs,
 }

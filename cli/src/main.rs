@@ -3,6 +3,8 @@
 
 mod cli;
 mod commands;
+mod fleet;
+mod flow;
 mod progress;
 mod prompt;
 mod prune;

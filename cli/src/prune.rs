@@ -40,12 +40,17 @@ pub fn select<'a>(
     } else {
         crate::select::select(spec, &spec_patterns, &spec_excludes)?
     };
-    let pruned = prunable
+    Ok((machines, filter(prunable, patterns, excludes)))
+}
+
+/// The machines of `prunable` that `patterns` (all when empty) and
+/// `excludes` select.
+pub fn filter(prunable: Vec<String>, patterns: &[String], excludes: &[String]) -> Vec<String> {
+    prunable
         .into_iter()
         .filter(|name| patterns.is_empty() || patterns.iter().any(|p| glob_match(p, name)))
         .filter(|name| !excludes.iter().any(|p| glob_match(p, name)))
-        .collect();
-    Ok((machines, pruned))
+        .collect()
 }
 
 /// `plan` with the prune plans `prune` after its machines.

@@ -302,7 +302,7 @@ fn read_secret(
     policy: &InputPolicy,
 ) -> Result<(SecretBytes, Option<Warning>), String> {
     match source {
-        SecretSource::Env(var) => match std::env::var_os(var) {
+        SecretSource::Env(var) => match crate::secret::env_value(var) {
             Some(value) => Ok((
                 SecretBytes::new(std::os::unix::ffi::OsStringExt::into_vec(value)),
                 None,

@@ -39,6 +39,7 @@ pub mod model;
 pub mod observe;
 pub mod ops;
 pub mod planner;
+pub mod remote;
 pub mod report;
 pub mod secret;
 #[cfg(test)]

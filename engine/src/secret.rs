@@ -74,6 +74,32 @@ pub struct Resolved {
     pub warnings: Vec<Warning>,
 }
 
+/// Secrets resolved elsewhere (by the controller of a fleet, sent to
+/// `berth agent` over ssh's stdin), by `env:` variable name: they stand in
+/// for berth's environment, in memory only.
+static PRESET: std::sync::OnceLock<std::collections::HashMap<String, Vec<u8>>> =
+    std::sync::OnceLock::new();
+
+/// Makes `values` the `env:` secrets of this process, in place of its
+/// environment (once; `berth agent` calls it before planning). Never
+/// written anywhere.
+pub fn preset_env(values: std::collections::HashMap<String, Vec<u8>>) -> Result<(), String> {
+    PRESET
+        .set(values)
+        .map_err(|_| "secrets were already given".to_owned())
+}
+
+/// The value of `env:` secret `var`: a preset one ([`preset_env`]) when
+/// presets were given, else berth's environment variable.
+pub fn env_value(var: &str) -> Option<std::ffi::OsString> {
+    match PRESET.get() {
+        Some(preset) => preset
+            .get(var)
+            .map(|v| <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(v.clone())),
+        None => std::env::var_os(var),
+    }
+}
+
 /// Reads the password source. Errors never contain the secret.
 pub fn resolve(source: &RootPassword) -> Result<Resolved, SecretError> {
     match source {
@@ -81,10 +107,10 @@ pub fn resolve(source: &RootPassword) -> Result<Resolved, SecretError> {
             secret: Secret::Hash(hash.clone()),
             warnings: Vec::new(),
         }),
-        RootPassword::Env(var) => match std::env::var(var) {
-            Ok(value) => plain(value, &format!("environment variable {var}"), Vec::new()),
-            Err(std::env::VarError::NotPresent) => Err(SecretError::EnvNotSet(var.clone())),
-            Err(std::env::VarError::NotUnicode(_)) => Err(SecretError::EnvNotUnicode(var.clone())),
+        RootPassword::Env(var) => match env_value(var).map(std::ffi::OsString::into_string) {
+            Some(Ok(value)) => plain(value, &format!("environment variable {var}"), Vec::new()),
+            None => Err(SecretError::EnvNotSet(var.clone())),
+            Some(Err(_)) => Err(SecretError::EnvNotUnicode(var.clone())),
         },
         RootPassword::File(path) => {
             let unreadable = |source| SecretError::Unreadable {

@@ -15,6 +15,7 @@
 
 mod builder;
 mod diagnostic;
+pub mod hosts;
 mod load;
 mod names;
 mod raw;

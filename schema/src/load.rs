@@ -21,6 +21,7 @@ use serde_saphyr::{
 };
 
 use crate::diagnostic::{Diagnostic, LoadError, SourceText};
+use crate::hosts::{self, Fleet};
 use crate::raw::{self, RawFile};
 use crate::spec::{Machine, Spec};
 use crate::{names, validate};
@@ -44,9 +45,12 @@ pub fn load(path: &Path) -> Result<Spec, LoadError> {
 /// Parses and validates `text` as if it had been read from `file`
 /// (`file:` secrets resolve against `file`'s directory). Never touches the disk.
 pub fn load_str(text: &str, file: &Path) -> Result<Spec, LoadError> {
-    let (machines, moved) =
-        load_one(text, file).map_err(|diagnostics| LoadError { diagnostics })?;
-    let mut spec = Spec::default();
+    let (machines, fleet, _, moved) =
+        load_one(text, file, false).map_err(|diagnostics| LoadError { diagnostics })?;
+    let mut spec = Spec {
+        fleet,
+        ..Spec::default()
+    };
     for m in machines {
         spec.machines.insert(m.name.clone(), m);
     }
@@ -87,6 +91,8 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
 
     let mut diagnostics = Vec::new();
     let mut spec = Spec::default();
+    // `host:` names no file declared (yet): checked once all are read.
+    let mut pending = Vec::new();
     let mut moved = Vec::new();
     for file in &files {
         let text = match fs::metadata(file)
@@ -99,8 +105,10 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
                 continue;
             }
         };
-        match load_one(&text, file) {
-            Ok((machines, mut file_moved)) => {
+        match load_one(&text, file, true) {
+            Ok((machines, fleet, mut unknown, mut file_moved)) => {
+                pending.append(&mut unknown);
+                diagnostics.append(&mut spec.fleet.merge(fleet, file));
                 moved.append(&mut file_moved);
                 let src = SourceText::new(file, &text);
                 for m in machines {
@@ -123,6 +131,11 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
             Err(mut d) => diagnostics.append(&mut d),
         }
     }
+    for (host, d) in pending {
+        if host != hosts::LOCAL_HOST && !spec.fleet.hosts.contains_key(&host) {
+            diagnostics.push(d);
+        }
+    }
     if diagnostics.is_empty() {
         spec.moved = validate::moved::resolve(&spec.machines, moved)
             .map_err(|diagnostics| LoadError { diagnostics })?;
@@ -132,12 +145,23 @@ fn load_dir(dir: &Path) -> Result<Spec, LoadError> {
     }
 }
 
-/// Parses and validates one file's text: its machines and its `moved:`
-/// entries (checked against the whole spec later).
-fn load_one(
-    text: &str,
-    file: &Path,
-) -> Result<(Vec<Machine>, Vec<validate::moved::PlacedMoved>), Vec<Diagnostic>> {
+/// Returned with the file's machines and hosts: each `host:` naming no host
+/// of the file, with its diagnostic (with `defer_hosts`; otherwise they are
+/// errors at once).
+type Pending = Vec<(String, Diagnostic)>;
+
+/// One file's machines, hosts, pending `host:` names and `moved:` entries
+/// (checked against the whole spec later).
+type Loaded = (
+    Vec<Machine>,
+    Fleet,
+    Pending,
+    Vec<validate::moved::PlacedMoved>,
+);
+
+/// Parses and validates one file's text; `defer_hosts` for a file of a
+/// spec directory, whose hosts may be declared in another file.
+fn load_one(text: &str, file: &Path, defer_hosts: bool) -> Result<Loaded, Vec<Diagnostic>> {
     let src = SourceText::new(file, text);
     if text.len() as u64 > MAX_FILE_SIZE {
         return Err(vec![*too_large(file, text.len() as u64)]);
@@ -153,20 +177,30 @@ fn load_one(
     }
     let mut raw = parse(&src).map_err(|d| vec![*d])?;
     let moved = raw.moved.take().unwrap_or_default();
+    let mut host_diags = Vec::new();
+    let mut pending = Vec::new();
+    let fleet = hosts::validate(&raw, &src, &mut host_diags, &mut pending);
+    if !defer_hosts {
+        host_diags.extend(pending.drain(..).map(|(_, d)| d));
+    }
     let machines = validate::validate(raw, &src);
     let moved = validate::moved::read(moved, &src);
     let (mut machines, moved) = match (machines, moved) {
-        (Ok(machines), Ok(moved)) => (machines, moved),
+        (Ok(machines), Ok(moved)) if host_diags.is_empty() => (machines, moved),
         (machines, moved) => {
             let mut all = machines.err().unwrap_or_default();
             all.extend(moved.err().unwrap_or_default());
+            if !host_diags.is_empty() {
+                all.append(&mut host_diags);
+                all.sort_by_key(|d| (d.line.unwrap_or(usize::MAX), d.column.unwrap_or(0)));
+            }
             return Err(all);
         }
     };
     machines
         .iter_mut()
         .for_each(|m| m.source.file = file.to_path_buf());
-    Ok((machines, moved))
+    Ok((machines, fleet, pending, moved))
 }
 
 /// Deserializes the text; an empty document is an empty spec.
@@ -234,7 +268,14 @@ fn in_nspawn_extra(path: &serde_path_to_error::Path) -> bool {
 
 /// The fields whose keys are names or paths read with their locations,
 /// which serde_path_to_error cannot see ([`raw::current_entry`] names them).
-const ENTRY_MAPS: &[&str] = &["environment", "vars", "files", "users", "credentials"];
+const ENTRY_MAPS: &[&str] = &[
+    "environment",
+    "vars",
+    "files",
+    "users",
+    "credentials",
+    "hosts",
+];
 
 /// The field path of a serde_path_to_error path: machine names filled in,
 /// `Spanned`'s inner `value` and unknown trailing segments dropped.

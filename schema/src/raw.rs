@@ -44,6 +44,18 @@ pub(crate) struct RawFile {
     #[serde(default)]
     #[schemars(schema_with = "machines_schema")]
     pub machines: Option<RawMachines>,
+    /// The hosts machines run on, by name (see `host` of a machine).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::hosts::hosts_schema")]
+    pub hosts: Option<RawEntries<Option<crate::hosts::RawHost>>>,
+    /// The known_hosts file ssh checks host keys against, relative to the
+    /// spec file's directory (default: the user's).
+    #[schemars(with = "Option<String>", length(min = 1, max = 4096))]
+    pub known_hosts: Option<Spanned<String>>,
+    /// How ssh checks host keys: `strict` (default; only known keys) or
+    /// `accept-new` (unknown hosts' keys are added, changed ones refused).
+    #[schemars(with = "Option<crate::hosts::HostKeyChecking>")]
+    pub host_key_checking: Option<Spanned<String>>,
     /// Machines renamed in the spec: berth renames the existing machine
     /// `from` to `to` (its root, `.nspawn` file, record and launcher
     /// registration) instead of destroying one and creating the other.
@@ -215,6 +227,14 @@ pub(crate) struct RawMachine {
     /// exactly one of `env` or `file`.
     #[schemars(with = "Option<CredentialsSchema>")]
     pub credentials: Option<RawEntries<Spanned<RawSecret>>>,
+    /// The host the machine runs on: a name under the top-level `hosts:`
+    /// (default `local`, the machine berth runs on).
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"),
+        length(min = 1, max = 64)
+    )]
+    pub host: Option<Spanned<String>>,
     /// Snapshots berth takes on its own: `before_apply: true` takes one
     /// before every apply that changes the root (not for a create or a mere
     /// start or stop) and keeps the newest `keep` of them (default 3).

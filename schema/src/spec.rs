@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub struct Spec {
     /// Machines by name, in the order they were declared (files sorted by name).
     pub machines: IndexMap<String, Machine>,
+    /// The hosts and which machine runs where (`hosts:`, `host:`); empty
+    /// when every machine is local.
+    pub fleet: crate::hosts::Fleet,
     /// The top-level `moved:` entries: machines renamed in the spec, whose
     /// existing machine berth renames instead of destroying and creating.
     pub moved: Vec<Moved>,

@@ -281,6 +281,13 @@ impl SystemdBox {
         &self.log
     }
 
+    /// The host pid of the box's init (waiting up to 15 s for it), e.g. to
+    /// move a network link into the box's namespace (`ip link set ... netns PID`).
+    #[allow(dead_code)] // used by the fleet tests
+    pub fn init_pid_on_host(&self) -> i32 {
+        self.wait_init()
+    }
+
     /// The pid of the box's `systemd-nspawn` process, while it runs.
     pub fn nspawn_pid(&self) -> Option<u32> {
         self.nspawn.as_ref().map(Child::id)

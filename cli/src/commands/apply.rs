@@ -21,6 +21,10 @@ struct ApplyReport<'a> {
 
 /// Plans under the state lock, shows the plan, asks, applies.
 pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
+    // A plan saved over hosts (`berth plan --out` on a spec with ssh hosts).
+    if let Some(code) = crate::fleet::apply_saved_arg(engine, args)? {
+        return Ok(code);
+    }
     // `berth apply FILE`: a plan saved by `berth plan --out`, from its own spec.
     let saved = crate::select::saved_plan_arg(&args.names)?;
     let spec = match &saved {
@@ -31,6 +35,9 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         anyhow::bail!(
             "--upgrade does not go with a saved plan: run `berth apply --upgrade` on the spec"
         );
+    }
+    if saved.is_none() && crate::fleet::applies(&spec, &args.fleet.hosts) {
+        return crate::fleet::apply(engine, args, &spec);
     }
     // Machines are planned as part of the whole spec (addresses, /etc/hosts).
     let spec_path = saved.as_ref().map_or(&args.spec.file, |(_, s)| &s.spec);
@@ -46,31 +53,19 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         engine,
         args.lock_timeout.map(std::time::Duration::from_secs),
     )?;
-    let plan = match &saved {
-        Some((path, saved)) => engine
-            .check_saved_plan(saved, &machines)
+    let planned = match &saved {
+        Some((path, saved)) => crate::flow::check_saved(engine, &machines, saved)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-        None if args.upgrade => engine
-            .plan_upgrade(machines.iter().copied())
-            .map_err(super::plan_errors)?,
-        None => engine
-            .plan(machines.iter().copied())
-            .map_err(super::plan_errors)?,
+        None => crate::flow::apply_plan(engine, &machines, &prune, args.upgrade)?,
     };
     // Machines applied from this spec and gone from it: destroyed only with --prune.
-    let prune = match &saved {
-        Some((path, saved)) => engine
-            .check_saved_prune(saved)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-        None => engine.plan_prune(&prune).map_err(super::plan_errors)?,
-    };
+    let (plan, prune) = (planned.plan, planned.prune);
     let shown = crate::prune::with_prune(&plan, &prune);
     if !args.json && !render::quiet() {
         render::plan(&shown);
     }
     if args.prune {
-        let names: Vec<String> = prune.iter().map(|p| p.name.clone()).collect();
-        engine.check_prunable(&names).map_err(super::plan_errors)?;
+        crate::flow::check_prune(engine, &prune)?;
     }
     let pruning = args.prune && !prune.is_empty();
     let changed_code = if args.detailed_exitcode && !shown.is_empty() {
@@ -79,8 +74,7 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     };
     if plan.is_empty() && !pruning {
-        engine.record_prevent_destroy(&machines)?;
-        engine.record_spec(&machines)?;
+        crate::flow::record(engine, &machines, &machines)?;
         let mut results: Vec<MachineResult<'_>> = plan
             .machines
             .iter()
@@ -139,21 +133,14 @@ pub fn run(engine: &Engine, args: &ApplyArgs) -> Result<ExitCode> {
         });
     }
     // After the apply: a record changed before it would make the plan stale.
-    engine.record_prevent_destroy(&machines)?;
-    engine.record_spec(&done)?;
+    crate::flow::record(engine, &machines, &done)?;
     // Then the machines gone from the spec: destroyed with --prune.
     for p in prune.iter().filter(|_| args.prune) {
         if berth_engine::interrupt::requested() {
             break;
         }
-        let (result, error) = match engine.prune(p, &progress) {
-            Ok(true) => ("destroyed", None),
-            Ok(false) => ("absent", None),
-            Err(e) => {
-                failed += 1;
-                ("failed", Some(e.to_string()))
-            }
-        };
+        let (result, error) = crate::flow::prune_one(engine, p, &progress);
+        failed += usize::from(error.is_some());
         if let (Some(e), false) = (&error, args.json) {
             render::error(&anyhow::anyhow!("{e}"));
         }

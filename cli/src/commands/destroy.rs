@@ -47,6 +47,13 @@ pub(crate) fn with_spec(
 /// Stops and removes machines berth manages.
 pub fn run(engine: &Engine, args: &DestroyArgs) -> Result<ExitCode> {
     check_names(&args.names)?;
+    if let Some(spec) = crate::fleet::destroy_spec(args)? {
+        let file = args
+            .file
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("machines.yaml"));
+        return crate::fleet::destroy(engine, args, &spec, &file);
+    }
     let engine = &with_spec(
         engine,
         args.file.as_deref(),

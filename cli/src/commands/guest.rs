@@ -44,6 +44,11 @@ fn declared(file: Option<&PathBuf>, name: &str) -> Result<bool> {
 
 /// `berth exec NAME -- COMMAND...`: returns only if it cannot run.
 pub fn exec(engine: &Engine, args: &ExecArgs) -> Result<ExitCode> {
+    let mut remote = vec!["exec".to_owned(), args.name.clone(), "--".to_owned()];
+    remote.extend(args.command.iter().cloned());
+    if let Some(code) = crate::fleet::guest(args.spec.file.as_ref(), &args.name, &remote)? {
+        return Ok(code);
+    }
     let known = declared(args.spec.file.as_ref(), &args.name)?;
     Err(engine
         .exec_in_guest(&args.name, known, &args.command)
@@ -52,6 +57,20 @@ pub fn exec(engine: &Engine, args: &ExecArgs) -> Result<ExitCode> {
 
 /// `berth logs NAME`: returns only if journalctl cannot run.
 pub fn logs(engine: &Engine, args: &LogsArgs) -> Result<ExitCode> {
+    let mut remote = vec!["logs".to_owned()];
+    if args.follow {
+        remote.push("--follow".to_owned());
+    }
+    if let Some(n) = args.lines {
+        remote.extend(["--lines".to_owned(), n.to_string()]);
+    }
+    if let Some(u) = &args.unit {
+        remote.extend(["--unit".to_owned(), u.clone()]);
+    }
+    remote.push(args.name.clone());
+    if let Some(code) = crate::fleet::guest(args.file.as_ref(), &args.name, &remote)? {
+        return Ok(code);
+    }
     let known = declared(args.file.as_ref(), &args.name)?;
     let options = LogsOptions {
         follow: args.follow,

@@ -75,6 +75,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::run(&Engine::new(paths), &args),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
+        Command::Agent => Ok(crate::fleet::agent::run(paths)),
         Command::Schema => {
             let schema = berth_schema::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);

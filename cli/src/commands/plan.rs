@@ -19,29 +19,23 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
         Some(_) => super::load_path(&std::path::absolute(&args.spec.file)?)?,
         None => super::load(&args.spec)?,
     };
+    if crate::fleet::applies(&spec, &args.fleet.hosts) {
+        return crate::fleet::plan(engine, args, &spec);
+    }
     // Machines are planned as part of the whole spec (addresses, /etc/hosts).
     let engine = &engine.with_spec_path(&args.spec.file)?.for_spec(&spec);
     // The spec's machines, then those applied from it and gone from it.
     let (machines, prune) = crate::prune::select(engine, &spec, &args.names, &args.exclude)?;
-    let prune = engine.plan_prune(&prune).map_err(super::plan_errors)?;
-    let plan = match &args.out {
-        Some(out) => {
-            let (plan, mut saved) = engine
-                .plan_for_saving(&args.spec.file, machines)
-                .map_err(super::plan_errors)?;
-            let plan = crate::prune::with_prune(&plan, &prune);
-            engine.save_prune(&mut saved, &plan, &prune)?;
-            berth_engine::saved_plan::write(out, &saved)?;
-            plan
-        }
-        None if args.upgrade => crate::prune::with_prune(
-            &engine.plan_upgrade(machines).map_err(super::plan_errors)?,
-            &prune,
-        ),
-        None => {
-            crate::prune::with_prune(&engine.plan(machines).map_err(super::plan_errors)?, &prune)
-        }
+    let mode = match &args.out {
+        Some(_) => crate::flow::Mode::Save(&args.spec.file),
+        None if args.upgrade => crate::flow::Mode::Upgrade,
+        None => crate::flow::Mode::Plan,
     };
+    let planned = crate::flow::plan(engine, &machines, &prune, mode)?;
+    let plan = planned.shown();
+    if let (Some(out), Some(saved)) = (&args.out, &planned.saved) {
+        berth_engine::saved_plan::write(out, saved)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {

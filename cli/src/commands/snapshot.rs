@@ -14,6 +14,7 @@ use crate::progress::Progress;
 /// `berth snapshot NAME [--tag T]` and `berth snapshot --delete NAME TAG`.
 pub fn take_or_delete(engine: &Engine, args: &SnapshotArgs) -> Result<ExitCode> {
     super::destroy::check_names(std::slice::from_ref(&args.name))?;
+    crate::fleet::local_only(None, &args.name, "snapshot")?;
     let _lock = super::lock_state(
         engine,
         args.lock_timeout.map(std::time::Duration::from_secs),
@@ -72,6 +73,7 @@ pub fn list(engine: &Engine, args: &SnapshotsArgs) -> Result<ExitCode> {
 /// `berth rollback NAME [TAG]`.
 pub fn rollback(engine: &Engine, args: &RollbackArgs) -> Result<ExitCode> {
     super::destroy::check_names(std::slice::from_ref(&args.name))?;
+    crate::fleet::local_only(args.file.as_ref(), &args.name, "rollback")?;
     let engine = &super::destroy::with_spec(
         engine,
         args.file.as_deref(),

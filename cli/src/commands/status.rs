@@ -21,6 +21,9 @@ const DEFAULT_SPEC: &str = "machines.yaml";
 pub fn run(engine: &Engine, args: &StatusArgs) -> Result<ExitCode> {
     let default = Path::new(DEFAULT_SPEC);
     let statuses = match &args.file {
+        None if !default.exists() && !args.fleet.hosts.is_empty() => {
+            bail!("--hosts needs a spec (-f, or {DEFAULT_SPEC} here)")
+        }
         None if !default.exists() => {
             crate::render::verbose(format_args!(
                 "no {DEFAULT_SPEC} and no -f: the machines berth manages, from its records"
@@ -32,7 +35,11 @@ pub fn run(engine: &Engine, args: &StatusArgs) -> Result<ExitCode> {
             select_records(all, &args.names, &args.exclude)?
         }
         file => {
-            let spec = super::load_path(file.as_deref().unwrap_or(default))?;
+            let path = file.as_deref().unwrap_or(default);
+            let spec = super::load_path(path)?;
+            if crate::fleet::applies(&spec, &args.fleet.hosts) {
+                return crate::fleet::status(engine, args, &spec, path);
+            }
             let machines = super::select_excluding(&spec, &args.names, &args.exclude)?;
             machines
                 .into_iter()

@@ -149,7 +149,7 @@ pub fn resolve(machine: &Machine) -> Result<BTreeMap<String, Value>, EngineError
             message: format!("credentials.{}: {what}", credential.name),
         };
         let bytes = match &credential.source {
-            SecretSource::Env(var) => match std::env::var_os(var) {
+            SecretSource::Env(var) => match crate::secret::env_value(var) {
                 Some(value) => std::os::unix::ffi::OsStringExt::into_vec(value),
                 None => return Err(fail(format!("environment variable {var} is not set"))),
             },

@@ -37,6 +37,7 @@ fn spec(machines: &[&Machine], moved: &[(&str, &str)]) -> Spec {
                 source: Default::default(),
             })
             .collect(),
+        ..Spec::default()
     }
 }
 

@@ -316,7 +316,7 @@ fn normalize(path: &str) -> PathBuf {
 }
 
 /// `path` resolved against the directory of `spec_file`, `.` components dropped.
-fn resolve(spec_file: &Path, path: &Path) -> PathBuf {
+pub(crate) fn resolve(spec_file: &Path, path: &Path) -> PathBuf {
     let base = if path.is_absolute() {
         PathBuf::new()
     } else {

@@ -1,0 +1,462 @@
+//! One ssh connection per host, through the system's `ssh` only.
+//!
+//! Every call to a host goes through one master connection
+//! (`ControlMaster=auto`, `ControlPersist=60`) whose socket lives in a
+//! private directory berth makes (`/run/berth/ssh.XXXXXX`, mode 0700) and
+//! removes, after `ssh -O exit`, when the [`Connection`] is dropped.
+//! `BatchMode=yes` (no prompt is ever waited on), `StrictHostKeyChecking=yes`
+//! unless the spec opts into `accept-new`, `UserKnownHostsFile=` the spec's
+//! `known_hosts:` when given, `-i` with `IdentitiesOnly=yes` for a host's
+//! `identity:`, `ConnectTimeout=10`. ssh gets an explicit minimal
+//! environment: `HOME`, `PATH`, `SSH_AUTH_SOCK`, `USER`, `LOGNAME`.
+//!
+//! [`Connection::prepare`] makes sure the host runs this very berth: its
+//! `uname -m` must match, the binary is stored once by content hash at
+//! `/var/lib/berth/bin/berth-HASH` (sent over stdin only when missing;
+//! a push removes the other `berth-*` files there, older versions and
+//! leftovers of an interrupted push), and its `--version` must equal
+//! ours; a host's `berth:` names an installed one instead.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use berth_schema::hosts::{Fleet, Host, HostKeyChecking};
+use sha2::{Digest, Sha256};
+
+use super::RemoteError;
+
+/// Where the socket directories are made.
+const RUN_DIR: &str = "/run/berth";
+
+/// The target's state directory, where pushed binaries are kept.
+pub const TARGET_STATE_DIR: &str = "/var/lib/berth";
+
+/// Variables ssh may inherit from berth: what it needs to find keys and
+/// an agent, nothing that could hold a spec's secret.
+const SSH_ENV: &[&str] = &["HOME", "PATH", "SSH_AUTH_SOCK", "USER", "LOGNAME"];
+
+/// This berth's binary: its bytes' hash and version, for the push.
+#[derive(Debug, Clone)]
+pub struct LocalBinary {
+    /// The running executable.
+    pub path: PathBuf,
+    /// The first 16 hex digits of its SHA-256.
+    pub hash: String,
+    /// What `berth --version` prints (`berth 0.1.0`).
+    pub version: String,
+}
+
+impl LocalBinary {
+    /// The running executable, hashed; `version` is what `--version` prints.
+    pub fn current(version: &str) -> Result<LocalBinary, RemoteError> {
+        let path = std::env::current_exe()
+            .map_err(|e| RemoteError::new(format!("cannot find berth's own binary: {e}")))?;
+        let bytes = std::fs::read(&path).map_err(|e| {
+            RemoteError::new(format!(
+                "cannot read berth's binary {}: {e}",
+                path.display()
+            ))
+        })?;
+        let digest = Sha256::digest(&bytes);
+        let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        Ok(LocalBinary {
+            path,
+            hash,
+            version: version.trim().to_owned(),
+        })
+    }
+}
+
+/// An ssh master connection to one host; closed (and its socket directory
+/// removed) on drop.
+#[derive(Debug)]
+pub struct Connection {
+    host: Host,
+    /// The private socket directory.
+    dir: PathBuf,
+    /// The options every ssh call gets.
+    options: Vec<String>,
+}
+
+/// The output of a command on the host.
+#[derive(Debug)]
+pub struct Finished {
+    /// ssh's exit status (255: ssh itself failed).
+    pub code: Option<i32>,
+    /// stdout.
+    pub stdout: Vec<u8>,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Connection {
+    /// Makes the socket directory and the options for `host`; connects on
+    /// the first call.
+    pub fn new(host: &Host, fleet: &Fleet) -> Result<Connection, RemoteError> {
+        let Some(target) = &host.ssh else {
+            return Err(RemoteError::new(format!(
+                "host {}: no `ssh:` (it is the machine berth runs on)",
+                host.name
+            )));
+        };
+        let known_hosts = fleet.known_hosts.as_deref().map(config_path).transpose()?;
+        let dir = private_dir()?;
+        let mut options: Vec<String> = Vec::new();
+        let mut opt = |o: String| {
+            options.push("-o".into());
+            options.push(o);
+        };
+        opt("ControlMaster=auto".into());
+        opt(format!("ControlPath={}", dir.join("c").display()));
+        opt("ControlPersist=60".into());
+        opt("BatchMode=yes".into());
+        opt(format!(
+            "StrictHostKeyChecking={}",
+            match fleet.host_key_checking {
+                HostKeyChecking::Strict => "yes",
+                HostKeyChecking::AcceptNew => "accept-new",
+            }
+        ));
+        if let Some(kh) = known_hosts {
+            opt(format!("UserKnownHostsFile={kh}"));
+            opt("GlobalKnownHostsFile=/dev/null".into());
+        }
+        opt("ConnectTimeout=10".into());
+        opt("ServerAliveInterval=5".into());
+        opt("ServerAliveCountMax=3".into());
+        opt("LogLevel=ERROR".into());
+        if let Some(identity) = &host.identity {
+            opt("IdentitiesOnly=yes".into());
+            options.push("-i".into());
+            options.push(identity.display().to_string().replace('%', "%%"));
+        }
+        if let Some(port) = target.port {
+            options.push("-p".into());
+            options.push(port.to_string());
+        }
+        options.push("-T".into());
+        Ok(Connection {
+            host: host.clone(),
+            dir,
+            options,
+        })
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// `ssh OPTIONS -- DEST REMOTE`, with a minimal environment.
+    pub fn command(&self, remote: &str) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.args(&self.options);
+        cmd.arg("--");
+        if let Some(target) = &self.host.ssh {
+            cmd.arg(target.destination());
+        }
+        cmd.arg(remote);
+        cmd.env_clear();
+        for key in SSH_ENV {
+            if let Some(v) = std::env::var_os(key) {
+                cmd.env(key, v);
+            }
+        }
+        cmd
+    }
+
+    /// Runs `remote` on the host, feeding `stdin`, and waits.
+    pub fn run(&self, remote: &str, stdin: Option<&[u8]>) -> Result<Finished, RemoteError> {
+        let mut child = self
+            .command(remote)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| RemoteError::new(format!("cannot run ssh: {e}")))?;
+        let writer = match (stdin, child.stdin.take()) {
+            (Some(bytes), Some(mut pipe)) => {
+                let bytes = bytes.to_vec();
+                Some(std::thread::spawn(move || {
+                    let _ = pipe.write_all(&bytes);
+                }))
+            }
+            _ => None,
+        };
+        let out = child
+            .wait_with_output()
+            .map_err(|e| RemoteError::new(format!("ssh: {e}")))?;
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+        Ok(Finished {
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Runs `remote` and requires success; ssh's own failures (exit 255)
+    /// are reported as they are (`ssh: connect to host ...`).
+    fn check(&self, remote: &str, stdin: Option<&[u8]>, what: &str) -> Result<String, RemoteError> {
+        let out = self.run(remote, stdin)?;
+        if out.code == Some(255) {
+            return Err(RemoteError::new(ssh_failure(&out.stderr)));
+        }
+        if out.code != Some(0) {
+            return Err(RemoteError::new(format!(
+                "{what} failed: {}",
+                last_line(&out.stderr).unwrap_or("(no message)")
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Connects, checks the architecture, pushes `binary` when missing and
+    /// checks the version. Returns the berth to run on the host.
+    pub fn prepare(&self, binary: &LocalBinary) -> Result<String, RemoteError> {
+        // The usual case in one round trip: the same architecture, and
+        // this very berth there already. Anything else takes the steps
+        // below, one at a time, for their own errors.
+        let known = self
+            .host
+            .berth
+            .clone()
+            .unwrap_or_else(|| format!("{TARGET_STATE_DIR}/bin/berth-{}", binary.hash));
+        let quick = self.run(
+            &format!("uname -m && {} --version", shell_quote(&known)),
+            None,
+        )?;
+        if quick.code == Some(255) {
+            return Err(RemoteError::new(ssh_failure(&quick.stderr)));
+        }
+        if quick.code == Some(0) {
+            let text = String::from_utf8_lossy(&quick.stdout);
+            let mut lines = text.lines().map(str::trim);
+            if lines.next() == Some(std::env::consts::ARCH)
+                && lines.next() == Some(binary.version.as_str())
+            {
+                return Ok(known);
+            }
+        }
+        let arch = self.check("uname -m", None, "uname -m")?;
+        let ours = std::env::consts::ARCH;
+        if arch != ours {
+            return Err(RemoteError::new(format!(
+                "the host is {arch}, this berth is built for {ours}: install berth there and set `hosts.{}.berth: PATH`",
+                self.host.name
+            )));
+        }
+        let bin = match &self.host.berth {
+            Some(path) => path.clone(),
+            None => {
+                let dir = format!("{TARGET_STATE_DIR}/bin");
+                let bin = format!("{dir}/berth-{}", binary.hash);
+                let present = self.check(
+                    &format!("if test -x {bin}; then echo present; else echo missing; fi"),
+                    None,
+                    "looking for berth on the host",
+                )?;
+                if present != "present" {
+                    let bytes = std::fs::read(&binary.path).map_err(|e| {
+                        RemoteError::new(format!("cannot read {}: {e}", binary.path.display()))
+                    })?;
+                    let tmp = format!("{bin}.tmp.$$");
+                    self.check(
+                        &format!(
+                            "umask 077 && mkdir -p {dir} && cat > {tmp} && chmod 0755 {tmp} && mv -f {tmp} {bin} && for old in {dir}/berth-*; do case $old in {bin}|*.tmp.$$) ;; *) rm -f \"$old\" ;; esac; done"
+                        ),
+                        Some(&bytes),
+                        "sending berth to the host",
+                    )?;
+                }
+                bin
+            }
+        };
+        let out = self.run(&format!("{} --version", shell_quote(&bin)), None)?;
+        if out.code == Some(255) {
+            return Err(RemoteError::new(ssh_failure(&out.stderr)));
+        }
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.code != Some(0) {
+            return Err(RemoteError::new(format!(
+                "{bin} cannot run on the host ({}): install berth there and set `hosts.{}.berth: PATH`",
+                last_line(&out.stderr).unwrap_or("no message"),
+                self.host.name
+            )));
+        }
+        if version != binary.version {
+            return Err(RemoteError::new(format!(
+                "{bin} is {version:?}, this is {:?}: versions must match exactly",
+                binary.version
+            )));
+        }
+        Ok(bin)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let mut cmd = Command::new("ssh");
+        cmd.args(&self.options);
+        cmd.args(["-O", "exit", "--"]);
+        if let Some(target) = &self.host.ssh {
+            cmd.arg(target.destination());
+        }
+        cmd.env_clear();
+        for key in SSH_ENV {
+            if let Some(v) = std::env::var_os(key) {
+                cmd.env(key, v);
+            }
+        }
+        if self.dir.join("c").exists() {
+            let _ = cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `path` as an ssh option value: `%` escaped (ssh expands `%` tokens in
+/// paths), double-quoted when it holds whitespace (ssh splits option
+/// values there); a `"` cannot be quoted and is refused.
+fn config_path(path: &Path) -> Result<String, RemoteError> {
+    let text = path.display().to_string();
+    if text.contains('"') {
+        return Err(RemoteError::new(format!(
+            "{text}: ssh cannot take a path with a double quote"
+        )));
+    }
+    let text = text.replace('%', "%%");
+    Ok(if text.chars().any(char::is_whitespace) {
+        format!("\"{text}\"")
+    } else {
+        text
+    })
+}
+
+/// A new 0700 directory under [`RUN_DIR`].
+fn private_dir() -> Result<PathBuf, RemoteError> {
+    let run = Path::new(RUN_DIR);
+    std::fs::create_dir_all(run)
+        .map_err(|e| RemoteError::new(format!("cannot make {RUN_DIR}: {e}")))?;
+    let dir = nix::unistd::mkdtemp(&run.join("ssh.XXXXXX")).map_err(|e| {
+        RemoteError::new(format!("cannot make a socket directory in {RUN_DIR}: {e}"))
+    })?;
+    Ok(dir)
+}
+
+/// The message for an ssh failure (exit 255): its last line, with a hint
+/// for host keys.
+pub fn ssh_failure(stderr: &str) -> String {
+    let line = last_line(stderr).unwrap_or("ssh failed without a message");
+    if line.contains("Host key verification failed") {
+        let changed = stderr.contains("HOST IDENTIFICATION HAS CHANGED")
+            || stderr.contains("key for") && stderr.contains("has changed");
+        format!(
+            "ssh: host key verification failed: {}",
+            if changed {
+                "the host's key changed (not the one in known_hosts)"
+            } else {
+                "the host's key is not in known_hosts (set `host_key_checking: accept-new` to add new hosts)"
+            }
+        )
+    } else if line.starts_with("ssh:") {
+        line.to_owned()
+    } else {
+        format!("ssh: {line}")
+    }
+}
+
+/// The last non-empty line of `text`.
+fn last_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).rfind(|l| !l.is_empty())
+}
+
+/// `s` quoted for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ':'))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_failures_read_well() {
+        assert_eq!(
+            ssh_failure("ssh: connect to host 10.0.0.1 port 22: No route to host\r\n"),
+            "ssh: connect to host 10.0.0.1 port 22: No route to host"
+        );
+        assert!(ssh_failure("Host key verification failed.\n").contains("not in known_hosts"));
+        assert!(
+            ssh_failure("@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.\n")
+                .contains("changed")
+        );
+    }
+
+    #[test]
+    fn paths_for_ssh_options() {
+        assert_eq!(config_path(Path::new("/a/b")).unwrap(), "/a/b");
+        assert_eq!(config_path(Path::new("/a b/%h")).unwrap(), "\"/a b/%%h\"");
+        assert!(config_path(Path::new("/a\"b")).is_err());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/var/lib/berth"), "/var/lib/berth");
+        assert_eq!(shell_quote("a b'c"), r"'a b'\''c'");
+    }
+
+    #[test]
+    fn options_are_strict_and_private() {
+        let spec = berth_schema::load_str(
+            "hosts:\n  a: {ssh: \"root@192.0.2.1:2222\", identity: /k/id}\nknown_hosts: /k/known\nmachines: {}\n",
+            Path::new("/s/spec.yaml"),
+        )
+        .unwrap();
+        let host = spec.fleet.hosts["a"].clone();
+        let c = Connection::new(&host, &spec.fleet).unwrap();
+        let cmd = c.command("true");
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        for want in [
+            "BatchMode=yes",
+            "StrictHostKeyChecking=yes",
+            "UserKnownHostsFile=/k/known",
+            "IdentitiesOnly=yes",
+            "ControlMaster=auto",
+            "ControlPersist=60",
+            "ConnectTimeout=10",
+        ] {
+            assert!(args.iter().any(|a| a == want), "{want}: {args:?}");
+        }
+        let dd = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(&args[dd + 1..], ["root@192.0.2.1", "true"]);
+        assert!(args.windows(2).any(|w| w[0] == "-p" && w[1] == "2222"));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&c.dir).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o700);
+        let dir = c.dir.clone();
+        drop(c);
+        assert!(!dir.exists());
+    }
+}
