@@ -13,9 +13,9 @@ use crate::support::{Sandbox, require_root};
 
 fn spec(state: &str, extra: &str) -> String {
     format!(
-        "machines:\n  web:\n    distro: debian\n    release: bookworm\n    \
+        "machines:\n  logweb:\n    distro: debian\n    release: bookworm\n    \
          packages: [systemd, systemd-sysv, dbus]\n    launcher: nspawn\n    \
-         hostname: web-host\n    state: {state}\n{extra}"
+         hostname: logweb-host\n    state: {state}\n{extra}"
     )
 }
 
@@ -38,11 +38,11 @@ fn exec_logs_and_prevent_destroy_on_a_booted_machine() {
         .args(["apply", "--yes"])
         .run()
         .success();
-    let persistent = sandbox.root("web").join("var/log/journal");
+    let persistent = sandbox.root("logweb").join("var/log/journal");
     if persistent.exists() {
         fs::remove_dir_all(&persistent).unwrap();
     }
-    let dropin = sandbox.root("web").join("etc/systemd/journald.conf.d");
+    let dropin = sandbox.root("logweb").join("etc/systemd/journald.conf.d");
     fs::create_dir_all(&dropin).unwrap();
     fs::write(
         dropin.join("volatile.conf"),
@@ -57,22 +57,22 @@ fn exec_logs_and_prevent_destroy_on_a_booted_machine() {
 
     // exec: stdout, the exit code, stdin; with the spec and from the records.
     let out = berth()
-        .args(["exec", "web", "--", "cat", "/etc/hostname"])
+        .args(["exec", "logweb", "--", "cat", "/etc/hostname"])
         .run();
-    assert_eq!(out.success().stdout().trim(), "web-host");
+    assert_eq!(out.success().stdout().trim(), "logweb-host");
     berth()
-        .args(["exec", "web", "--", "sh", "-c", "exit 7"])
+        .args(["exec", "logweb", "--", "sh", "-c", "exit 7"])
         .run()
         .code(7);
     let out = berth()
-        .args(["exec", "web", "--", "cat"])
+        .args(["exec", "logweb", "--", "cat"])
         .stdin("hi\n")
         .run();
     assert_eq!(out.success().stdout(), "hi\n");
     // A clean environment: berth's own does not leak in.
     let out = berth()
         .env("BERTH_TEST_SECRET", "leak")
-        .args(["exec", "web", "--", "env"])
+        .args(["exec", "logweb", "--", "env"])
         .run();
     let env = out.success().stdout();
     assert!(
@@ -85,9 +85,9 @@ fn exec_logs_and_prevent_destroy_on_a_booted_machine() {
     let moved = sandbox.dir.path().join("spec.yaml");
     fs::rename(&spec_path, &moved).unwrap();
     let out = berth()
-        .args(["exec", "web", "--", "cat", "/etc/hostname"])
+        .args(["exec", "logweb", "--", "cat", "/etc/hostname"])
         .run();
-    assert_eq!(out.success().stdout().trim(), "web-host");
+    assert_eq!(out.success().stdout().trim(), "logweb-host");
     berth()
         .args(["exec", "nosuch", "--", "true"])
         .run()
@@ -95,20 +95,28 @@ fn exec_logs_and_prevent_destroy_on_a_booted_machine() {
         .stderr_has("berth manages no such machine");
     let moved_arg = moved.to_str().unwrap();
     let out = berth()
-        .args(["exec", "-f", moved_arg, "web", "--", "cat", "/etc/hostname"])
+        .args([
+            "exec",
+            "-f",
+            moved_arg,
+            "logweb",
+            "--",
+            "cat",
+            "/etc/hostname",
+        ])
         .run();
-    assert_eq!(out.success().stdout().trim(), "web-host");
+    assert_eq!(out.success().stdout().trim(), "logweb-host");
     fs::rename(&moved, &spec_path).unwrap();
     // `--` is required.
-    berth().args(["exec", "web", "true"]).run().failure();
+    berth().args(["exec", "logweb", "true"]).run().failure();
 
     // logs: no persistent journal, the running guest's volatile one.
     assert!(fs::read_dir(&persistent).map_or(true, |mut d| d.next().is_none()));
-    let out = berth().args(["logs", "web", "-n", "5"]).run();
+    let out = berth().args(["logs", "logweb", "-n", "5"]).run();
     let text = out.success().stdout();
     assert!(entries(&text) >= 1 && entries(&text) <= 5, "{text}");
     let out = berth()
-        .args(["logs", "web", "-u", "systemd-journald.service"])
+        .args(["logs", "logweb", "-u", "systemd-journald.service"])
         .run();
     let text = out.success().stdout();
     assert!(text.contains("systemd-journald"), "{text}");
@@ -126,12 +134,12 @@ fn exec_logs_and_prevent_destroy_on_a_booted_machine() {
         .run()
         .success();
     berth()
-        .args(["exec", "web", "--", "true"])
+        .args(["exec", "logweb", "--", "true"])
         .run()
         .code(1)
-        .stderr_has("machine web: is not running");
+        .stderr_has("machine logweb: is not running");
     berth()
-        .args(["logs", "web"])
+        .args(["logs", "logweb"])
         .run()
         .code(1)
         .stderr_has("no persistent journal")
@@ -145,11 +153,11 @@ fn exec_logs_and_prevent_destroy_on_a_booted_machine() {
         .args(["apply", "--yes"])
         .run()
         .success();
-    let out = berth().args(["logs", "web", "-n", "5"]).run();
+    let out = berth().args(["logs", "logweb", "-n", "5"]).run();
     let text = out.success().stdout();
     assert!(entries(&text) >= 1 && entries(&text) <= 5, "{text}");
     let out = berth()
-        .args(["logs", "web", "-u", "systemd-journald.service"])
+        .args(["logs", "logweb", "-u", "systemd-journald.service"])
         .run();
     let text = out.success().stdout();
     assert!(text.contains("systemd-journald"), "{text}");
@@ -162,17 +170,17 @@ fn exec_logs_and_prevent_destroy_on_a_booted_machine() {
         .args(["apply", "--yes"])
         .run()
         .success();
-    let record = fs::read_to_string(sandbox.state().join("machines/web.json")).unwrap();
+    let record = fs::read_to_string(sandbox.state().join("machines/logweb.json")).unwrap();
     assert!(record.contains("\"prevent_destroy\": true"), "{record}");
     berth()
-        .args(["destroy", "--yes", "web"])
+        .args(["destroy", "--yes", "logweb"])
         .run()
         .code(1)
-        .stderr_has("machine web: prevent_destroy is set (")
+        .stderr_has("machine logweb: prevent_destroy is set (")
         .stderr_has("machines.yaml:9:")
         .stderr_has("remove it from the spec to destroy or replace this machine");
     berth()
-        .args(["plan", "--destroy", "web"])
+        .args(["plan", "--destroy", "logweb"])
         .run()
         .code(1)
         .stderr_has("prevent_destroy is set");
@@ -181,22 +189,22 @@ fn exec_logs_and_prevent_destroy_on_a_booted_machine() {
         .args(["plan"])
         .run()
         .code(1)
-        .stderr_has("machine web: prevent_destroy is set (")
+        .stderr_has("machine logweb: prevent_destroy is set (")
         .stderr_has("machines.yaml:9:");
     // From the records alone (no spec here): refused too.
     fs::rename(&spec_path, &moved).unwrap();
     berth()
-        .args(["destroy", "--yes", "web"])
+        .args(["destroy", "--yes", "logweb"])
         .run()
         .code(1)
         .stderr_has("prevent_destroy is set (recorded at the last apply");
     fs::rename(&moved, &spec_path).unwrap();
-    assert!(sandbox.root("web").is_dir());
+    assert!(sandbox.root("logweb").is_dir());
     // Removed from the spec: destroy works.
     berth()
         .spec(&spec("running", ""))
-        .args(["destroy", "--yes", "web"])
+        .args(["destroy", "--yes", "logweb"])
         .run()
         .success();
-    assert!(!sandbox.root("web").exists());
+    assert!(!sandbox.root("logweb").exists());
 }

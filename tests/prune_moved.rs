@@ -50,12 +50,12 @@ fn prune_and_moved_on_real_machines() {
     }
     let sandbox = Sandbox::new("prune-moved");
     let berth = || sandbox.berth_cmd();
-    let web = || machine("web", "stopped", "");
-    let web2 = |extra: &str| machine("web2", "stopped", extra);
+    let pmweb = || machine("pmweb", "stopped", "");
+    let pmweb2 = |extra: &str| machine("pmweb2", "stopped", extra);
 
     // Two machines from machines.yaml, one from another spec file.
     berth()
-        .spec(&spec(&[web(), web2("")]))
+        .spec(&spec(&[pmweb(), pmweb2("")]))
         .args(["apply", "--yes"])
         .run()
         .success();
@@ -67,7 +67,7 @@ fn prune_and_moved_on_real_machines() {
         .run()
         .success();
     let record: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(sandbox.state().join("machines/web2.json")).unwrap(),
+        &fs::read_to_string(sandbox.state().join("machines/pmweb2.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(
@@ -78,11 +78,11 @@ fn prune_and_moved_on_real_machines() {
             .unwrap()
     );
 
-    // web2 leaves the spec: plan shows its destroy; db is not mentioned.
-    let only_web = spec(&[web()]);
+    // pmweb2 leaves the spec: plan shows its destroy; db is not mentioned.
+    let only_web = spec(&[pmweb()]);
     let out = berth().spec(&only_web).args(["plan"]).run();
     out.success()
-        .stdout_has("- destroy web2 (no longer in the spec)")
+        .stdout_has("- destroy pmweb2 (no longer in the spec)")
         .stdout_lacks("machine \"db\"")
         .stdout_lacks("destroy db");
     berth().args(["plan", "--detailed-exitcode"]).run().code(2);
@@ -91,7 +91,7 @@ fn prune_and_moved_on_real_machines() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["name"] == "web2")
+        .find(|m| m["name"] == "pmweb2")
         .unwrap_or_else(|| panic!("{json:#}"))
         .clone();
     assert_eq!(entry["change"], "destroy");
@@ -106,23 +106,23 @@ fn prune_and_moved_on_real_machines() {
     assert!(json["changes"].as_u64().unwrap() >= 1);
     // Name targeting: only what is named.
     berth()
-        .args(["plan", "web"])
+        .args(["plan", "pmweb"])
         .run()
         .success()
-        .stdout_lacks("web2");
+        .stdout_lacks("pmweb2");
     berth()
-        .args(["plan", "web2"])
+        .args(["plan", "pmweb2"])
         .run()
         .success()
-        .stdout_has("- destroy web2 (no longer in the spec)");
+        .stdout_has("- destroy pmweb2 (no longer in the spec)");
 
     // apply without --prune keeps it, with the warning.
     berth()
         .args(["apply", "--yes"])
         .run()
         .success()
-        .stderr_has("! web2: kept: pass --prune to destroy");
-    assert!(sandbox.root("web2").is_dir());
+        .stderr_has("! pmweb2: kept: pass --prune to destroy");
+    assert!(sandbox.root("pmweb2").is_dir());
     berth()
         .args(["apply", "--yes", "--detailed-exitcode"])
         .run()
@@ -132,8 +132,8 @@ fn prune_and_moved_on_real_machines() {
     // change) refuses --prune and destroy.
     berth()
         .spec(&spec(&[
-            web(),
-            web2("    prevent_destroy: true\n    units:\n      disable: [fstrim.timer]\n"),
+            pmweb(),
+            pmweb2("    prevent_destroy: true\n    units:\n      disable: [fstrim.timer]\n"),
         ]))
         .args(["apply", "--yes"])
         .run()
@@ -144,16 +144,16 @@ fn prune_and_moved_on_real_machines() {
         .run()
         .code(1)
         .stderr_has("prevent_destroy");
-    assert!(sandbox.root("web2").is_dir());
+    assert!(sandbox.root("pmweb2").is_dir());
     berth()
-        .args(["destroy", "--yes", "web2"])
+        .args(["destroy", "--yes", "pmweb2"])
         .run()
         .code(1)
         .stderr_has("prevent_destroy");
-    assert!(sandbox.root("web2").is_dir());
+    assert!(sandbox.root("pmweb2").is_dir());
     // Lifted by editing the spec, not by a flag.
     berth()
-        .spec(&spec(&[web(), web2("")]))
+        .spec(&spec(&[pmweb(), pmweb2("")]))
         .args(["apply", "--yes"])
         .run()
         .success();
@@ -164,8 +164,8 @@ fn prune_and_moved_on_real_machines() {
         .args(["apply", "--yes", "--prune"])
         .run()
         .success();
-    assert!(!sandbox.root("web2").exists());
-    assert!(!sandbox.state().join("machines/web2.json").exists());
+    assert!(!sandbox.root("pmweb2").exists());
+    assert!(!sandbox.state().join("machines/pmweb2.json").exists());
     assert!(sandbox.root("db").is_dir());
     berth().args(["plan", "--detailed-exitcode"]).run().code(0);
     berth()
@@ -176,7 +176,7 @@ fn prune_and_moved_on_real_machines() {
     // A saved plan carries the prune: `apply FILE` keeps the machine like
     // apply does, `apply FILE --prune` destroys it.
     berth()
-        .spec(&spec(&[web(), web2("")]))
+        .spec(&spec(&[pmweb(), pmweb2("")]))
         .args(["apply", "--yes"])
         .run()
         .success();
@@ -185,87 +185,87 @@ fn prune_and_moved_on_real_machines() {
         .args(["plan", "--out", "plan.json"])
         .run()
         .success()
-        .stdout_has("- destroy web2 (no longer in the spec)");
+        .stdout_has("- destroy pmweb2 (no longer in the spec)");
     let saved = fs::read_to_string(sandbox.dir.path().join("plan.json")).unwrap();
     assert!(saved.contains("not-in-spec"), "{saved}");
     berth()
         .args(["apply", "./plan.json"])
         .run()
         .success()
-        .stderr_has("! web2: kept: pass --prune to destroy");
-    assert!(sandbox.root("web2").is_dir());
+        .stderr_has("! pmweb2: kept: pass --prune to destroy");
+    assert!(sandbox.root("pmweb2").is_dir());
     berth()
         .args(["apply", "./plan.json", "--prune"])
         .run()
         .success();
-    assert!(!sandbox.root("web2").exists());
+    assert!(!sandbox.root("pmweb2").exists());
     assert!(sandbox.root("db").is_dir());
 
-    // moved: web runs, then is renamed to www.
+    // moved: pmweb runs, then is renamed to pmwww.
     berth()
-        .spec(&spec(&[machine("web", "running", "")]))
+        .spec(&spec(&[machine("pmweb", "running", "")]))
         .args(["apply", "--yes"])
         .run()
         .success();
-    fs::write(sandbox.root("web").join("root/marker"), "kept\n").unwrap();
+    fs::write(sandbox.root("pmweb").join("root/marker"), "kept\n").unwrap();
     let moved = format!(
-        "moved:\n  - {{from: web, to: www}}\n{}",
-        spec(&[machine("www", "running", "")])
+        "moved:\n  - {{from: pmweb, to: pmwww}}\n{}",
+        spec(&[machine("pmwww", "running", "")])
     );
     berth()
         .spec(&moved)
         .args(["plan"])
         .run()
         .success()
-        .stdout_has("~ rename web -> www")
+        .stdout_has("~ rename pmweb -> pmwww")
         .stdout_lacks("no longer in the spec");
     berth().args(["apply", "--yes"]).run().success();
-    assert!(!sandbox.root("web").exists());
-    assert!(!sandbox.state().join("machines/web.json").exists());
-    assert!(!sandbox.nspawn().join("web.nspawn").exists());
-    assert!(sandbox.nspawn().join("www.nspawn").exists());
+    assert!(!sandbox.root("pmweb").exists());
+    assert!(!sandbox.state().join("machines/pmweb.json").exists());
+    assert!(!sandbox.nspawn().join("pmweb.nspawn").exists());
+    assert!(sandbox.nspawn().join("pmwww.nspawn").exists());
     assert_eq!(
-        fs::read_to_string(sandbox.root("www").join("root/marker")).unwrap(),
+        fs::read_to_string(sandbox.root("pmwww").join("root/marker")).unwrap(),
         "kept\n"
     );
     let status = berth().args(["status", "--json"]).run().success().json();
-    let www = status
+    let pmwww = status
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == "www")
+        .find(|s| s["name"] == "pmwww")
         .unwrap_or_else(|| panic!("{status:#}"));
-    assert_eq!(www["state"], "running", "{status:#}");
+    assert_eq!(pmwww["state"], "running", "{status:#}");
     let lines = nspawn_command_lines();
-    let root = sandbox.root("www");
+    let root = sandbox.root("pmwww");
     let root = root.to_str().unwrap();
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("--machine=www") && l.contains(root)),
+            .any(|l| l.contains("--machine=pmwww") && l.contains(root)),
         "{lines:#?}"
     );
-    let old_root = sandbox.root("web");
+    let old_root = sandbox.root("pmweb");
     let old_root = old_root.to_str().unwrap();
-    // (Other tests' machines may be called web: only this sandbox's count.)
+    // (Other tests' machines may be called pmweb: only this sandbox's count.)
     let machines_dir = sandbox.machines();
     let machines_dir = machines_dir.to_str().unwrap();
     assert!(
         !lines.iter().filter(|l| l.contains(machines_dir)).any(|l| l
             .split(' ')
-            .any(|a| a == "--machine=web" || a.ends_with(old_root))),
+            .any(|a| a == "--machine=pmweb" || a.ends_with(old_root))),
         "{lines:#?}"
     );
     // The entry can stay: a second plan is clean.
     berth().args(["plan", "--detailed-exitcode"]).run().code(0);
 
     // An overlay machine, running, renamed with its layers.
-    let www = machine("www", "running", "");
+    let pmwww = machine("pmwww", "running", "");
     let overlay = |name: &str| machine(name, "running", "    storage: overlay\n");
     berth()
         .spec(&format!(
-            "moved:\n  - {{from: web, to: www}}\n{}",
-            spec(&[www.clone(), overlay("ov")])
+            "moved:\n  - {{from: pmweb, to: pmwww}}\n{}",
+            spec(&[pmwww.clone(), overlay("ov")])
         ))
         .args(["apply", "--yes"])
         .run()
@@ -273,8 +273,8 @@ fn prune_and_moved_on_real_machines() {
     fs::write(sandbox.root("ov").join("root/marker"), "upper\n").unwrap();
     let renamed = berth()
         .spec(&format!(
-            "moved:\n  - {{from: web, to: www}}\n  - {{from: ov, to: ov2}}\n{}",
-            spec(&[www.clone(), overlay("ov2")])
+            "moved:\n  - {{from: pmweb, to: pmwww}}\n  - {{from: ov, to: ov2}}\n{}",
+            spec(&[pmwww.clone(), overlay("ov2")])
         ))
         .args(["apply", "--yes"])
         .run();
@@ -299,7 +299,7 @@ fn prune_and_moved_on_real_machines() {
     berth().args(["destroy", "--yes", "ov2"]).run().success();
 
     // Clean up: the running machine and the other spec's.
-    berth().args(["destroy", "--yes", "www"]).run().success();
+    berth().args(["destroy", "--yes", "pmwww"]).run().success();
     berth()
         .args(["destroy", "-f", other_arg, "--yes", "db"])
         .run()

@@ -1,6 +1,6 @@
 //! Issue 14's snapshots and rollback, for real: one Debian bookworm machine
 //! (the nspawn launcher). A snapshot of the running machine; a file changed
-//! and a package removed; `berth rollback web` brings both back, keeps the
+//! and a package removed; `berth rollback snapweb` brings both back, keeps the
 //! replaced root as `pre-rollback-...` and leaves the machine running (with
 //! its spec, and without one: the same systemd-nspawn command line);
 //! `--delete`; bad tags and unknown machines; `snapshots: {before_apply:
@@ -16,17 +16,17 @@ const PACKAGE: &str = "tzdata";
 
 fn spec(hostname: &str, extra: &str) -> String {
     format!(
-        "machines:\n  web:\n    distro: debian\n    release: bookworm\n    \
+        "machines:\n  snapweb:\n    distro: debian\n    release: bookworm\n    \
          packages: [systemd, systemd-sysv, dbus]\n    launcher: nspawn\n    \
          hostname: {hostname}\n    state: running\n{extra}"
     )
 }
 
-/// The tags `berth snapshots web --json` lists, with their origins.
+/// The tags `berth snapshots snapweb --json` lists, with their origins.
 fn snapshots(sandbox: &Sandbox) -> Vec<(String, String)> {
     let json = sandbox
         .berth_cmd()
-        .args(["snapshots", "web", "--json"])
+        .args(["snapshots", "snapweb", "--json"])
         .run()
         .success()
         .json();
@@ -50,20 +50,20 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
     let sandbox = Sandbox::new("snapshots");
     let berth = || sandbox.berth_cmd();
     berth()
-        .spec(&spec("web", ""))
+        .spec(&spec("snapweb", ""))
         .args(["apply", "--yes"])
         .run()
         .success();
-    let marker = sandbox.root("web").join("etc/berth-snapshot-test");
+    let marker = sandbox.root("snapweb").join("etc/berth-snapshot-test");
     fs::write(&marker, "before\n").unwrap();
     berth()
-        .args(["exec", "web", "--", "dpkg-query", "-W", PACKAGE])
+        .args(["exec", "snapweb", "--", "dpkg-query", "-W", PACKAGE])
         .run()
         .success();
 
     // A snapshot of the running machine.
-    let out = berth().args(["snapshot", "web", "--tag", "good"]).run();
-    out.success().stdout_has("web: snapshot good taken");
+    let out = berth().args(["snapshot", "snapweb", "--tag", "good"]).run();
+    out.success().stdout_has("snapweb: snapshot good taken");
     assert_eq!(snapshots(&sandbox), [("good".into(), "manual".into())]);
     let table = berth().args(["snapshots"]).run();
     table
@@ -75,20 +75,20 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
     assert!(
         sandbox
             .machines()
-            .join(".web.snapshots/good/root/etc/berth-snapshot-test")
+            .join(".snapweb.snapshots/good/root/etc/berth-snapshot-test")
             .is_file()
     );
 
     // Bad tags, a taken tag, unknown and unmanaged machines: exit 1, nothing made.
     for tag in ["a/b", ".hidden", "-x", "", "a b"] {
         berth()
-            .args(["snapshot", "web", &format!("--tag={tag}")])
+            .args(["snapshot", "snapweb", &format!("--tag={tag}")])
             .run()
             .code(1)
             .stderr_has("tag");
     }
     berth()
-        .args(["snapshot", "web", "--tag", "good"])
+        .args(["snapshot", "snapweb", "--tag", "good"])
         .run()
         .code(1)
         .stderr_has("exists already");
@@ -105,7 +105,7 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
         .stderr_has("not created by berth");
     berth().args(["rollback", "nope"]).run().code(1);
     berth()
-        .args(["rollback", "web", "missing"])
+        .args(["rollback", "snapweb", "missing"])
         .run()
         .code(1)
         .stderr_has("no snapshot tagged");
@@ -114,13 +114,13 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
     // Change a file and remove a package, then roll back.
     fs::write(&marker, "after\n").unwrap();
     berth()
-        .args(["exec", "web", "--", "dpkg", "--remove", PACKAGE])
+        .args(["exec", "snapweb", "--", "dpkg", "--remove", PACKAGE])
         .run()
         .success();
     berth()
         .args([
             "exec",
-            "web",
+            "snapweb",
             "--",
             "dpkg-query",
             "-W",
@@ -128,16 +128,16 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
             PACKAGE,
         ])
         .run();
-    let out = berth().args(["rollback", "web"]).run();
+    let out = berth().args(["rollback", "snapweb"]).run();
     out.success()
-        .stdout_has("web: rolled back to good")
+        .stdout_has("snapweb: rolled back to good")
         .stdout_has("pre-rollback-")
-        .stdout_has("web: started again");
+        .stdout_has("snapweb: started again");
     assert_eq!(fs::read_to_string(&marker).unwrap(), "before\n");
     let status = berth()
         .args([
             "exec",
-            "web",
+            "snapweb",
             "--",
             "dpkg-query",
             "-W",
@@ -147,7 +147,7 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
         .run();
     assert_eq!(status.success().stdout(), "install ok installed");
     berth()
-        .args(["status", "web"])
+        .args(["status", "snapweb"])
         .run()
         .success()
         .stdout_has("running");
@@ -159,14 +159,14 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
     // The replaced root is kept whole.
     assert_eq!(
         fs::read_to_string(sandbox.machines().join(format!(
-            ".web.snapshots/{}/root/etc/berth-snapshot-test",
+            ".snapweb.snapshots/{}/root/etc/berth-snapshot-test",
             all[1].0
         )))
         .unwrap(),
         "after\n"
     );
     // Nothing left half-done.
-    let hidden: Vec<String> = fs::read_dir(sandbox.machines().join(".web.snapshots"))
+    let hidden: Vec<String> = fs::read_dir(sandbox.machines().join(".snapweb.snapshots"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -182,45 +182,48 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
     fs::rename(&spec_file, &kept).unwrap();
     fs::write(&marker, "again\n").unwrap();
     berth()
-        .args(["rollback", "web", "good"])
+        .args(["rollback", "snapweb", "good"])
         .run()
         .success()
-        .stdout_has("web: started again");
+        .stdout_has("snapweb: started again");
     assert_eq!(fs::read_to_string(&marker).unwrap(), "before\n");
-    berth().args(["exec", "web", "--", "true"]).run().success();
+    berth()
+        .args(["exec", "snapweb", "--", "true"])
+        .run()
+        .success();
     fs::rename(&kept, &spec_file).unwrap();
     berth().args(["plan", "--detailed-exitcode"]).run().code(0);
     assert_eq!(snapshots(&sandbox).len(), 3);
 
     // --delete.
     berth()
-        .args(["snapshot", "--delete", "web", "good"])
+        .args(["snapshot", "--delete", "snapweb", "good"])
         .run()
         .success()
-        .stdout_has("web: snapshot good deleted");
+        .stdout_has("snapweb: snapshot good deleted");
     berth()
-        .args(["snapshot", "--delete", "web", "good"])
+        .args(["snapshot", "--delete", "snapweb", "good"])
         .run()
         .code(1)
         .stderr_has("no snapshot tagged");
-    assert!(!sandbox.machines().join(".web.snapshots/good").exists());
+    assert!(!sandbox.machines().join(".snapweb.snapshots/good").exists());
     assert_eq!(snapshots(&sandbox).len(), 2);
 
     // before_apply: one snapshot on a root-changing apply, at most `keep`.
     let keep_one = "    snapshots: {before_apply: true, keep: 1}\n";
     berth()
-        .spec(&spec("web", keep_one))
+        .spec(&spec("snapweb", keep_one))
         .args(["plan"])
         .run()
         .success()
-        .stdout_lacks("snapshot web");
-    for host in ["web-two", "web-three"] {
+        .stdout_lacks("snapshot snapweb");
+    for host in ["snapweb-two", "snapweb-three"] {
         berth()
             .spec(&spec(host, keep_one))
             .args(["plan"])
             .run()
             .success()
-            .stdout_has("+ snapshot web (before apply; keeping 1)");
+            .stdout_has("+ snapshot snapweb (before apply; keeping 1)");
         berth()
             .spec(&spec(host, keep_one))
             .args(["apply", "--yes"])
@@ -241,15 +244,18 @@ fn snapshot_rollback_delete_and_before_apply_on_a_booted_machine() {
         fs::read_to_string(
             sandbox
                 .machines()
-                .join(format!(".web.snapshots/{tag}/root/etc/hostname"))
+                .join(format!(".snapweb.snapshots/{tag}/root/etc/hostname"))
         )
         .unwrap()
         .trim(),
-        "web-two"
+        "snapweb-two"
     );
 
     // destroy removes the machine's snapshots too.
-    berth().args(["destroy", "--yes", "web"]).run().success();
-    assert!(!sandbox.machines().join(".web.snapshots").exists());
+    berth()
+        .args(["destroy", "--yes", "snapweb"])
+        .run()
+        .success();
+    assert!(!sandbox.machines().join(".snapweb.snapshots").exists());
     fs::remove_dir(sandbox.root("byhand")).unwrap();
 }
