@@ -251,6 +251,21 @@ pub fn status(statuses: &[MachineStatus]) {
     }
 }
 
+/// Tells (on stderr, unless quiet) where `plan --out` saved the plan and
+/// how to apply it: `berth apply ./FILE` for a bare name, so apply takes it
+/// as a plan file and not as a machine.
+pub fn saved_plan_hint(out: &std::path::Path) {
+    if quiet() {
+        return;
+    }
+    let shown = out.display().to_string();
+    let arg = if shown.contains('/') {
+        shown.clone()
+    } else {
+        format!("./{shown}")
+    };
+    anstream::eprintln!("Saved the plan to {shown}; run it with `berth apply {arg}`.");
+}
 #[cfg(test)]
 mod upgrade_tests {
     use berth_engine::drivers::upgrade::{PackageUpgrade, UpgradeManager};

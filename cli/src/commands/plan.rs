@@ -41,14 +41,8 @@ pub fn run(engine: &Engine, args: &PlanArgs) -> Result<ExitCode> {
     } else {
         render::plan(&plan);
     }
-    if let Some(out) = args.out.as_ref().filter(|_| !render::quiet()) {
-        let shown = out.display().to_string();
-        let arg = if shown.contains('/') {
-            shown.clone()
-        } else {
-            format!("./{shown}")
-        };
-        anstream::eprintln!("Saved the plan to {shown}; run it with `berth apply {arg}`.");
+    if let Some(out) = &args.out {
+        render::saved_plan_hint(out);
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         ExitCode::from(2)

@@ -586,15 +586,7 @@ pub fn plan(engine: &Engine, args: &crate::cli::PlanArgs, spec: &Spec) -> Result
             bail!("planning failed on some hosts; the plan was not saved");
         }
         write_fleet_plan(out, &spec_file, &runs)?;
-        if !render::quiet() {
-            let shown = out.display().to_string();
-            let arg = if shown.contains('/') {
-                shown.clone()
-            } else {
-                format!("./{shown}")
-            };
-            anstream::eprintln!("Saved the plan to {shown}; run it with `berth apply {arg}`.");
-        }
+        render::saved_plan_hint(out);
     }
     let changes: u64 = runs
         .iter()
