@@ -68,6 +68,20 @@ impl LocalBinary {
     pub fn current(version: &str) -> Result<LocalBinary, RemoteError> {
         let path = std::env::current_exe()
             .map_err(|e| RemoteError::new(format!("cannot find berth's own binary: {e}")))?;
+        // Hashing the binary (tens of MB) costs more than a warm plan over
+        // hosts: the hash is kept in the private socket directory, keyed
+        // by the file's identity and times, and computed when they change.
+        let key = file_key(&path);
+        let cache = control_dir().ok().map(|d| d.join(HASH_CACHE));
+        if let (Some(key), Some(cache)) = (&key, &cache)
+            && let Some(hash) = cached_hash(cache, key)
+        {
+            return Ok(LocalBinary {
+                path,
+                hash,
+                version: version.trim().to_owned(),
+            });
+        }
         let bytes = std::fs::read(&path).map_err(|e| {
             RemoteError::new(format!(
                 "cannot read berth's binary {}: {e}",
@@ -76,11 +90,74 @@ impl LocalBinary {
         })?;
         let digest = Sha256::digest(&bytes);
         let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        // Stored only when the file did not change while it was read.
+        if let (Some(key), Some(cache)) = (&key, &cache)
+            && file_key(&path).as_ref() == Some(key)
+        {
+            store_hash(cache, key, &hash);
+        }
         Ok(LocalBinary {
             path,
             hash,
             version: version.trim().to_owned(),
         })
+    }
+}
+
+/// The file in [`SSH_DIR`] that keeps this binary's hash.
+const HASH_CACHE: &str = "self.hash";
+
+/// What identifies `path`'s content without reading it: device, inode,
+/// size, modification and change times (ns).
+fn file_key(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{}:{}:{}:{}.{}:{}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// The hash `cache` holds for `key`: a regular file (not followed when a
+/// symlink) owned by us, `KEY HASH`.
+fn cached_hash(cache: &Path, key: &str) -> Option<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(cache)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text).ok()?;
+    let (k, hash) = text.trim().split_once(' ')?;
+    (k == key && hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hash.to_owned())
+}
+
+/// Writes `KEY HASH` to `cache` (a new file renamed over it); failures
+/// only cost the next command a new hash.
+fn store_hash(cache: &Path, key: &str, hash: &str) {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = cache.with_extension(format!("tmp.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{key} {hash}\n").as_bytes()));
+    if written.is_err() || std::fs::rename(&tmp, cache).is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }
 
@@ -496,6 +573,30 @@ mod tests {
         assert_eq!(config_path(Path::new("/a/b")).unwrap(), "/a/b");
         assert_eq!(config_path(Path::new("/a b/%h")).unwrap(), "\"/a b/%%h\"");
         assert!(config_path(Path::new("/a\"b")).is_err());
+    }
+
+    #[test]
+    fn binary_hash_is_cached_by_file_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("self.hash");
+        let bin = dir.path().join("bin");
+        std::fs::write(&bin, b"one").unwrap();
+        let key = file_key(&bin).unwrap();
+        assert_eq!(cached_hash(&cache, &key), None);
+        store_hash(&cache, &key, "0123456789abcdef");
+        assert_eq!(
+            cached_hash(&cache, &key).as_deref(),
+            Some("0123456789abcdef")
+        );
+        // Another content (size, times) is another key.
+        std::fs::write(&bin, b"other").unwrap();
+        let changed = file_key(&bin).unwrap();
+        assert_ne!(changed, key);
+        assert_eq!(cached_hash(&cache, &changed), None);
+        // A symlink is not followed.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&cache, &link).unwrap();
+        assert_eq!(cached_hash(&link, &key), None);
     }
 
     #[test]
