@@ -1013,6 +1013,15 @@ for u in a b c; do printf '[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedB
         // Warm: connections up, berth there (a warm-up plan first).
         let (_, o) = berth(&["plan"]);
         assert!(o.status.success(), "{}", describe(&o));
+        // berth has ended; its masters stay up, one per host.
+        for address in ["10.251.3.2", "10.251.4.2"] {
+            let ss = run(&["ss", "-Htnp", "dst", address]);
+            assert_eq!(
+                ss.lines().filter(|l| l.contains("\"ssh\"")).count(),
+                1,
+                "{address}: {ss}"
+            );
+        }
         // The two sides alternate in order (A B, B A, ...).
         let fleet_side = || {
             let (t, o) = berth(&["plan"]);
