@@ -22,6 +22,8 @@ const CANARY: &str = "fleet-canary-7f3a9c2e51";
 /// `10.251.N.1/30`, `fleet0` in the box with `10.251.N.2/30`. Deleted on drop.
 struct Link {
     name: String,
+    /// The box's address, `10.251.N.2`.
+    address: String,
 }
 
 impl Link {
@@ -50,7 +52,10 @@ impl Link {
             "fleet0",
         ]);
         sbox.exec_ok(&["ip", "link", "set", "fleet0", "up"]);
-        Link { name }
+        Link {
+            name,
+            address: format!("10.251.{n}.2"),
+        }
     }
 }
 
@@ -69,9 +74,31 @@ impl Link {
 
 impl Drop for Link {
     fn drop(&mut self) {
+        end_masters(&self.address);
         let _ = Command::new("ip")
             .args(["link", "del", &self.name])
             .output();
+    }
+}
+
+/// Ends the ssh masters berth keeps (`ControlPersist`) to `address`, by
+/// the pids `ss` shows on their connections, and removes their sockets.
+fn end_masters(address: &str) {
+    let Ok(out) = Command::new("ss").args(["-Htnp", "dst", address]).output() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines().filter(|l| l.contains("\"ssh\"")) {
+        for part in line.split("pid=").skip(1) {
+            let pid: String = part.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(pid) = pid.parse::<i32>() {
+                // The master removes its socket as it ends.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
     }
 }
 
@@ -973,13 +1000,28 @@ for u in a b c; do printf '[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedB
     };
     let mut lines = String::new();
     for run_no in 1..=runs {
-        // Cold: no berth on either box yet.
+        // Cold: no berth on either box yet, no connection up.
         for sbox in [&a, &b] {
             sbox.exec_ok(&["sh", "-c", "rm -f /var/lib/berth/bin/berth-*"]);
         }
+        end_masters("10.251.3.2");
+        end_masters("10.251.4.2");
+        std::thread::sleep(Duration::from_millis(200));
         let (cold, o) = berth(&["plan"]);
         assert!(o.status.success(), "{}", describe(&o));
         lines.push_str(&format!("fleetcold\tcold\t{run_no}\t{cold:.3}\n"));
+        // Warm: connections up, berth there (a warm-up plan first).
+        let (_, o) = berth(&["plan"]);
+        assert!(o.status.success(), "{}", describe(&o));
+        // berth has ended; its masters stay up, one per host.
+        for address in ["10.251.3.2", "10.251.4.2"] {
+            let ss = run(&["ss", "-Htnp", "dst", address]);
+            assert_eq!(
+                ss.lines().filter(|l| l.contains("\"ssh\"")).count(),
+                1,
+                "{address}: {ss}"
+            );
+        }
         // The two sides alternate in order (A B, B A, ...).
         let fleet_side = || {
             let (t, o) = berth(&["plan"]);

@@ -314,15 +314,83 @@ fn run_remote(
     )?;
     request.saved = ctx.saved.get(&job.host.name).cloned();
     let conn = Connection::new(&job.host, &ctx.spec.fleet)?;
-    let bin = conn.prepare(binary)?;
     let payload = serde_json::to_vec(&request)
         .map_err(|e| RemoteError::new(format!("cannot encode the request: {e}")))?;
     drop(request);
-    let mut child = conn
-        .command(&format!(
-            "{} agent",
-            berth_engine::remote::ssh::shell_quote(&bin)
+    // The usual case in one round trip: this berth is on the host already
+    // (its file is named by its hash), run its agent. Else push and check
+    // it (`prepare`) and run the agent then.
+    let quick = match conn.agent_if_present(binary) {
+        Some(remote) => {
+            let tried = agent_attempt(ctx, job, &conn, &remote, &payload)?;
+            let missing = tried.events.is_empty()
+                && tried.status == Some(berth_engine::remote::ssh::MISSING_EXIT);
+            (!missing).then_some(tried)
+        }
+        None => None,
+    };
+    let tried = match quick {
+        Some(tried) => tried,
+        None => {
+            let bin = conn.prepare(binary)?;
+            let remote = format!("{} agent", berth_engine::remote::ssh::shell_quote(&bin));
+            agent_attempt(ctx, job, &conn, &remote, &payload)?
+        }
+    };
+    let AgentAttempt {
+        events,
+        current,
+        status,
+        stderr,
+    } = tried;
+    let ended = events.iter().any(|e| matches!(e, WireEvent::Result { .. }));
+    let lost = if ended {
+        None
+    } else if let Some(step) = current {
+        // The step as the issue names it: `start machine`, without the
+        // launcher or a note in parentheses.
+        let step = match step.rsplit_once(" (") {
+            Some((head, tail)) if tail.ends_with(')') => head.to_owned(),
+            _ => step,
+        };
+        Some(format!("connection lost during '{step}'"))
+    } else if status == Some(255) {
+        Some(ssh_failure(&stderr))
+    } else {
+        Some(format!(
+            "the agent ended without a result: {}",
+            stderr
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
         ))
+    };
+    Ok((events, lost))
+}
+
+/// What one run of an agent over ssh gave.
+struct AgentAttempt {
+    /// Its events.
+    events: Vec<WireEvent>,
+    /// The step started and not done when the stream ended.
+    current: Option<String>,
+    /// ssh's exit code.
+    status: Option<i32>,
+    /// ssh's and the remote command's stderr.
+    stderr: String,
+}
+
+/// Runs `remote` (an agent) over `conn`, sends `payload`, reads the events.
+fn agent_attempt(
+    ctx: &Ctx<'_>,
+    job: &HostJob<'_>,
+    conn: &Connection,
+    remote: &str,
+    payload: &[u8],
+) -> Result<AgentAttempt, RemoteError> {
+    let payload = payload.to_vec();
+    let mut child = conn
+        .command(remote)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -367,31 +435,14 @@ fn run_remote(
     if let Some(w) = writer {
         let _ = w.join();
     }
-    let status = child.wait().ok();
+    let status = child.wait().ok().and_then(|s| s.code());
     let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-    let ended = events.iter().any(|e| matches!(e, WireEvent::Result { .. }));
-    let lost = if ended {
-        None
-    } else if let Some(step) = current {
-        // The step as the issue names it: `start machine`, without the
-        // launcher or a note in parentheses.
-        let step = match step.rsplit_once(" (") {
-            Some((head, tail)) if tail.ends_with(')') => head.to_owned(),
-            _ => step,
-        };
-        Some(format!("connection lost during '{step}'"))
-    } else if status.and_then(|s| s.code()) == Some(255) {
-        Some(ssh_failure(&stderr))
-    } else {
-        Some(format!(
-            "the agent ended without a result: {}",
-            stderr
-                .lines()
-                .rfind(|l| !l.trim().is_empty())
-                .unwrap_or("no message")
-        ))
-    };
-    Ok((events, lost))
+    Ok(AgentAttempt {
+        events,
+        current,
+        status,
+        stderr,
+    })
 }
 
 fn context<'a>(

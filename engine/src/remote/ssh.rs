@@ -1,9 +1,19 @@
 //! One ssh connection per host, through the system's `ssh` only.
 //!
 //! Every call to a host goes through one master connection
-//! (`ControlMaster=auto`, `ControlPersist=60`) whose socket lives in a
-//! private directory berth makes (`/run/berth/ssh.XXXXXX`, mode 0700) and
-//! removes, after `ssh -O exit`, when the [`Connection`] is dropped.
+//! (`ControlMaster=auto`, `ControlPersist=300`) that outlives the command:
+//! the next berth command to the same host reuses it (no new TCP and key
+//! exchange). Its socket is `/run/berth/ssh/HASH`, in a directory that
+//! must be a real directory owned by root with mode 0700 (berth refuses a
+//! symlink or another owner or mode), HASH a digest of everything that
+//! identifies the connection: the destination, port, identity,
+//! known_hosts file, host key checking and every other option, and the
+//! contents of the known_hosts and identity files. A spec with other
+//! settings (a stricter host key check, another key) never reuses a
+//! master made for different ones, nor does a command after known_hosts
+//! changed (a key removed or replaced): it connects anew and checks. A master ends by itself 300 s
+//! after its last use, or when its host stops answering (15 s);
+//! `ssh -o ControlPath=/run/berth/ssh/HASH -O exit x` ends one now.
 //! `BatchMode=yes` (no prompt is ever waited on), `StrictHostKeyChecking=yes`
 //! unless the spec opts into `accept-new`, `UserKnownHostsFile=` the spec's
 //! `known_hosts:` when given, `-i` with `IdentitiesOnly=yes` for a host's
@@ -26,8 +36,14 @@ use sha2::{Digest, Sha256};
 
 use super::RemoteError;
 
-/// Where the socket directories are made.
+/// Where the socket directory is made.
 const RUN_DIR: &str = "/run/berth";
+
+/// The masters' sockets, under [`RUN_DIR`].
+pub const SSH_DIR: &str = "/run/berth/ssh";
+
+/// How long an idle master stays up (seconds).
+const PERSIST_SECONDS: u32 = 300;
 
 /// The target's state directory, where pushed binaries are kept.
 pub const TARGET_STATE_DIR: &str = "/var/lib/berth";
@@ -52,6 +68,20 @@ impl LocalBinary {
     pub fn current(version: &str) -> Result<LocalBinary, RemoteError> {
         let path = std::env::current_exe()
             .map_err(|e| RemoteError::new(format!("cannot find berth's own binary: {e}")))?;
+        // Hashing the binary (tens of MB) costs more than a warm plan over
+        // hosts: the hash is kept in the private socket directory, keyed
+        // by the file's identity and times, and computed when they change.
+        let key = file_key(&path);
+        let cache = control_dir().ok().map(|d| d.join(HASH_CACHE));
+        if let (Some(key), Some(cache)) = (&key, &cache)
+            && let Some(hash) = cached_hash(cache, key)
+        {
+            return Ok(LocalBinary {
+                path,
+                hash,
+                version: version.trim().to_owned(),
+            });
+        }
         let bytes = std::fs::read(&path).map_err(|e| {
             RemoteError::new(format!(
                 "cannot read berth's binary {}: {e}",
@@ -60,6 +90,12 @@ impl LocalBinary {
         })?;
         let digest = Sha256::digest(&bytes);
         let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        // Stored only when the file did not change while it was read.
+        if let (Some(key), Some(cache)) = (&key, &cache)
+            && file_key(&path).as_ref() == Some(key)
+        {
+            store_hash(cache, key, &hash);
+        }
         Ok(LocalBinary {
             path,
             hash,
@@ -68,13 +104,70 @@ impl LocalBinary {
     }
 }
 
-/// An ssh master connection to one host; closed (and its socket directory
-/// removed) on drop.
+/// The file in [`SSH_DIR`] that keeps this binary's hash.
+const HASH_CACHE: &str = "self.hash";
+
+/// What identifies `path`'s content without reading it: device, inode,
+/// size, modification and change times (ns).
+fn file_key(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{}:{}:{}:{}.{}:{}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// The hash `cache` holds for `key`: a regular file (not followed when a
+/// symlink) owned by us, `KEY HASH`.
+fn cached_hash(cache: &Path, key: &str) -> Option<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(cache)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text).ok()?;
+    let (k, hash) = text.trim().split_once(' ')?;
+    (k == key && hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hash.to_owned())
+}
+
+/// Writes `KEY HASH` to `cache` (a new file renamed over it); failures
+/// only cost the next command a new hash.
+fn store_hash(cache: &Path, key: &str, hash: &str) {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = cache.with_extension(format!("tmp.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{key} {hash}\n").as_bytes()));
+    if written.is_err() || std::fs::rename(&tmp, cache).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// An ssh master connection to one host, shared with later commands
+/// (see the module doc).
 #[derive(Debug)]
 pub struct Connection {
     host: Host,
-    /// The private socket directory.
-    dir: PathBuf,
+    /// The master's socket.
+    socket: PathBuf,
     /// The options every ssh call gets.
     options: Vec<String>,
 }
@@ -101,15 +194,11 @@ impl Connection {
             )));
         };
         let known_hosts = fleet.known_hosts.as_deref().map(config_path).transpose()?;
-        let dir = private_dir()?;
         let mut options: Vec<String> = Vec::new();
         let mut opt = |o: String| {
             options.push("-o".into());
             options.push(o);
         };
-        opt("ControlMaster=auto".into());
-        opt(format!("ControlPath={}", dir.join("c").display()));
-        opt("ControlPersist=60".into());
         opt("BatchMode=yes".into());
         opt(format!(
             "StrictHostKeyChecking={}",
@@ -136,11 +225,78 @@ impl Connection {
             options.push(port.to_string());
         }
         options.push("-T".into());
+        // The socket is named by everything above and the destination, so
+        // a master is only ever reused with the very same settings.
+        let mut digest = Sha256::new();
+        digest.update(target.destination().as_bytes());
+        for o in &options {
+            digest.update([0]);
+            digest.update(o.as_bytes());
+        }
+        // And by what the files say: a master made before known_hosts
+        // changed (a key removed or replaced) must not stand for it.
+        let mut trust: Vec<PathBuf> = match &fleet.known_hosts {
+            Some(kh) => vec![kh.clone()],
+            None => {
+                let home = std::env::var_os("HOME").map(PathBuf::from);
+                let mut files: Vec<PathBuf> = home
+                    .iter()
+                    .flat_map(|h| [h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
+                    .collect();
+                files.push("/etc/ssh/ssh_known_hosts".into());
+                files.push("/etc/ssh/ssh_known_hosts2".into());
+                files
+            }
+        };
+        trust.extend(host.identity.clone());
+        for file in &trust {
+            digest.update([1]);
+            match std::fs::read(file) {
+                Ok(bytes) => digest.update(Sha256::digest(&bytes)),
+                Err(_) => digest.update(b"-"),
+            }
+        }
+        let name: String = digest
+            .finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let socket = control_dir()?.join(name);
+        let mut control = vec![
+            "-o".to_owned(),
+            "ControlMaster=auto".to_owned(),
+            "-o".to_owned(),
+            format!("ControlPath={}", socket.display()),
+            "-o".to_owned(),
+            format!("ControlPersist={PERSIST_SECONDS}"),
+        ];
+        control.append(&mut options);
         Ok(Connection {
             host: host.clone(),
-            dir,
-            options,
+            socket,
+            options: control,
         })
+    }
+
+    /// The master's socket (`/run/berth/ssh/HASH`).
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The remote command that runs `berth-HASH agent` when `binary` is on
+    /// the host already, else exits [`MISSING_EXIT`] with nothing on
+    /// stdout: one round trip for the usual case. `None` when the host
+    /// names an installed berth (`berth:`), which [`Connection::prepare`]
+    /// checks first.
+    pub fn agent_if_present(&self, binary: &LocalBinary) -> Option<String> {
+        if self.host.berth.is_some() {
+            return None;
+        }
+        let bin = format!("{TARGET_STATE_DIR}/bin/berth-{}", binary.hash);
+        Some(format!(
+            "if test -x {bin}; then exec {bin} agent; else exit {MISSING_EXIT}; fi"
+        ))
     }
 
     /// The host.
@@ -300,31 +456,6 @@ impl Connection {
     }
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        let mut cmd = Command::new("ssh");
-        cmd.args(&self.options);
-        cmd.args(["-O", "exit", "--"]);
-        if let Some(target) = &self.host.ssh {
-            cmd.arg(target.destination());
-        }
-        cmd.env_clear();
-        for key in SSH_ENV {
-            if let Some(v) = std::env::var_os(key) {
-                cmd.env(key, v);
-            }
-        }
-        if self.dir.join("c").exists() {
-            let _ = cmd
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// `path` as an ssh option value: `%` escaped (ssh expands `%` tokens in
 /// paths), double-quoted when it holds whitespace (ssh splits option
 /// values there); a `"` cannot be quoted and is refused.
@@ -343,15 +474,42 @@ fn config_path(path: &Path) -> Result<String, RemoteError> {
     })
 }
 
-/// A new 0700 directory under [`RUN_DIR`].
-fn private_dir() -> Result<PathBuf, RemoteError> {
-    let run = Path::new(RUN_DIR);
-    std::fs::create_dir_all(run)
-        .map_err(|e| RemoteError::new(format!("cannot make {RUN_DIR}: {e}")))?;
-    let dir = nix::unistd::mkdtemp(&run.join("ssh.XXXXXX")).map_err(|e| {
-        RemoteError::new(format!("cannot make a socket directory in {RUN_DIR}: {e}"))
-    })?;
-    Ok(dir)
+/// The exit code of [`Connection::agent_if_present`]'s command when the
+/// binary is missing.
+pub const MISSING_EXIT: i32 = 97;
+
+/// [`SSH_DIR`], made when missing (mode 0700); refused unless it is a real
+/// directory (no symlink) owned by us with mode 0700, as is [`RUN_DIR`]
+/// unless it is a real directory owned by us.
+fn control_dir() -> Result<PathBuf, RemoteError> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    let uid = nix::unistd::geteuid().as_raw();
+    let check = |path: &str, exact_mode: bool| -> Result<(), RemoteError> {
+        let meta = std::fs::symlink_metadata(path)
+            .map_err(|e| RemoteError::new(format!("cannot read {path}: {e}")))?;
+        if !meta.file_type().is_dir() {
+            return Err(RemoteError::new(format!(
+                "{path} is not a directory (a symlink?): refusing to keep ssh sockets there"
+            )));
+        }
+        if meta.uid() != uid || (exact_mode && meta.mode() & 0o7777 != 0o700) {
+            return Err(RemoteError::new(format!(
+                "{path} must be owned by uid {uid} with mode 0700 (it is uid {}, mode {:o}): refusing to keep ssh sockets there",
+                meta.uid(),
+                meta.mode() & 0o7777
+            )));
+        }
+        Ok(())
+    };
+    for (path, mode, exact) in [(RUN_DIR, 0o755, false), (SSH_DIR, 0o700, true)] {
+        match std::fs::DirBuilder::new().mode(mode).create(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(RemoteError::new(format!("cannot make {path}: {e}"))),
+        }
+        check(path, exact)?;
+    }
+    Ok(PathBuf::from(SSH_DIR))
 }
 
 /// The message for an ssh failure (exit 255): its last line, with a hint
@@ -418,6 +576,30 @@ mod tests {
     }
 
     #[test]
+    fn binary_hash_is_cached_by_file_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("self.hash");
+        let bin = dir.path().join("bin");
+        std::fs::write(&bin, b"one").unwrap();
+        let key = file_key(&bin).unwrap();
+        assert_eq!(cached_hash(&cache, &key), None);
+        store_hash(&cache, &key, "0123456789abcdef");
+        assert_eq!(
+            cached_hash(&cache, &key).as_deref(),
+            Some("0123456789abcdef")
+        );
+        // Another content (size, times) is another key.
+        std::fs::write(&bin, b"other").unwrap();
+        let changed = file_key(&bin).unwrap();
+        assert_ne!(changed, key);
+        assert_eq!(cached_hash(&cache, &changed), None);
+        // A symlink is not followed.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&cache, &link).unwrap();
+        assert_eq!(cached_hash(&link, &key), None);
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(shell_quote("/var/lib/berth"), "/var/lib/berth");
         assert_eq!(shell_quote("a b'c"), r"'a b'\''c'");
@@ -443,7 +625,7 @@ mod tests {
             "UserKnownHostsFile=/k/known",
             "IdentitiesOnly=yes",
             "ControlMaster=auto",
-            "ControlPersist=60",
+            "ControlPersist=300",
             "ConnectTimeout=10",
         ] {
             assert!(args.iter().any(|a| a == want), "{want}: {args:?}");
@@ -451,12 +633,25 @@ mod tests {
         let dd = args.iter().position(|a| a == "--").unwrap();
         assert_eq!(&args[dd + 1..], ["root@192.0.2.1", "true"]);
         assert!(args.windows(2).any(|w| w[0] == "-p" && w[1] == "2222"));
-        let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(&c.dir).unwrap().permissions(),
-        );
+        let dir = c.socket.parent().unwrap();
+        assert_eq!(dir, Path::new(SSH_DIR));
+        let meta = std::fs::symlink_metadata(dir).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
         assert_eq!(mode & 0o777, 0o700);
-        let dir = c.dir.clone();
-        drop(c);
-        assert!(!dir.exists());
+        assert!(args.contains(&format!("ControlPath={}", c.socket.display())));
+        // The same settings share a master; others never do.
+        let again = Connection::new(&host, &spec.fleet).unwrap();
+        assert_eq!(again.socket, c.socket);
+        for other in [
+            "hosts:\n  a: {ssh: \"root@192.0.2.1:2222\", identity: /k/id}\nknown_hosts: /k/other\nmachines: {}\n",
+            "hosts:\n  a: {ssh: \"root@192.0.2.1:2222\", identity: /k/id}\nknown_hosts: /k/known\nhost_key_checking: accept-new\nmachines: {}\n",
+            "hosts:\n  a: {ssh: \"root@192.0.2.1:2222\", identity: /k/id2}\nknown_hosts: /k/known\nmachines: {}\n",
+            "hosts:\n  a: {ssh: \"root@192.0.2.1:2223\", identity: /k/id}\nknown_hosts: /k/known\nmachines: {}\n",
+            "hosts:\n  a: {ssh: \"admin@192.0.2.1:2222\", identity: /k/id}\nknown_hosts: /k/known\nmachines: {}\n",
+        ] {
+            let spec = berth_schema::load_str(other, Path::new("/s/spec.yaml")).unwrap();
+            let o = Connection::new(&spec.fleet.hosts["a"], &spec.fleet).unwrap();
+            assert_ne!(o.socket, c.socket, "{other}");
+        }
     }
 }
