@@ -801,7 +801,8 @@ fn two_boxes_and_local_over_ssh() {
 #[test]
 fn hosts_patterns_must_match() {
     let sandbox = Sandbox::new("fleet-patterns");
-    let spec = "hosts:\n  alpha: {ssh: root@192.0.2.10}\nmachines:\n  web: {host: alpha, distro: debian, release: bookworm}\n";
+    // Nothing here may connect; were it to, loopback port 1 refuses at once.
+    let spec = "hosts:\n  alpha: {ssh: \"root@127.0.0.1:1\"}\nmachines:\n  web: {host: alpha, distro: debian, release: bookworm}\n";
     let run = sandbox
         .berth_cmd()
         .spec(spec)
@@ -823,7 +824,8 @@ fn hosts_patterns_must_match() {
         run.stderr().contains("--hosts label:nope: no such host"),
         "{}",
         run.stderr()
-    ); // snapshot and rollback act on this host only: a machine the spec
+    );
+    // snapshot and rollback act on this host only: a machine the spec
     // places on another host is refused, naming it.
     for args in [
         &["snapshot", "web"][..],
@@ -842,8 +844,8 @@ fn hosts_patterns_must_match() {
 
 #[test]
 fn unreachable_only_host_fails_with_its_name() {
-    // 192.0.2.0/24 is TEST-NET-1: nothing answers; ConnectTimeout bounds it.
-    // Routed nowhere here, ssh fails fast (no route) or after 10 s.
+    // Loopback port 1: nothing listens, so ssh's connection is refused at
+    // once (no traffic leaves the host).
     let sandbox = Sandbox::new("fleet-unreachable");
     let spec = "hosts:\n  gamma: {ssh: \"root@127.0.0.1:1\"}\nmachines:\n  web: {host: gamma, distro: debian, release: bookworm}\n";
     let run = sandbox.berth_cmd().spec(spec).args(["plan"]).run();
