@@ -75,9 +75,26 @@ impl Root {
         gid: u32,
     ) -> Result<(), ConfinedError> {
         let (p, parent, name) = self.parent_for_replace(rel)?;
-        let (tmp_name, tmp_fd) = loop_create(&name, |candidate| {
+        self.replace_with_file(&p, &parent, &name, contents, mode, uid, gid)
+    }
+
+    /// The temp-file-and-rename write of [`Self::write_file_as`] into the
+    /// open `parent`, whose entry `name` the caller has checked is no
+    /// directory: shared with [`Self::write_atomic`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn replace_with_file(
+        &self,
+        p: &RelPath,
+        parent: &OwnedFd,
+        name: &str,
+        contents: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), ConfinedError> {
+        let (tmp_name, tmp_fd) = loop_create(name, |candidate| {
             nix::fcntl::openat(
-                &parent,
+                parent,
                 candidate,
                 OFlag::O_CREAT
                     | OFlag::O_EXCL
@@ -87,7 +104,7 @@ impl Root {
                 Mode::from_bits_truncate(0o600),
             )
         })
-        .map_err(|e| self.io("create temp file for", &p, e))?;
+        .map_err(|e| self.io("create temp file for", p, e))?;
         let result = (|| {
             let mut file = std::fs::File::from(tmp_fd);
             file.write_all(contents).map_err(|e| ConfinedError::Io {
@@ -97,14 +114,14 @@ impl Root {
                 source: e,
             })?;
             nix::unistd::fchown(&file, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-                .map_err(|e| self.io("set owner of temp file for", &p, e))?;
+                .map_err(|e| self.io("set owner of temp file for", p, e))?;
             nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode & 0o7777))
-                .map_err(|e| self.io("set mode of temp file for", &p, e))?;
-            nix::unistd::fsync(&file).map_err(|e| self.io("fsync temp file for", &p, e))?;
+                .map_err(|e| self.io("set mode of temp file for", p, e))?;
+            nix::unistd::fsync(&file).map_err(|e| self.io("fsync temp file for", p, e))?;
             drop(file);
-            self.rename_into_place(&p, &parent, &tmp_name, &name)
+            self.rename_into_place(p, parent, &tmp_name, name)
         })();
-        self.finish_replace(&p, &parent, &tmp_name, &name, result)
+        self.finish_replace(p, parent, &tmp_name, name, result)
     }
 
     /// Makes `rel` a symbolic link to `target` (stored verbatim), owned by

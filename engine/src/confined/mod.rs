@@ -23,14 +23,14 @@ pub use entries::EntryStat;
 
 use std::fmt;
 use std::hash::BuildHasher;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
-use nix::unistd::{Gid, Uid, UnlinkatFlags};
+use nix::unistd::UnlinkatFlags;
 
 /// Largest file [`Root::read`] will return (16 MiB).
 pub const MAX_READ_SIZE: u64 = 16 * 1024 * 1024;
@@ -596,60 +596,7 @@ impl Root {
                 Err(e) => return Err(self.io("stat", &p, e)),
             };
 
-        // Create the temp file.
-        let mut attempt = 0;
-        let (tmp_name, tmp_fd) = loop {
-            let candidate = temp_name(name);
-            let flags = OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_WRONLY
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC;
-            match nix::fcntl::openat(
-                &parent,
-                candidate.as_str(),
-                flags,
-                Mode::from_bits_truncate(0o600),
-            ) {
-                Ok(fd) => break (candidate, fd),
-                Err(Errno::EEXIST) if attempt < TEMP_NAME_RETRIES => attempt += 1,
-                Err(e) => return Err(self.io("create temp file for", &p, e)),
-            }
-        };
-
-        let result = (|| {
-            let mut file = std::fs::File::from(tmp_fd);
-            file.write_all(contents).map_err(|e| ConfinedError::Io {
-                op: "write temp file for",
-                path: p.display.clone(),
-                root: self.path.clone(),
-                source: e,
-            })?;
-            nix::unistd::fchown(&file, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-                .map_err(|e| self.io("set owner of temp file for", &p, e))?;
-            nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode))
-                .map_err(|e| self.io("set mode of temp file for", &p, e))?;
-            nix::unistd::fsync(&file).map_err(|e| self.io("fsync temp file for", &p, e))?;
-            drop(file);
-            nix::fcntl::renameat(&parent, tmp_name.as_str(), &parent, name).map_err(|e| {
-                if e == Errno::EISDIR {
-                    ConfinedError::NotAFile {
-                        path: p.display.clone(),
-                        root: self.path.clone(),
-                        found: "a directory",
-                    }
-                } else {
-                    self.io("rename temp file over", &p, e)
-                }
-            })
-        })();
-        if let Err(e) = result {
-            let _ = nix::unistd::unlinkat(&parent, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
-            return Err(e);
-        }
-        remove_stale_temps(&parent, name);
-        nix::unistd::fsync(&parent).map_err(|e| self.io("fsync parent directory of", &p, e))?;
-        Ok(())
+        self.replace_with_file(&p, &parent, name, contents, mode, uid, gid)
     }
 
     /// Removes the final component of `rel` with `unlinkat` (never following
