@@ -585,6 +585,71 @@ fn two_boxes_and_local_over_ssh() {
         "{}",
         status.stdout()
     );
+    // The host's keys replaced on the server while berth's kept master to
+    // it is up (the status above made it): the master no longer stands
+    // for beta, ssh checks the new key against known_hosts, and the host
+    // fails with nothing applied.
+    let saved_keys = dir.join("beta-host-keys");
+    fs::create_dir_all(&saved_keys).unwrap();
+    run(&[
+        "sh",
+        "-c",
+        &format!(
+            "cp -a {}/ssh_host_* {}/",
+            beta.host_path("/etc/ssh").display(),
+            saved_keys.display()
+        ),
+    ]);
+    beta.exec_ok(&[
+        "sh",
+        "-c",
+        "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && systemctl restart ssh.service",
+    ]);
+    let rekeyed = sandbox
+        .berth_cmd()
+        .spec(&spec3)
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes", "--hosts", "beta"])
+        .run();
+    assert_eq!(
+        rekeyed.exit_code(),
+        Some(1),
+        "{}",
+        describe(rekeyed.output())
+    );
+    assert!(
+        rekeyed
+            .stderr()
+            .contains("host beta: ssh: host key verification failed: the host's key changed"),
+        "{}",
+        rekeyed.stderr()
+    );
+    assert_ne!(
+        fs::read_to_string(beta.host_path("/var/lib/machines/fleetedge/etc/hostname"))
+            .unwrap()
+            .trim(),
+        "edge-two",
+        "beta was applied through a master made before its key changed"
+    );
+    // Its own keys back: beta is reached again.
+    beta.exec_ok(&["sh", "-c", "rm -f /etc/ssh/ssh_host_*"]);
+    run(&[
+        "sh",
+        "-c",
+        &format!(
+            "cp -a {}/ssh_host_* {}/",
+            saved_keys.display(),
+            beta.host_path("/etc/ssh").display()
+        ),
+    ]);
+    beta.exec_ok(&["systemctl", "restart", "ssh.service"]);
+    sandbox
+        .berth_cmd()
+        .spec(&spec1)
+        .args(["status", "--hosts", "beta"])
+        .run()
+        .success();
+
     // moved: and prune over hosts. A machine applied from the spec on
     // alpha is renamed there by a `moved:` entry; once dropped from the
     // spec it is listed under alpha's header, kept by apply with a
@@ -1031,15 +1096,25 @@ for u in a b c; do printf '[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedB
             t
         };
         let local_side = || local(&a).max(local(&b));
-        let (warm, slower) = if run_no % 2 == 1 {
+        // Both boxes' local plans at once (as the fleet plan makes them
+        // plan at once on this host's 2 CPUs), the slower counting.
+        let local_pair = || {
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| local(&b));
+                local(&a).max(other.join().unwrap())
+            })
+        };
+        let (warm, slower, pair) = if run_no % 2 == 1 {
             let w = fleet_side();
-            (w, local_side())
+            (w, local_side(), local_pair())
         } else {
+            let p = local_pair();
             let l = local_side();
-            (fleet_side(), l)
+            (fleet_side(), l, p)
         };
         lines.push_str(&format!("fleet\tfleet\t{run_no}\t{warm:.3}\n"));
         lines.push_str(&format!("fleet\tlocal\t{run_no}\t{slower:.3}\n"));
+        lines.push_str(&format!("fleetpair\tlocal\t{run_no}\t{pair:.3}\n"));
         lines.push_str(&format!("fleetssh\tssh\t{run_no}\t{:.3}\n", ssh()));
     }
     if let Some(out) = out {
@@ -1049,6 +1124,14 @@ for u in a b c; do printf '[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedB
             .open(out)
             .unwrap();
         std::io::Write::write_all(&mut f, lines.as_bytes()).unwrap();
+    }
+    // For looking into the numbers by hand: the rig stays up while the
+    // file named by BERTH_BENCH_HOLD exists.
+    if let Some(hold) = std::env::var_os("BERTH_BENCH_HOLD") {
+        fs::write(&hold, format!("{}\n", dir.display())).unwrap();
+        while Path::new(&hold).exists() {
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
     // Cleanup: the boxes go with their guards; the synthetic machines were
     // never started.

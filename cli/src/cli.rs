@@ -148,7 +148,21 @@ pub enum Command {
     /// Run one request of a controller on this host (over ssh; reads JSON
     /// on stdin, writes JSON events on stdout).
     #[command(hide = true)]
-    Agent,
+    Agent(AgentArgs),
+    /// Print the digest of this host's ssh host keys (what a controller
+    /// checks before it reuses a connection).
+    #[command(hide = true)]
+    HostKeys,
+}
+
+/// `berth agent`'s options (set by the controller).
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Exit 96 before reading the request unless this host's ssh host
+    /// keys still have this digest (the controller's connection was made
+    /// when they did).
+    #[arg(long, value_name = "DIGEST")]
+    pub expect_host_keys: Option<String>,
 }
 
 /// Where the spec is.

@@ -754,7 +754,7 @@ impl<'de> Deserialize<'de> for Node {
 }
 
 /// Parses a spec file's text as a [`Node`], under the same budgets as loading.
-fn parse_node(text: &str) -> Result<Node, String> {
+pub fn parse_node(text: &str) -> Result<Node, String> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_reader_input_bytes: Some(crate::MAX_FILE_SIZE as usize),
@@ -772,40 +772,67 @@ fn parse_node(text: &str) -> Result<Node, String> {
 }
 
 /// The part of a spec file (`text`, already loaded and valid) that host
+/// `host` runs: [`host_part_of`] its [`parse_node`].
+pub fn host_part(text: &str, fleet: &Fleet, host: &str) -> Result<Node, String> {
+    Ok(host_part_of(&parse_node(text)?, fleet, host))
+}
+
+/// The part of a spec file (`file`, parsed by [`parse_node`]) that host
 /// `host` runs: `hosts:`, `known_hosts:` and `host_key_checking:`
 /// dropped, only the machines placed on `host` (by `fleet`), and every
 /// `host:` (machines' and `defaults.host`) removed, and only the
 /// `moved:` entries whose machine (`to`) is on `host`. [`Node::to_yaml`]
-/// writes it.
-pub fn host_part(text: &str, fleet: &Fleet, host: &str) -> Result<Node, String> {
-    let mut value = parse_node(text)?;
-    if !matches!(value, Node::Map(_)) {
-        return Ok(Node::Map(Vec::new()));
-    }
-    value.remove("hosts");
-    value.remove("known_hosts");
-    value.remove("host_key_checking");
-    if let Some(d) = value.get_mut("defaults") {
-        d.remove("host");
-    }
-    if let Some(Node::Map(machines)) = value.get_mut("machines") {
-        machines.retain(|(name, _)| fleet.host_of(name) == host);
-        for (_, m) in machines.iter_mut() {
-            m.remove("host");
+/// writes it. Only what the host keeps is copied.
+pub fn host_part_of(file: &Node, fleet: &Fleet, host: &str) -> Node {
+    let Node::Map(entries) = file else {
+        return Node::Map(Vec::new());
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        match key.as_str() {
+            "hosts" | "known_hosts" | "host_key_checking" => {}
+            "defaults" => {
+                let mut d = value.clone();
+                d.remove("host");
+                out.push((key.clone(), d));
+            }
+            "machines" => match value {
+                Node::Map(machines) => {
+                    let kept = machines
+                        .iter()
+                        .filter(|(name, _)| fleet.host_of(name) == host)
+                        .map(|(name, m)| {
+                            let mut m = m.clone();
+                            m.remove("host");
+                            (name.clone(), m)
+                        })
+                        .collect();
+                    out.push((key.clone(), Node::Map(kept)));
+                }
+                other => out.push((key.clone(), other.clone())),
+            },
+            // `moved:` entries go where their machine (`to`) now is.
+            "moved" => match value {
+                Node::Seq(list) => {
+                    let kept: Vec<Node> = list
+                        .iter()
+                        .filter(|e| {
+                            e.get("to")
+                                .and_then(Node::as_str)
+                                .is_some_and(|to| fleet.host_of(to) == host)
+                        })
+                        .cloned()
+                        .collect();
+                    if !kept.is_empty() {
+                        out.push((key.clone(), Node::Seq(kept)));
+                    }
+                }
+                other => out.push((key.clone(), other.clone())),
+            },
+            _ => out.push((key.clone(), value.clone())),
         }
     }
-    // `moved:` entries go where their machine (`to`) now is.
-    if let Some(Node::Seq(entries)) = value.get_mut("moved") {
-        entries.retain(|e| {
-            e.get("to")
-                .and_then(Node::as_str)
-                .is_some_and(|to| fleet.host_of(to) == host)
-        });
-        if entries.is_empty() {
-            value.remove("moved");
-        }
-    }
-    Ok(value)
+    Node::Map(out)
 }
 
 #[cfg(test)]

@@ -75,7 +75,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::run(&Engine::new(paths), &args),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
-        Command::Agent => Ok(crate::fleet::agent::run(paths)),
+        Command::Agent(args) => Ok(crate::fleet::agent::run(paths, &args)),
+        Command::HostKeys => {
+            println!(
+                "{}",
+                berth_engine::remote::hostkeys::digest(std::path::Path::new(
+                    berth_engine::remote::hostkeys::SSH_CONFIG_DIR
+                ))
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema => {
             let schema = berth_schema::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use berth_engine::remote::ssh::HOST_KEYS_EXIT;
 use berth_engine::remote::wire::{
     MAX_REQUEST, Options, PROTOCOL, Request, WireEvent, base64_decode,
 };
@@ -408,8 +409,23 @@ impl Drop for WorkDir {
     }
 }
 
-/// `berth agent`: one request from stdin, events on stdout.
-pub fn run(paths: Paths) -> ExitCode {
+/// `berth agent`: one request from stdin, events on stdout. First of
+/// all, the digest of this host's ssh host keys: a controller that
+/// reused a connection made when they had another digest gets exit
+/// [`HOST_KEYS_EXIT`] and nothing else (not even the request is read);
+/// one that made its connection now records the digest.
+pub fn run(paths: Paths, args: &crate::cli::AgentArgs) -> ExitCode {
+    use berth_engine::remote::hostkeys;
+    let digest = hostkeys::digest(std::path::Path::new(hostkeys::SSH_CONFIG_DIR));
+    if let Some(expected) = &args.expect_host_keys
+        && *expected != digest
+    {
+        eprintln!(
+            "berth agent: this host's ssh host keys changed since the controller's connection was made"
+        );
+        return ExitCode::from(HOST_KEYS_EXIT as u8);
+    }
+    emit_stdout(WireEvent::HostKeys { digest });
     let exit = match run_request(paths) {
         Ok(code) => code,
         Err(error) => {

@@ -29,7 +29,7 @@ use berth_engine::inputs::InputPolicy;
 use berth_engine::remote::ssh::{Connection, LocalBinary, ssh_failure};
 use berth_engine::remote::wire::{Options, WireEvent};
 use berth_engine::remote::{RemoteError, bundle};
-use berth_schema::hosts::{Host, LOCAL_HOST};
+use berth_schema::hosts::{Host, LOCAL_HOST, Node};
 use berth_schema::{Machine, Spec};
 use serde_json::Value;
 
@@ -142,6 +142,9 @@ struct Ctx<'a> {
     live: bool,
     /// Each host's part of a saved plan (`apply FILE`).
     saved: std::collections::BTreeMap<String, Value>,
+    /// The spec's files, parsed once for every host's request (by the
+    /// first host that needs them).
+    sources: std::sync::OnceLock<Result<Vec<(std::path::PathBuf, Node)>, RemoteError>>,
 }
 
 /// Runs `command` on every job's host in parallel (at most `jobs` at once).
@@ -300,12 +303,27 @@ fn run_remote(
         .binary
         .as_ref()
         .ok_or_else(|| RemoteError::new("berth's own binary is unknown"))?;
-    let sources = spec_sources(ctx.spec_file)?;
+    let conn = Connection::new(&job.host, &ctx.spec.fleet)?;
+    // A kept master is trusted with the host keys' digest recorded when it
+    // was made (see berth_engine::remote::hostkeys).
+    let mut expect = conn.kept_keys();
+    // The usual case in one round trip: this berth is on the host already
+    // (its file is named by its hash), run its agent. It is started before
+    // the request is made, so the host starts it meanwhile.
+    let early = match conn.agent_if_present(binary, expect.as_deref()) {
+        Some(remote) => Some(conn.start(&remote)?),
+        None => None,
+    };
+    let sources = ctx
+        .sources
+        .get_or_init(|| spec_sources(ctx.spec_file).and_then(|s| bundle::parse_sources(&s)))
+        .as_ref()
+        .map_err(Clone::clone)?;
     let mut request = bundle::request(
         command,
         options.clone(),
         ctx.spec_file,
-        &sources,
+        sources,
         &ctx.spec.fleet,
         &job.host.name,
         &job.machines,
@@ -313,30 +331,32 @@ fn run_remote(
         &binary.version,
     )?;
     request.saved = ctx.saved.get(&job.host.name).cloned();
-    let conn = Connection::new(&job.host, &ctx.spec.fleet)?;
     let payload = serde_json::to_vec(&request)
         .map_err(|e| RemoteError::new(format!("cannot encode the request: {e}")))?;
     drop(request);
-    // The usual case in one round trip: this berth is on the host already
-    // (its file is named by its hash), run its agent. Else push and check
-    // it (`prepare`) and run the agent then.
-    let quick = match conn.agent_if_present(binary) {
-        Some(remote) => {
-            let tried = agent_attempt(ctx, job, &conn, &remote, &payload)?;
-            let missing = tried.events.is_empty()
-                && tried.status == Some(berth_engine::remote::ssh::MISSING_EXIT);
-            (!missing).then_some(tried)
-        }
-        None => None,
-    };
-    let tried = match quick {
-        Some(tried) => tried,
-        None => {
-            let bin = conn.prepare(binary)?;
-            let remote = format!("{} agent", berth_engine::remote::ssh::shell_quote(&bin));
-            agent_attempt(ctx, job, &conn, &remote, &payload)?
-        }
-    };
+    let mut tried = run_agent(ctx, job, &conn, early, expect.as_deref(), &payload)?;
+    if expect.is_some()
+        && tried.events.is_empty()
+        && tried.status == Some(berth_engine::remote::ssh::HOST_KEYS_EXIT)
+    {
+        // The host's keys changed since the kept master was made: end it
+        // and connect anew, so ssh checks the key against known_hosts.
+        conn.end_master();
+        expect = None;
+        let early = match conn.agent_if_present(binary, None) {
+            Some(remote) => Some(conn.start(&remote)?),
+            None => None,
+        };
+        tried = run_agent(ctx, job, &conn, early, None, &payload)?;
+    }
+    if expect.is_none()
+        && let Some(digest) = tried.events.iter().find_map(|e| match e {
+            WireEvent::HostKeys { digest } => Some(digest),
+            _ => None,
+        })
+    {
+        conn.record_keys(digest);
+    }
     let AgentAttempt {
         events,
         current,
@@ -380,28 +400,48 @@ struct AgentAttempt {
     stderr: String,
 }
 
-/// Runs `remote` (an agent) over `conn`, sends `payload`, reads the events.
-fn agent_attempt(
+/// Runs the agent: the one `early` started when berth was there already,
+/// else (it was missing, or the host names its own `berth:`) after
+/// [`Connection::prepare`].
+fn run_agent(
     ctx: &Ctx<'_>,
     job: &HostJob<'_>,
     conn: &Connection,
-    remote: &str,
+    early: Option<berth_engine::remote::ssh::Started>,
+    expect: Option<&str>,
     payload: &[u8],
 ) -> Result<AgentAttempt, RemoteError> {
+    if let Some(started) = early {
+        let tried = agent_attempt(ctx, job, started, payload);
+        let missing = tried.events.is_empty()
+            && tried.status == Some(berth_engine::remote::ssh::MISSING_EXIT);
+        if !missing {
+            return Ok(tried);
+        }
+    }
+    let binary = ctx
+        .binary
+        .as_ref()
+        .ok_or_else(|| RemoteError::new("berth's own binary is unknown"))?;
+    let bin = conn.prepare(binary)?;
+    let remote = berth_engine::remote::ssh::agent_command(&bin, expect);
+    Ok(agent_attempt(ctx, job, conn.start(&remote)?, payload))
+}
+
+/// Sends `payload` to an agent `started` on the host, reads its events.
+fn agent_attempt(
+    ctx: &Ctx<'_>,
+    job: &HostJob<'_>,
+    mut started: berth_engine::remote::ssh::Started,
+    payload: &[u8],
+) -> AgentAttempt {
     let payload = payload.to_vec();
-    let mut child = conn
-        .command(remote)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| RemoteError::new(format!("cannot run ssh: {e}")))?;
-    let writer = child.stdin.take().map(|mut pipe| {
+    let writer = started.stdin.take().map(|mut pipe| {
         std::thread::spawn(move || {
             let _ = pipe.write_all(&payload);
         })
     });
-    let stderr = child.stderr.take().map(|pipe| {
+    let stderr = started.stderr.take().map(|pipe| {
         std::thread::spawn(move || {
             let mut text = String::new();
             let _ = std::io::Read::read_to_string(&mut BufReader::new(pipe), &mut text);
@@ -410,7 +450,7 @@ fn agent_attempt(
     });
     let mut events = Vec::new();
     let mut current: Option<String> = None;
-    if let Some(out) = child.stdout.take() {
+    if let Some(out) = started.stdout.take() {
         for line in BufReader::new(out).lines() {
             let Ok(line) = line else { break };
             match serde_json::from_str::<WireEvent>(&line) {
@@ -435,14 +475,14 @@ fn agent_attempt(
     if let Some(w) = writer {
         let _ = w.join();
     }
-    let status = child.wait().ok().and_then(|s| s.code());
+    let status = started.wait();
     let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-    Ok(AgentAttempt {
+    AgentAttempt {
         events,
         current,
         status,
         stderr,
-    })
+    }
 }
 
 fn context<'a>(
@@ -465,6 +505,7 @@ fn context<'a>(
         binary,
         saved: std::collections::BTreeMap::new(),
         live: false,
+        sources: std::sync::OnceLock::new(),
     })
 }
 
@@ -1084,6 +1125,20 @@ pub fn guest(
     let bin = conn
         .prepare(&binary)
         .map_err(|e| anyhow!("host {}: {e}", host.name))?;
+    // A kept master stands for the host only while its keys are those it
+    // was made with (berth_engine::remote::hostkeys); else a new
+    // connection, which ssh checks.
+    if let Some(expect) = conn.kept_keys() {
+        let seen = conn
+            .run(
+                &format!("{} host-keys", berth_engine::remote::ssh::shell_quote(&bin)),
+                None,
+            )
+            .map_err(|e| anyhow!("host {}: {e}", host.name))?;
+        if seen.code != Some(0) || String::from_utf8_lossy(&seen.stdout).trim() != expect {
+            conn.end_master();
+        }
+    }
     let mut remote = berth_engine::remote::ssh::shell_quote(&bin);
     for a in args {
         remote.push(' ');

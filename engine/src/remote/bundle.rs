@@ -14,14 +14,28 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth_schema::Machine;
-use berth_schema::hosts::{Fleet, Node, host_part};
+use berth_schema::hosts::{Fleet, Node, host_part_of};
 
 use super::RemoteError;
 use super::wire::{Options, PROTOCOL, Request, base64_encode};
 use crate::inputs::InputPolicy;
 
+/// The spec's files (path and text) parsed once for every host's
+/// [`request`].
+pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<Vec<(PathBuf, Node)>, RemoteError> {
+    sources
+        .iter()
+        .map(|(file, text)| {
+            berth_schema::hosts::parse_node(text)
+                .map(|node| (file.clone(), node))
+                .map_err(|e| RemoteError::new(format!("{}: {e}", file.display())))
+        })
+        .collect()
+}
+
 /// Builds the request for `host` from the spec at `spec_file` (a file, or
-/// a directory) whose files are `sources` (path and text), and whose
+/// a directory) whose files are `sources` (path and parsed text, see
+/// [`parse_sources`]), and whose
 /// machines on that host are `machines`. One file goes as `spec_yaml`;
 /// the files of a directory that place machines on the host go as
 /// `spec_files`, by file name.
@@ -30,7 +44,7 @@ pub fn request(
     command: &str,
     options: Options,
     spec_file: &Path,
-    sources: &[(PathBuf, String)],
+    sources: &[(PathBuf, Node)],
     fleet: &Fleet,
     host: &str,
     machines: &[&Machine],
@@ -54,9 +68,8 @@ pub fn request(
         secrets: BTreeMap::new(),
     };
     let mut parts = BTreeMap::new();
-    for (file, text) in sources {
-        let mut node = host_part(text, fleet, host)
-            .map_err(|e| RemoteError::new(format!("{}: {e}", file.display())))?;
+    for (file, parsed) in sources {
+        let mut node = host_part_of(parsed, fleet, host);
         let placed = matches!(node.get("machines"), Some(Node::Map(m)) if !m.is_empty())
             || node.get("moved").is_some();
         if sources.len() > 1 && !placed {
@@ -236,7 +249,7 @@ mod tests {
             "plan",
             Options::default(),
             &file,
-            &[(file.clone(), text.to_owned())],
+            &parse_sources(&[(file.clone(), text.to_owned())]).unwrap(),
             &spec.fleet,
             "a",
             &[web],

@@ -3,6 +3,10 @@
 //! - [`ssh`]: one connection per host through the system's `ssh`
 //!   (ControlMaster in a private socket directory, BatchMode, strict host
 //!   key checking), the binary push and the version check;
+//! - [`hostkeys`]: the digest of a host's ssh host keys that keeps a
+//!   kept master from standing for a host whose keys changed;
+//! - [`mux`]: a session opened on a master's socket with OpenSSH's
+//!   multiplexing protocol, without starting an ssh client;
 //! - [`wire`]: the request `berth agent` reads on stdin and the
 //!   newline-delimited JSON events it writes on stdout;
 //! - [`bundle`]: one host's part of the spec, with the files it references
@@ -11,6 +15,8 @@
 //! Nothing here prints: the CLI renders the events.
 
 pub mod bundle;
+pub mod hostkeys;
+pub mod mux;
 pub mod ssh;
 pub mod wire;
 

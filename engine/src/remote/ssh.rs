@@ -11,9 +11,16 @@
 //! contents of the known_hosts and identity files. A spec with other
 //! settings (a stricter host key check, another key) never reuses a
 //! master made for different ones, nor does a command after known_hosts
-//! changed (a key removed or replaced): it connects anew and checks. A master ends by itself 300 s
-//! after its last use, or when its host stops answering (15 s);
-//! `ssh -o ControlPath=/run/berth/ssh/HASH -O exit x` ends one now.
+//! changed (a key removed or replaced): it connects anew and checks. Nor
+//! does a master stand for a host whose own keys changed since it was
+//! made: the agent compares them with the digest recorded beside the
+//! socket (`HASH.keys`) before anything else, and the master is ended
+//! and ssh connects anew ([`super::hostkeys`]). A master ends by itself
+//! 300 s after its last use, or when its host stops answering (15 s);
+//! `ssh -o ControlPath=/run/berth/ssh/HASH -O exit x` ends one now. With
+//! a master up, a command's session is opened on its socket directly
+//! ([`super::mux`], no ssh client started); else `ssh` runs and makes
+//! the master.
 //! `BatchMode=yes` (no prompt is ever waited on), `StrictHostKeyChecking=yes`
 //! unless the spec opts into `accept-new`, `UserKnownHostsFile=` the spec's
 //! `known_hosts:` when given, `-i` with `IdentitiesOnly=yes` for a host's
@@ -27,7 +34,7 @@
 //! leftovers of an interrupted push), and its `--version` must equal
 //! ours; a host's `berth:` names an installed one instead.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -124,41 +131,18 @@ fn file_key(path: &Path) -> Option<String> {
     ))
 }
 
-/// The hash `cache` holds for `key`: a regular file (not followed when a
-/// symlink) owned by us, `KEY HASH`.
+/// The hash `cache` holds for `key` (`KEY HASH`, see [`read_private`]).
 fn cached_hash(cache: &Path, key: &str) -> Option<String> {
-    use std::io::Read as _;
-    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(cache)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(4096).read_to_string(&mut text).ok()?;
+    let text = read_private(cache)?;
     let (k, hash) = text.trim().split_once(' ')?;
     (k == key && hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
         .then(|| hash.to_owned())
 }
 
-/// Writes `KEY HASH` to `cache` (a new file renamed over it); failures
-/// only cost the next command a new hash.
+/// Writes `KEY HASH` to `cache`; failures only cost the next command a
+/// new hash.
 fn store_hash(cache: &Path, key: &str, hash: &str) {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = cache.with_extension(format!("tmp.{}", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(format!("{key} {hash}\n").as_bytes()));
-    if written.is_err() || std::fs::rename(&tmp, cache).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    write_private(cache, &format!("{key} {hash}"));
 }
 
 /// An ssh master connection to one host, shared with later commands
@@ -181,6 +165,37 @@ pub struct Finished {
     pub stdout: Vec<u8>,
     /// stderr.
     pub stderr: String,
+}
+
+/// A command started on a host by [`Connection::start`]: its streams
+/// (taken by the caller) and a way to wait for it.
+pub struct Started {
+    /// What the command reads.
+    pub stdin: Option<Box<dyn Write + Send>>,
+    /// What it prints.
+    pub stdout: Option<Box<dyn std::io::Read + Send>>,
+    /// Its errors, and ssh's.
+    pub stderr: Option<Box<dyn std::io::Read + Send>>,
+    waiter: Waiter,
+}
+
+/// What runs a [`Started`] command here.
+enum Waiter {
+    /// An ssh client.
+    Ssh(std::process::Child),
+    /// A session opened on the master's socket.
+    Mux(super::mux::Session),
+}
+
+impl Started {
+    /// Waits for the command: its exit code as ssh reports it, 255 when
+    /// the connection was lost.
+    pub fn wait(self) -> Option<i32> {
+        match self.waiter {
+            Waiter::Ssh(mut child) => child.wait().ok().and_then(|s| s.code()),
+            Waiter::Mux(session) => Some(session.wait().map_or(255, |code| code as i32)),
+        }
+    }
 }
 
 impl Connection {
@@ -289,14 +304,78 @@ impl Connection {
     /// stdout: one round trip for the usual case. `None` when the host
     /// names an installed berth (`berth:`), which [`Connection::prepare`]
     /// checks first.
-    pub fn agent_if_present(&self, binary: &LocalBinary) -> Option<String> {
+    ///
+    /// `expect` is [`Connection::kept_keys`]: the agent then checks the
+    /// host's keys first (see [`super::hostkeys`]).
+    pub fn agent_if_present(&self, binary: &LocalBinary, expect: Option<&str>) -> Option<String> {
         if self.host.berth.is_some() {
             return None;
         }
         let bin = format!("{TARGET_STATE_DIR}/bin/berth-{}", binary.hash);
         Some(format!(
-            "if test -x {bin}; then exec {bin} agent; else exit {MISSING_EXIT}; fi"
+            "if test -x {bin}; then exec {}; else exit {MISSING_EXIT}; fi",
+            agent_command(&bin, expect)
         ))
+    }
+
+    /// The file that keeps the host keys' digest of this host's master.
+    fn keys_record(&self) -> PathBuf {
+        self.socket.with_extension("keys")
+    }
+
+    /// Whether a kept master is up, and then the digest of the host's
+    /// keys recorded when it was made. A master without a record (made
+    /// by something else, or the record lost) is ended here, so the next
+    /// call connects anew and ssh checks the host's key.
+    pub fn kept_keys(&self) -> Option<String> {
+        let record = self.keys_record();
+        if !self.socket.exists() {
+            let _ = std::fs::remove_file(&record);
+            return None;
+        }
+        match read_record(&record) {
+            Some(digest) => Some(digest),
+            None => {
+                self.end_master();
+                None
+            }
+        }
+    }
+
+    /// Records `digest` (what the agent reported) for the master made by
+    /// this command.
+    pub fn record_keys(&self, digest: &str) {
+        if super::hostkeys::is_digest(digest) {
+            write_private(&self.keys_record(), digest);
+        }
+    }
+
+    /// Ends the host's master (`ssh -O exit`) and forgets its record.
+    pub fn end_master(&self) {
+        let _ = std::fs::remove_file(self.keys_record());
+        if !self.socket.exists() {
+            return;
+        }
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-o")
+            .arg(format!("ControlPath={}", self.socket.display()))
+            .args(["-O", "exit", "--"]);
+        if let Some(target) = &self.host.ssh {
+            cmd.arg(target.destination());
+        }
+        cmd.env_clear();
+        for key in SSH_ENV {
+            if let Some(v) = std::env::var_os(key) {
+                cmd.env(key, v);
+            }
+        }
+        let _ = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        // The master may still be removing its socket; the next ssh
+        // replaces a stale one.
     }
 
     /// The host.
@@ -320,6 +399,59 @@ impl Connection {
             }
         }
         cmd
+    }
+
+    /// Starts `remote` on the host with piped stdin, stdout and stderr.
+    ///
+    /// When the host's master is up, the session is opened on its socket
+    /// directly ([`super::mux`]), without an ssh client; else (no master
+    /// yet, a stale socket, a master that refuses) through `ssh`, which
+    /// makes the master.
+    pub fn start(&self, remote: &str) -> Result<Started, RemoteError> {
+        if self.socket.exists() {
+            let pipe = |what: &str| {
+                std::io::pipe()
+                    .map_err(|e| RemoteError::new(format!("cannot make a pipe for {what}: {e}")))
+            };
+            let (stdin_r, stdin_w) = pipe("stdin")?;
+            let (stdout_r, stdout_w) = pipe("stdout")?;
+            let (stderr_r, stderr_w) = pipe("stderr")?;
+            let stdio = super::mux::Stdio {
+                stdin: stdin_r.into(),
+                stdout: stdout_w.into(),
+                stderr: stderr_w.into(),
+            };
+            if let Ok(session) = super::mux::Session::open(&self.socket, remote, stdio) {
+                return Ok(Started {
+                    stdin: Some(Box::new(stdin_w)),
+                    stdout: Some(Box::new(stdout_r)),
+                    stderr: Some(Box::new(stderr_r)),
+                    waiter: Waiter::Mux(session),
+                });
+            }
+        }
+        let mut child = self
+            .command(remote)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| RemoteError::new(format!("cannot run ssh: {e}")))?;
+        Ok(Started {
+            stdin: child
+                .stdin
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Write + Send>),
+            stdout: child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            stderr: child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            waiter: Waiter::Ssh(child),
+        })
     }
 
     /// Runs `remote` on the host, feeding `stdin`, and waits.
@@ -478,6 +610,63 @@ fn config_path(path: &Path) -> Result<String, RemoteError> {
 /// binary is missing.
 pub const MISSING_EXIT: i32 = 97;
 
+/// The agent's exit code when the host's ssh host keys are not those the
+/// controller's kept master was made with (nothing was read or done).
+pub const HOST_KEYS_EXIT: i32 = 96;
+
+/// `BIN agent`, with the host keys' digest to expect when given.
+pub fn agent_command(bin: &str, expect: Option<&str>) -> String {
+    match expect {
+        Some(digest) if super::hostkeys::is_digest(digest) => {
+            format!("{} agent --expect-host-keys {digest}", shell_quote(bin))
+        }
+        _ => format!("{} agent", shell_quote(bin)),
+    }
+}
+
+/// A host keys record (see [`read_private`]) holding one digest.
+fn read_record(path: &Path) -> Option<String> {
+    let text = read_private(path)?;
+    let digest = text.trim();
+    super::hostkeys::is_digest(digest).then(|| digest.to_owned())
+}
+
+/// The text of one of berth's small files in [`SSH_DIR`]: a regular file
+/// (not followed when a symlink) owned by us, its first 4 KiB.
+fn read_private(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// Writes `text` and a newline to `path` (a new file, mode 0600, renamed
+/// over it); failures are ignored (they only cost the next command a new
+/// hash or connection).
+fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{text}\n").as_bytes()));
+    if written.is_err() || std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
 /// [`SSH_DIR`], made when missing (mode 0700); refused unless it is a real
 /// directory (no symlink) owned by us with mode 0700, as is [`RUN_DIR`]
 /// unless it is a real directory owned by us.
@@ -515,7 +704,7 @@ fn control_dir() -> Result<PathBuf, RemoteError> {
 /// The message for an ssh failure (exit 255): its last line, with a hint
 /// for host keys.
 pub fn ssh_failure(stderr: &str) -> String {
-    let line = last_line(stderr).unwrap_or("ssh failed without a message");
+    let line = last_line(stderr).unwrap_or("the connection to the host was lost");
     if line.contains("Host key verification failed") {
         let changed = stderr.contains("HOST IDENTIFICATION HAS CHANGED")
             || stderr.contains("key for") && stderr.contains("has changed");

@@ -86,6 +86,12 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WireEvent {
+    /// The digest of the host's ssh host keys (the agent's first event,
+    /// see [`super::hostkeys`]).
+    HostKeys {
+        /// [`super::hostkeys::digest`].
+        digest: String,
+    },
     /// A step (action) of a machine started.
     StepStarted {
         /// The machine.
