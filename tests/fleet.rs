@@ -650,6 +650,77 @@ fn two_boxes_and_local_over_ssh() {
         .run()
         .success();
 
+    // Ctrl-C during an apply over hosts: berth tells the agent, which
+    // stops at its next safe point; the host says so, berth exits 130 as a
+    // local apply does, and the next apply converges. The health check
+    // waits for a file, so the apply is still running when Ctrl-C comes.
+    let go = beta.host_path("/var/lib/machines/fleetedge/var/tmp/berth-go");
+    let _ = fs::remove_file(&go);
+    let spec_int = spec1.replace(
+        "fleetedge: {host: beta, state: running}",
+        "fleetedge: {host: beta, state: running, hostname: edge-three, health: {command: [test, -e, /var/tmp/berth-go], timeout: 120s}}",
+    );
+    sandbox.spec(&spec_int);
+    let controller = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["apply", "--yes", "--hosts", "beta"])
+        .current_dir(dir)
+        .env("BERTH_MACHINES_DIR", sandbox.machines())
+        .env("BERTH_STATE_DIR", sandbox.state())
+        .env("BERTH_NSPAWN_DIR", sandbox.nspawn())
+        .env("BERTH_CACHE_DIR", sandbox.cache())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let hostname = beta.host_path("/var/lib/machines/fleetedge/etc/hostname");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while fs::read_to_string(&hostname).unwrap_or_default().trim() != "edge-three" {
+        assert!(
+            Instant::now() < deadline,
+            "the apply never wrote the hostname"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The health check is next (or running): Ctrl-C, then let it pass.
+    std::thread::sleep(Duration::from_secs(1));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(controller.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    fs::write(&go, "").unwrap();
+    let stopped = controller.wait_with_output().unwrap();
+    assert_eq!(stopped.status.code(), Some(130), "{}", describe(&stopped));
+    let err = String::from_utf8_lossy(&stopped.stderr);
+    assert!(
+        err.contains("host beta: interrupted: stopped at a safe point"),
+        "{err}"
+    );
+    assert!(err.contains("Apply interrupted"), "{err}");
+    sandbox
+        .berth_cmd()
+        .spec(&spec_int)
+        .args(["apply", "--yes", "--hosts", "beta"])
+        .run()
+        .success();
+    let clean = sandbox
+        .berth_cmd()
+        .spec(&spec_int)
+        .args(["plan", "--detailed-exitcode", "--hosts", "beta"])
+        .run();
+    assert_eq!(clean.exit_code(), Some(0), "{}", describe(clean.output()));
+    // beta as spec1 has it again, for what follows.
+    sandbox
+        .berth_cmd()
+        .spec(&spec1)
+        .args(["apply", "--yes", "--hosts", "beta"])
+        .run()
+        .success();
+    let _ = fs::remove_file(&go);
+
     // moved: and prune over hosts. A machine applied from the spec on
     // alpha is renamed there by a `moved:` entry; once dropped from the
     // spec it is listed under alpha's header, kept by apply with a

@@ -40,6 +40,12 @@ pub fn install() -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Requests a stop as the signal would (a controller's agent does when
+/// its controller asks, or goes away).
+pub fn request() {
+    REQUESTED.store(true, Ordering::SeqCst);
+}
+
 /// Whether a stop was requested.
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)

@@ -10,7 +10,7 @@
 //! end), and streams the events on stdout, one JSON line each.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufRead as _, Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use berth_engine::remote::ssh::HOST_KEYS_EXIT;
 use berth_engine::remote::wire::{
-    MAX_REQUEST, Options, PROTOCOL, Request, WireEvent, base64_decode,
+    MAX_REQUEST, Options, PROTOCOL, Request, STOP_LINE, WireEvent, base64_decode,
 };
 use berth_engine::{Engine, Event, Paths, Reporter};
 use berth_schema::Machine;
@@ -27,6 +27,9 @@ use serde_json::json;
 
 /// Where an agent keeps a request's spec and files while it runs.
 const RUN_DIR: &str = "/run/berth";
+
+/// The exit code of an apply stopped at a safe point (as a local one's).
+pub const INTERRUPTED_EXIT: u8 = 130;
 
 /// Turns engine progress into step events.
 struct WireReporter<'a> {
@@ -270,6 +273,17 @@ fn apply_plan(
     let mut results = Vec::new();
     let mut done: Vec<&Machine> = Vec::new();
     for (machine, machine_plan) in machines.iter().zip(&plan.machines) {
+        // Stopped (the controller's Ctrl-C): the machines not started stay
+        // as they are, as in a local apply.
+        if berth_engine::interrupt::requested() && !machine_plan.actions.is_empty() {
+            results.push(json!({
+                "name": machine.name,
+                "actions": machine_plan.actions,
+                "result": "not started",
+                "error": null,
+            }));
+            continue;
+        }
         let (result, error) = if machine_plan.actions.is_empty() {
             ("unchanged", None)
         } else {
@@ -299,6 +313,9 @@ fn apply_plan(
     // After the apply: a record changed before it would make the plan stale.
     crate::flow::record(engine, machines, &done).map_err(|e| format!("{e:#}"))?;
     for p in prune {
+        if options.prune && berth_engine::interrupt::requested() {
+            break;
+        }
         if !options.prune {
             emit(WireEvent::Warning {
                 text: crate::prune::kept_line(&p.name),
@@ -331,7 +348,9 @@ fn apply_plan(
         "applied": failed == 0,
         "machines": results,
     });
-    let exit = if failed > 0 {
+    let exit = if berth_engine::interrupt::requested() {
+        INTERRUPTED_EXIT
+    } else if failed > 0 {
         1
     } else if options.detailed_exitcode && !shown.is_empty() {
         2
@@ -400,6 +419,23 @@ fn emit_stdout(event: WireEvent) {
     let _ = out.flush();
 }
 
+/// Stops an apply at the next safe point when the controller asks
+/// ([`STOP_LINE`] on stdin, its Ctrl-C) or goes away (the end of stdin).
+fn watch_controller() {
+    std::thread::spawn(|| {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match std::io::stdin().lock().take(4096).read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if line.trim() == STOP_LINE => break,
+                Ok(_) => {}
+            }
+        }
+        berth_engine::interrupt::request();
+    });
+}
+
 /// A private directory, removed on drop.
 struct WorkDir(PathBuf);
 
@@ -445,10 +481,11 @@ fn run_request(paths: Paths) -> Result<u8, String> {
     std::io::stdin()
         .lock()
         .take(MAX_REQUEST)
-        .read_to_string(&mut text)
+        .read_line(&mut text)
         .map_err(|e| format!("cannot read the request: {e}"))?;
     let request: Request = serde_json::from_str(&text).map_err(|e| format!("bad request: {e}"))?;
     drop(text);
+    watch_controller();
     if request.version != PROTOCOL {
         return Err(format!(
             "the controller speaks protocol {}, this agent {PROTOCOL}",

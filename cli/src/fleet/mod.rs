@@ -27,7 +27,7 @@ use anyhow::{Result, anyhow, bail};
 use berth_engine::Engine;
 use berth_engine::inputs::InputPolicy;
 use berth_engine::remote::ssh::{Connection, LocalBinary, ssh_failure};
-use berth_engine::remote::wire::{Options, WireEvent};
+use berth_engine::remote::wire::{Options, STOP_LINE, WireEvent};
 use berth_engine::remote::{RemoteError, bundle};
 use berth_schema::hosts::{Host, LOCAL_HOST, Node};
 use berth_schema::{Machine, Spec};
@@ -253,9 +253,11 @@ fn finish(host: Host, events: Vec<WireEvent>, lost: Option<String>) -> HostRun {
             _ => None,
         })
         .unwrap_or((1, None));
-    let error = lost
-        .or(error)
-        .or_else(|| (exit == 1).then(|| "failed".to_owned()));
+    let error = lost.or(error).or_else(|| match exit {
+        1 => Some("failed".to_owned()),
+        agent::INTERRUPTED_EXIT => Some("interrupted: stopped at a safe point".to_owned()),
+        _ => None,
+    });
     HostRun {
         host,
         events,
@@ -435,10 +437,34 @@ fn agent_attempt(
     mut started: berth_engine::remote::ssh::Started,
     payload: &[u8],
 ) -> AgentAttempt {
-    let payload = payload.to_vec();
+    let mut payload = payload.to_vec();
+    payload.push(b'\n');
+    // The request, then stdin stays open while the agent runs: closing it
+    // (or STOP_LINE, on Ctrl-C here) stops an apply at a safe point.
+    let (ended, wait_end) = std::sync::mpsc::channel::<()>();
     let writer = started.stdin.take().map(|mut pipe| {
         std::thread::spawn(move || {
-            let _ = pipe.write_all(&payload);
+            if pipe
+                .write_all(&payload)
+                .and_then(|()| pipe.flush())
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                match wait_end.recv_timeout(std::time::Duration::from_millis(100)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if berth_engine::interrupt::requested() {
+                            let _ = pipe.write_all(format!("{STOP_LINE}\n").as_bytes());
+                            let _ = pipe.flush();
+                            // Kept open: the agent stops by itself.
+                            let _ = wait_end.recv();
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            }
         })
     });
     let stderr = started.stderr.take().map(|pipe| {
@@ -472,6 +498,7 @@ fn agent_attempt(
             }
         }
     }
+    drop(ended);
     if let Some(w) = writer {
         let _ = w.join();
     }
@@ -860,6 +887,7 @@ pub fn apply_saved_arg(engine: &Engine, args: &crate::cli::ApplyArgs) -> Result<
         ..Options::default()
     };
     let parallel = args.jobs.unwrap_or(jobs.len()).max(1);
+    berth_engine::interrupt::install()?;
     let runs = run_all(&ctx, &jobs, "apply_saved", &options, parallel);
     Ok(Some(finish_apply(&runs, args.json)?))
 }
@@ -907,6 +935,9 @@ pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Resu
     }
     let mut ctx = ctx;
     ctx.live = !args.json && !render::quiet();
+    // Ctrl-C or SIGTERM from here on: every host stops at its next safe
+    // point (the agents are told), as a local apply does.
+    berth_engine::interrupt::install()?;
     let runs = run_all(&ctx, &jobs, "apply", &options, parallel);
     finish_apply(&runs, args.json)
 }
@@ -950,6 +981,10 @@ fn finish_apply(runs: &[HostRun], json: bool) -> Result<ExitCode> {
             },
             runs.len()
         );
+    }
+    if berth_engine::interrupt::requested() {
+        eprintln!("Apply interrupted: stopped at a safe point; run apply again to finish.");
+        return Ok(ExitCode::from(agent::INTERRUPTED_EXIT));
     }
     Ok(exit_for(failed, changed))
 }

@@ -35,6 +35,7 @@
 //! ours; a host's `berth:` names an installed one instead.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -430,8 +431,11 @@ impl Connection {
                 });
             }
         }
+        // In a process group of its own: a terminal's Ctrl-C reaches berth,
+        // which stops the remote side at a safe point, not ssh.
         let mut child = self
             .command(remote)
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -13,6 +13,11 @@ pub const PROTOCOL: u32 = 1;
 /// Largest request an agent reads (the spec, its files, its secrets).
 pub const MAX_REQUEST: u64 = 512 * 1024 * 1024;
 
+/// What the controller writes on the agent's stdin after the request (one
+/// line of JSON) to stop an apply at the next safe point, as Ctrl-C does
+/// locally. The end of stdin (the controller gone) stops it too.
+pub const STOP_LINE: &str = "stop";
+
 /// What the controller asks one host's agent to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
