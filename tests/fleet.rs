@@ -866,6 +866,94 @@ fn two_boxes_and_local_over_ssh() {
         empty.stdout()
     );
 
+    // Upgrades over hosts: alpha's machine reads a repository in the box
+    // (bound in as its only apt source). With 2.0 published there,
+    // `plan --upgrade` lists it under alpha's header, and `apply --upgrade`
+    // takes a snapshot there and installs it.
+    let repo = alpha.host_path("/srv/berth-repo");
+    fs::create_dir_all(&repo).unwrap();
+    fs::set_permissions(&repo, fs::Permissions::from_mode(0o755)).unwrap();
+    crate::upgrades::publish(&dir.join("debs"), &repo, "1.0", crate::upgrades::POSTINST);
+    let web = "fleetweb: {host: alpha, state: running, root_password: {env: FLEET_PW}}";
+    let with_repo = |packages: &str| {
+        spec1.replace(
+            web,
+            &format!(
+                "fleetweb: {{host: alpha, state: running, root_password: {{env: FLEET_PW}}{packages}, \
+                 binds: [{{host: /srv/berth-repo, machine: /srv/repo, read_only: true}}], \
+                 files: {{/etc/apt/sources.list: {{content: \"deb [trusted=yes] file:/srv/repo ./\\n\"}}, \
+                 /etc/apt/sources.list.d/debian.sources: {{state: absent}}}}}}"
+            ),
+        )
+    };
+    for spec in [with_repo(""), with_repo(", packages: [berth-hello]")] {
+        sandbox
+            .berth_cmd()
+            .spec(&spec)
+            .env("FLEET_PW", CANARY)
+            .args(["apply", "--yes", "--hosts", "alpha"])
+            .run()
+            .success();
+    }
+    let hello = with_repo(", packages: [berth-hello]");
+    let version = || {
+        sandbox
+            .berth_cmd()
+            .spec(&hello)
+            .args([
+                "exec",
+                "fleetweb",
+                "--",
+                "dpkg-query",
+                "-W",
+                "-f",
+                "${Version}",
+                "berth-hello",
+            ])
+            .run()
+            .success()
+            .stdout()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(version(), "1.0");
+    crate::upgrades::publish(&dir.join("debs"), &repo, "2.0", crate::upgrades::POSTINST);
+    let upgrades = sandbox
+        .berth_cmd()
+        .spec(&hello)
+        .env("FLEET_PW", CANARY)
+        .args(["plan", "--upgrade", "--hosts", "alpha"])
+        .run();
+    upgrades.success();
+    let out = upgrades.stdout();
+    assert!(out.contains("== host alpha (root@10.251.1.2) =="), "{out}");
+    assert!(out.contains("berth-hello 1.0 -> 2.0"), "{out}");
+    sandbox
+        .berth_cmd()
+        .spec(&hello)
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--upgrade", "--yes", "--hosts", "alpha"])
+        .run()
+        .success();
+    assert_eq!(version(), "2.0");
+    let snapshots = fs::read_dir(alpha.host_path("/var/lib/machines/.fleetweb.snapshots"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        snapshots.iter().any(|s| s.starts_with("before-upgrade")),
+        "{snapshots:?}"
+    );
+    // alpha's machine as spec1 has it again (the package stays).
+    sandbox
+        .berth_cmd()
+        .spec(&spec1)
+        .env("FLEET_PW", CANARY)
+        .args(["apply", "--yes", "--hosts", "alpha"])
+        .run()
+        .success();
+
     // A spec directory: hosts declared in one file, used in another.
     let specdir = dir.join("specdir");
     fs::create_dir(&specdir).unwrap();

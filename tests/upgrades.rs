@@ -25,7 +25,7 @@ use crate::support::{Sandbox, require_root, require_tools};
 const UNIT: &str = "[Unit]\nDescription=berth test service\n\n[Service]\nExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n";
 
 /// The postinst of a good version: the unit enabled and (re)started.
-const POSTINST: &str = "#!/bin/sh\nset -e\nsystemctl enable berth-hello.service || true\n\
+pub(crate) const POSTINST: &str = "#!/bin/sh\nset -e\nsystemctl enable berth-hello.service || true\n\
 if [ -d /run/systemd/system ]; then\n  systemctl daemon-reload || true\n  systemctl restart berth-hello.service || true\nfi\nexit 0\n";
 
 /// 3.0's postinst: a drop-in makes the service exit at once, then restarts it.
@@ -52,7 +52,7 @@ fn write(path: &Path, text: &str, mode: u32) {
 
 /// Builds `berth-hello_VERSION_all.deb` into `repo` and rewrites the
 /// repository's index (`Packages`, and a `Release` listing it).
-fn publish(work: &Path, repo: &Path, version: &str, postinst: &str) {
+pub(crate) fn publish(work: &Path, repo: &Path, version: &str, postinst: &str) {
     let tree = work.join(format!("berth-hello-{version}"));
     write(
         &tree.join("DEBIAN/control"),
