@@ -945,6 +945,61 @@ fn two_boxes_and_local_over_ssh() {
         snapshots.iter().any(|s| s.starts_with("before-upgrade")),
         "{snapshots:?}"
     );
+    // Snapshots of a machine on another host: listed, taken, rolled back
+    // to and deleted there, through the spec's placement (as exec).
+    let listed = sandbox
+        .berth_cmd()
+        .spec(&hello)
+        .args(["snapshots", "fleetweb"])
+        .run();
+    listed.success();
+    assert!(
+        listed.stdout().contains("before-upgrade"),
+        "{}",
+        listed.stdout()
+    );
+    sandbox
+        .berth_cmd()
+        .spec(&hello)
+        .args(["snapshot", "fleetweb", "--tag", "fleet-manual"])
+        .run()
+        .success();
+    assert!(
+        alpha
+            .host_path("/var/lib/machines/.fleetweb.snapshots/fleet-manual")
+            .is_dir()
+    );
+    let before = snapshots
+        .iter()
+        .find(|s| s.starts_with("before-upgrade"))
+        .unwrap()
+        .clone();
+    let rolled = sandbox
+        .berth_cmd()
+        .spec(&hello)
+        .args(["rollback", "fleetweb", &before])
+        .run();
+    rolled.success();
+    assert!(
+        rolled
+            .stdout()
+            .contains(&format!("fleetweb: rolled back to {before}")),
+        "{}",
+        rolled.stdout()
+    );
+    // 1.0 again, and the machine runs again (exec needs it running).
+    assert_eq!(version(), "1.0");
+    sandbox
+        .berth_cmd()
+        .spec(&hello)
+        .args(["snapshot", "--delete", "fleetweb", "fleet-manual"])
+        .run()
+        .success();
+    assert!(
+        !alpha
+            .host_path("/var/lib/machines/.fleetweb.snapshots/fleet-manual")
+            .exists()
+    );
     // alpha's machine as spec1 has it again (the package stays).
     sandbox
         .berth_cmd()

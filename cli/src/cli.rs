@@ -422,6 +422,10 @@ pub enum CacheCommand {
 /// `berth snapshot`.
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
+    /// The spec, to find the machine's host over ssh (default machines.yaml
+    /// when it exists; without one, the machine is this host's).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
     /// The snapshot's tag (default: manual-TIME).
     #[arg(long, value_name = "TAG", conflicts_with = "delete")]
     pub tag: Option<String>,
@@ -446,6 +450,10 @@ pub struct SnapshotArgs {
 /// `berth snapshots`.
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {
+    /// The spec, to find the machine's host over ssh (default machines.yaml
+    /// when it exists; without one, or without NAME, this host's).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
     /// Print the snapshots as JSON.
     #[arg(long)]
     pub json: bool,

@@ -1,7 +1,9 @@
 //! `berth snapshot`, `berth snapshots` and `berth rollback`. They work
 //! without a spec (the machines come from berth's records), like `berth
 //! destroy NAME`; rollback reads the spec when there is one, to start the
-//! machine again.
+//! machine again. A machine the spec places on another host is handled
+//! there: the same command runs over ssh (as `exec` and `logs` do), and
+//! rollback through the host's agent, with the host's part of the spec.
 
 use std::process::ExitCode;
 
@@ -14,7 +16,20 @@ use crate::progress::Progress;
 /// `berth snapshot NAME [--tag T]` and `berth snapshot --delete NAME TAG`.
 pub fn take_or_delete(engine: &Engine, args: &SnapshotArgs) -> Result<ExitCode> {
     super::destroy::check_names(std::slice::from_ref(&args.name))?;
-    crate::fleet::local_only(None, &args.name, "snapshot")?;
+    // A machine on another host (by the spec): the same command there.
+    let mut remote = vec!["snapshot".to_owned()];
+    if args.delete {
+        remote.push("--delete".to_owned());
+    }
+    if let Some(tag) = &args.tag {
+        remote.extend(["--tag".to_owned(), tag.clone()]);
+    }
+    remote.extend(common(args.json, args.lock_timeout));
+    remote.push(args.name.clone());
+    remote.extend(args.delete_tag.clone());
+    if let Some(code) = crate::fleet::guest(args.file.as_ref(), &args.name, &remote)? {
+        return Ok(code);
+    }
     let _lock = super::lock_state(
         engine,
         args.lock_timeout.map(std::time::Duration::from_secs),
@@ -53,6 +68,12 @@ pub fn take_or_delete(engine: &Engine, args: &SnapshotArgs) -> Result<ExitCode> 
 pub fn list(engine: &Engine, args: &SnapshotsArgs) -> Result<ExitCode> {
     if let Some(name) = &args.name {
         super::destroy::check_names(std::slice::from_ref(name))?;
+        let mut remote = vec!["snapshots".to_owned()];
+        remote.extend(common(args.json, None));
+        remote.push(name.clone());
+        if let Some(code) = crate::fleet::guest(args.file.as_ref(), name, &remote)? {
+            return Ok(code);
+        }
     }
     let all = engine.snapshots(args.name.as_deref())?;
     if args.json {
@@ -73,7 +94,10 @@ pub fn list(engine: &Engine, args: &SnapshotsArgs) -> Result<ExitCode> {
 /// `berth rollback NAME [TAG]`.
 pub fn rollback(engine: &Engine, args: &RollbackArgs) -> Result<ExitCode> {
     super::destroy::check_names(std::slice::from_ref(&args.name))?;
-    crate::fleet::local_only(args.file.as_ref(), &args.name, "rollback")?;
+    // A machine on another host (by the spec): its agent rolls it back.
+    if let Some(code) = crate::fleet::rollback(engine, args)? {
+        return Ok(code);
+    }
     let engine = &super::destroy::with_spec(
         engine,
         args.file.as_deref(),
@@ -101,6 +125,18 @@ pub fn rollback(engine: &Engine, args: &RollbackArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--json` and `--lock-timeout S` for the same command on another host.
+fn common(json: bool, lock_timeout: Option<u64>) -> Vec<String> {
+    let mut args = Vec::new();
+    if json {
+        args.push("--json".to_owned());
+    }
+    if let Some(seconds) = lock_timeout {
+        args.extend(["--lock-timeout".to_owned(), seconds.to_string()]);
+    }
+    args
 }
 
 /// Prints the snapshots table.

@@ -106,6 +106,7 @@ pub fn serve(
             None => Err("apply_saved without a saved plan".to_owned()),
         },
         "destroy" => destroy(engine, options, emit),
+        "rollback" => rollback(engine, options, emit),
         other => Err(format!("unknown agent command {other:?}")),
     };
     match result {
@@ -358,6 +359,24 @@ fn apply_plan(
         0
     };
     Ok((exit, Some(report)))
+}
+
+/// `berth rollback NAME [TAG]` of one machine here, with the host's part
+/// of the spec (a running machine is started again as the spec says).
+fn rollback(engine: &Engine, options: &Options, emit: &(dyn Fn(WireEvent) + Sync)) -> Served {
+    let [name] = options.names.as_slice() else {
+        return Err("rollback takes one machine".into());
+    };
+    let _lock = lock(engine, options)?;
+    let reporter = WireReporter {
+        emit,
+        started: Mutex::new(HashMap::new()),
+    };
+    let report = engine
+        .rollback(name, options.tag.as_deref(), &reporter)
+        .map_err(|e| e.to_string())?;
+    let report = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    Ok((0, Some(report)))
 }
 
 fn destroy(engine: &Engine, options: &Options, emit: &(dyn Fn(WireEvent) + Sync)) -> Served {

@@ -909,6 +909,7 @@ pub fn apply(engine: &Engine, args: &crate::cli::ApplyArgs, spec: &Spec) -> Resu
         detailed_exitcode: args.detailed_exitcode,
         patterns: args.names.clone(),
         excludes: args.exclude.clone(),
+        tag: None,
     };
     if !args.yes {
         let preview = Options {
@@ -1100,61 +1101,92 @@ pub fn destroy(
     Ok(exit_for(failed, false))
 }
 
-/// Refuses `command` (snapshot, rollback: local only for now) on a
-/// machine that the spec (`file`, or `machines.yaml` here) places on a
-/// host over ssh, rather than acting on a local machine of that name.
-pub fn local_only(file: Option<&std::path::PathBuf>, name: &str, command: &str) -> Result<()> {
-    let default = Path::new("machines.yaml");
-    let path = match file {
-        Some(p) => p.as_path(),
-        None if default.exists() => default,
-        None => return Ok(()),
+/// `berth rollback NAME [TAG]` of a machine the spec (`file`, or
+/// `machines.yaml` here) places on a host over ssh: its agent rolls back
+/// with the host's part of the spec, so a running machine starts again as
+/// the spec says. `None` when the machine is local (or there is no spec,
+/// or `machines.yaml` here does not load).
+pub fn rollback(engine: &Engine, args: &crate::cli::RollbackArgs) -> Result<Option<ExitCode>> {
+    let Some((spec, file)) = remote_spec(args.file.as_ref(), &args.name)? else {
+        return Ok(None);
     };
-    let spec = match crate::commands::load_path(path) {
-        Ok(spec) => spec,
-        // machines.yaml here is only a hint; `-f` must load.
-        Err(_) if file.is_none() => return Ok(()),
-        Err(e) => return Err(e),
+    let policy = InputPolicy::default();
+    let jobs = jobs(&spec, std::slice::from_ref(&args.name), &[], &[], false)?;
+    let ctx = context(engine, &spec, &file, &policy, &jobs)?;
+    let options = Options {
+        names: vec![args.name.clone()],
+        lock_timeout: args.lock_timeout,
+        tag: args.tag.clone(),
+        ..Options::default()
     };
-    if !spec.machines.contains_key(name) {
-        return Ok(());
+    let runs = run_all(&ctx, &jobs, "rollback", &options, 1);
+    let failed = runs.iter().any(|r| r.error.is_some() || r.exit != 0);
+    let report = runs.iter().find_map(HostRun::report);
+    if args.json {
+        if let Some(report) = report {
+            println!("{}", serde_json::to_string_pretty(report)?);
+        }
+    } else if let Some(r) = report {
+        let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("?");
+        anstream::println!(
+            "{}: rolled back to {}; the replaced root is kept as snapshot {}",
+            field("machine"),
+            field("restored"),
+            field("kept_as")
+        );
+        if r.get("restarted").and_then(Value::as_bool) == Some(true) {
+            anstream::println!("{}: started again", field("machine"));
+        }
     }
-    let host = spec.fleet.host_of(name);
-    match spec.fleet.host(host) {
-        Some(h) if !h.is_local() => bail!(
-            "machine {name} is on host {host} in {}: `berth {command}` works on this host's machines only; run it on {host}",
-            path.display()
-        ),
-        _ => Ok(()),
-    }
+    summary(&runs);
+    Ok(Some(exit_for(failed, false)))
 }
 
-/// `berth exec` and `berth logs` for a machine the spec (`file`, or
-/// `machines.yaml` here) places on a host over ssh: runs `berth ARGS`
-/// there through the host's connection, stdin, stdout and stderr passed
-/// through; its exit code is berth's. `None` when the machine is local
-/// (or there is no spec).
-pub fn guest(
+/// The spec (`file`, or `machines.yaml` here) and its path when it places
+/// machine `name` on a host over ssh. A `machines.yaml` here that does
+/// not load is only a hint (`None`); `-f` must load.
+fn remote_spec(
     file: Option<&std::path::PathBuf>,
     name: &str,
-    args: &[String],
-) -> Result<Option<ExitCode>> {
+) -> Result<Option<(Spec, std::path::PathBuf)>> {
     let default = Path::new("machines.yaml");
     let path = match file {
         Some(p) => p.as_path(),
         None if default.exists() => default,
         None => return Ok(None),
     };
-    let spec = crate::commands::load_path(path)?;
+    let spec = match crate::commands::load_path(path) {
+        Ok(spec) => spec,
+        Err(_) if file.is_none() => return Ok(None),
+        Err(e) => return Err(e),
+    };
     if !spec.machines.contains_key(name) {
         return Ok(None);
     }
+    let remote = spec
+        .fleet
+        .host(spec.fleet.host_of(name))
+        .is_some_and(|h| !h.is_local());
+    Ok(remote.then(|| (spec, path.to_path_buf())))
+}
+
+/// `berth exec`, `logs`, `snapshot` and `snapshots` for a
+/// machine the spec (`file`, or `machines.yaml` here) places on a host
+/// over ssh: runs `berth ARGS` there through the host's connection, stdin,
+/// stdout and stderr passed through; its exit code is berth's. `None`
+/// when the machine is local (or there is no spec, or `machines.yaml`
+/// here does not load: only `-f` must).
+pub fn guest(
+    file: Option<&std::path::PathBuf>,
+    name: &str,
+    args: &[String],
+) -> Result<Option<ExitCode>> {
+    let Some((spec, _)) = remote_spec(file, name)? else {
+        return Ok(None);
+    };
     let Some(host) = spec.fleet.host(spec.fleet.host_of(name)) else {
         return Ok(None);
     };
-    if host.is_local() {
-        return Ok(None);
-    }
     let binary = LocalBinary::current(&version()).map_err(|e| anyhow!(e))?;
     let conn = Connection::new(&host, &spec.fleet).map_err(|e| anyhow!(e))?;
     let bin = conn

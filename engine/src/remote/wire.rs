@@ -85,6 +85,9 @@ pub struct Options {
     /// The command line's `--exclude` patterns, for the same.
     #[serde(default)]
     pub excludes: Vec<String>,
+    /// `rollback`'s snapshot (the newest when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 /// One event of the agent's stream.
