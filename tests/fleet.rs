@@ -1104,21 +1104,25 @@ fn hosts_patterns_must_match() {
         "{}",
         run.stderr()
     );
-    // snapshot and rollback act on this host only: a machine the spec
-    // places on another host is refused, naming it.
+    // snapshot, snapshots and rollback of a machine the spec places on
+    // another host go there (alpha: nothing listens), never to a local
+    // machine of that name.
     for args in [
         &["snapshot", "web"][..],
+        &["snapshots", "web"][..],
         &["rollback", "web"][..],
         &["rollback", "-f", "machines.yaml", "web"][..],
     ] {
         let run = sandbox.berth_cmd().spec(spec).args(args).run();
         assert_eq!(run.exit_code(), Some(1), "{}", describe(run.output()));
         assert!(
-            run.stderr().contains("machine web is on host alpha"),
+            run.stderr()
+                .contains("host alpha: ssh: connect to host 127.0.0.1 port 1"),
             "{args:?}: {}",
             run.stderr()
         );
     }
+    assert!(!sandbox.machines().join(".web.snapshots").exists());
 }
 
 #[test]
