@@ -349,6 +349,11 @@ impl Connection {
         if super::hostkeys::is_digest(digest) {
             write_private(&self.keys_record(), digest);
         }
+        // A new master is rare: the time to drop the records of masters
+        // that ended by themselves (idle, or their host gone).
+        if let Some(dir) = self.socket.parent() {
+            sweep_records(dir);
+        }
     }
 
     /// Ends the host's master (`ssh -O exit`) and forgets its record.
@@ -628,6 +633,22 @@ pub fn agent_command(bin: &str, expect: Option<&str>) -> String {
     }
 }
 
+/// Removes the host keys records in `dir` whose master's socket is gone.
+fn sweep_records(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "keys")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && !path.with_extension("").exists()
+        {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// A host keys record (see [`read_private`]) holding one digest.
 fn read_record(path: &Path) -> Option<String> {
     let text = read_private(path)?;
@@ -790,6 +811,20 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&cache, &link).unwrap();
         assert_eq!(cached_hash(&link, &key), None);
+    }
+
+    #[test]
+    fn records_of_ended_masters_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("aaaa");
+        std::fs::write(&live, "").unwrap();
+        std::fs::write(dir.path().join("aaaa.keys"), "x").unwrap();
+        std::fs::write(dir.path().join("bbbb.keys"), "x").unwrap();
+        std::fs::write(dir.path().join("self.hash"), "x").unwrap();
+        sweep_records(dir.path());
+        assert!(dir.path().join("aaaa.keys").exists());
+        assert!(!dir.path().join("bbbb.keys").exists());
+        assert!(dir.path().join("self.hash").exists());
     }
 
     #[test]
