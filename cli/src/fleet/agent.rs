@@ -1,10 +1,12 @@
 //! `berth agent`: runs one controller's request on this host, and the
 //! same work in-process for the controller's own (`local`) host.
 //!
-//! [`serve`] does a command (plan, apply, status, destroy) for some
-//! machines of a spec and reports [`WireEvent`]s. [`run`] is the hidden
-//! subcommand a controller starts over ssh: it reads one [`Request`] on
-//! stdin (at most [`MAX_REQUEST`] bytes), keeps the secrets in memory
+//! [`serve`] does a command (plan, apply, status, destroy, rollback) for
+//! some machines of a spec and reports [`WireEvent`]s. [`run`] is the
+//! hidden subcommand a controller starts over ssh: it checks the host's
+//! ssh host keys when asked to, reads one [`Request`] line on stdin (at
+//! most [`MAX_REQUEST`] bytes) and then watches stdin for the
+//! controller's stop, keeps the secrets in memory
 //! (`berth_engine::secret::preset_env`), writes the spec part and the
 //! files it references into a private directory (0700, removed at the
 //! end), and streams the events on stdout, one JSON line each.

@@ -312,10 +312,7 @@ fn run_remote(
     // The usual case in one round trip: this berth is on the host already
     // (its file is named by its hash), run its agent. It is started before
     // the request is made, so the host starts it meanwhile.
-    let early = match conn.agent_if_present(binary, expect.as_deref()) {
-        Some(remote) => Some(conn.start(&remote)?),
-        None => None,
-    };
+    let early = start_agent(&conn, binary, expect.as_deref())?;
     let sources = ctx
         .sources
         .get_or_init(|| spec_sources(ctx.spec_file).and_then(|s| bundle::parse_sources(&s)))
@@ -345,10 +342,7 @@ fn run_remote(
         // and connect anew, so ssh checks the key against known_hosts.
         conn.end_master();
         expect = None;
-        let early = match conn.agent_if_present(binary, None) {
-            Some(remote) => Some(conn.start(&remote)?),
-            None => None,
-        };
+        let early = start_agent(&conn, binary, None)?;
         tried = run_agent(ctx, job, &conn, early, None, &payload)?;
     }
     if expect.is_none()
@@ -400,6 +394,18 @@ struct AgentAttempt {
     status: Option<i32>,
     /// ssh's and the remote command's stderr.
     stderr: String,
+}
+
+/// Starts this berth's agent on the host when it is there already (see
+/// [`Connection::agent_if_present`]); `None` when it is not known to be.
+fn start_agent(
+    conn: &Connection,
+    binary: &LocalBinary,
+    expect: Option<&str>,
+) -> Result<Option<berth_engine::remote::ssh::Started>, RemoteError> {
+    conn.agent_if_present(binary, expect)
+        .map(|remote| conn.start(&remote))
+        .transpose()
 }
 
 /// Runs the agent: the one `early` started when berth was there already,

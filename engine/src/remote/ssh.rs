@@ -362,18 +362,12 @@ impl Connection {
         if !self.socket.exists() {
             return;
         }
-        let mut cmd = Command::new("ssh");
+        let mut cmd = ssh_command();
         cmd.arg("-o")
             .arg(format!("ControlPath={}", self.socket.display()))
             .args(["-O", "exit", "--"]);
         if let Some(target) = &self.host.ssh {
             cmd.arg(target.destination());
-        }
-        cmd.env_clear();
-        for key in SSH_ENV {
-            if let Some(v) = std::env::var_os(key) {
-                cmd.env(key, v);
-            }
         }
         let _ = cmd
             .stdin(Stdio::null())
@@ -391,19 +385,13 @@ impl Connection {
 
     /// `ssh OPTIONS -- DEST REMOTE`, with a minimal environment.
     pub fn command(&self, remote: &str) -> Command {
-        let mut cmd = Command::new("ssh");
+        let mut cmd = ssh_command();
         cmd.args(&self.options);
         cmd.arg("--");
         if let Some(target) = &self.host.ssh {
             cmd.arg(target.destination());
         }
         cmd.arg(remote);
-        cmd.env_clear();
-        for key in SSH_ENV {
-            if let Some(v) = std::env::var_os(key) {
-                cmd.env(key, v);
-            }
-        }
         cmd
     }
 
@@ -622,6 +610,19 @@ pub const MISSING_EXIT: i32 = 97;
 /// The agent's exit code when the host's ssh host keys are not those the
 /// controller's kept master was made with (nothing was read or done).
 pub const HOST_KEYS_EXIT: i32 = 96;
+
+/// `ssh` with the explicit, minimal environment every ssh berth runs gets
+/// ([`SSH_ENV`] from berth's own).
+fn ssh_command() -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.env_clear();
+    for key in SSH_ENV {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd
+}
 
 /// `BIN agent`, with the host keys' digest to expect when given.
 pub fn agent_command(bin: &str, expect: Option<&str>) -> String {
