@@ -279,12 +279,12 @@ fn apply_plan(
         // Stopped (the controller's Ctrl-C): the machines not started stay
         // as they are, as in a local apply.
         if berth_engine::interrupt::requested() && !machine_plan.actions.is_empty() {
-            results.push(json!({
-                "name": machine.name,
-                "actions": machine_plan.actions,
-                "result": "not started",
-                "error": null,
-            }));
+            results.push(machine_result(
+                &machine.name,
+                &machine_plan.actions,
+                "not started",
+                None,
+            ));
             continue;
         }
         let (result, error) = if machine_plan.actions.is_empty() {
@@ -306,12 +306,12 @@ fn apply_plan(
         if error.is_none() {
             done.push(machine);
         }
-        results.push(json!({
-            "name": machine.name,
-            "actions": machine_plan.actions,
-            "result": result,
-            "error": error,
-        }));
+        results.push(machine_result(
+            &machine.name,
+            &machine_plan.actions,
+            result,
+            error,
+        ));
     }
     // After the apply: a record changed before it would make the plan stale.
     crate::flow::record(engine, machines, &done).map_err(|e| format!("{e:#}"))?;
@@ -323,12 +323,7 @@ fn apply_plan(
             emit(WireEvent::Warning {
                 text: crate::prune::kept_line(&p.name),
             });
-            results.push(json!({
-                "name": p.name,
-                "actions": p.actions,
-                "result": "kept",
-                "error": null,
-            }));
+            results.push(machine_result(&p.name, &p.actions, "kept", None));
             continue;
         }
         let (result, error) = crate::flow::prune_one(engine, p, &reporter);
@@ -339,12 +334,7 @@ fn apply_plan(
                 error: e.clone(),
             });
         }
-        results.push(json!({
-            "name": p.name,
-            "actions": p.actions,
-            "result": result,
-            "error": error,
-        }));
+        results.push(machine_result(&p.name, &p.actions, result, error));
     }
     let report = json!({
         "changes": shown.changes,
@@ -361,6 +351,16 @@ fn apply_plan(
         0
     };
     Ok((exit, Some(report)))
+}
+
+/// One machine's entry in an apply report.
+fn machine_result(
+    name: &str,
+    actions: &[berth_engine::Action],
+    result: &str,
+    error: Option<String>,
+) -> serde_json::Value {
+    json!({"name": name, "actions": actions, "result": result, "error": error})
 }
 
 /// `berth rollback NAME [TAG]` of one machine here, with the host's part
@@ -418,12 +418,12 @@ fn destroy(engine: &Engine, options: &Options, emit: &(dyn Fn(WireEvent) + Sync)
                 Some(e) => format!("failed: {e}"),
             },
         });
-        results.push(json!({
-            "name": name,
-            "actions": plan.machines.get(i).map(|m| m.actions.clone()).unwrap_or_default(),
-            "result": result,
-            "error": error,
-        }));
+        let actions = plan
+            .machines
+            .get(i)
+            .map(|m| m.actions.as_slice())
+            .unwrap_or_default();
+        results.push(machine_result(name, actions, result, error));
     }
     let report = json!({
         "changes": plan.changes,
