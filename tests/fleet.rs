@@ -877,26 +877,7 @@ fn two_boxes_and_local_over_ssh() {
             .success();
     }
     let hello = with_repo(", packages: [berth-hello]");
-    let version = || {
-        sandbox
-            .berth_cmd()
-            .spec(&hello)
-            .args([
-                "exec",
-                "fleetweb",
-                "--",
-                "dpkg-query",
-                "-W",
-                "-f",
-                "${Version}",
-                "berth-hello",
-            ])
-            .run()
-            .success()
-            .stdout()
-            .trim()
-            .to_owned()
-    };
+    let version = || crate::upgrades::installed_in(sandbox.berth_cmd().spec(&hello), "fleetweb");
     assert_eq!(version(), "1.0");
     crate::upgrades::publish(&dir.join("debs"), &repo, "2.0", crate::upgrades::POSTINST);
     let upgrades = sandbox

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::berth::Berth;
 use crate::support::{Sandbox, require_root, require_tools};
 
 /// The unit every version ships.
@@ -112,11 +113,16 @@ fn spec(repo: &Path, packages: &str, extra: &str) -> String {
 
 /// The version of berth-hello installed in the guest.
 fn installed(sandbox: &Sandbox) -> String {
-    let out = sandbox
-        .berth_cmd()
+    installed_in(sandbox.berth_cmd(), "up")
+}
+
+/// The version of berth-hello installed in `machine`, asked with `berth`
+/// (`berth exec MACHINE -- dpkg-query ...`, on whatever host it is).
+pub(crate) fn installed_in(berth: Berth, machine: &str) -> String {
+    let out = berth
         .args([
             "exec",
-            "up",
+            machine,
             "--",
             "dpkg-query",
             "-W",
