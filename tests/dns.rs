@@ -15,10 +15,19 @@ use std::time::{Duration, Instant};
 use crate::support::systemd_box::SystemdBox;
 use crate::support::{Sandbox, describe, require_root};
 
+/// The machine's name: one per release, as the two tests run at the same
+/// time on this host and systemd-nspawn keys its runtime state
+/// (`/run/systemd/nspawn/propagate/NAME`) and berth its view of running
+/// processes (`--machine=NAME`) by the name.
+fn machine(release: &str) -> String {
+    format!("dns-{release}")
+}
+
 fn spec(release: &str, extra: &str) -> String {
+    let name = machine(release);
     format!(
         r#"machines:
-  dns:
+  {name}:
     distro: debian
     release: {release}
     packages: [systemd, systemd-sysv, dbus, systemd-resolved{extra}]
@@ -76,7 +85,9 @@ fn names_resolve_and_packages_install(release: &str) {
         .args(["apply", "--yes", "-f", spec_arg])
         .run()
         .success();
-    let nspawn = fs::read_to_string(sandbox.nspawn().join("dns.nspawn")).expect("the .nspawn file");
+    let name = machine(release);
+    let nspawn = fs::read_to_string(sandbox.nspawn().join(format!("{name}.nspawn")))
+        .expect("the .nspawn file");
     assert!(nspawn.contains("ResolvConf=replace-host"), "{nspawn}");
 
     let status = sandbox
@@ -106,7 +117,7 @@ fn names_resolve_and_packages_install(release: &str) {
         "{}",
         describe(&resolv)
     );
-    let host = mirror_host(&sandbox.root("dns"));
+    let host = mirror_host(&sandbox.root(&name));
     let lookup = in_guest(leader, &["getent", "hosts", &host]);
     assert!(
         lookup.status.success() && !lookup.stdout.is_empty(),
