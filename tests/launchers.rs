@@ -179,6 +179,41 @@ fn machinectl_lifecycle_autostart_and_never_mixing() {
             .contains("systemd-nspawn@web.service"),
         "{st}"
     );
+    // A change inside it goes into the running guest (berth enters the
+    // machine it did not start); it is neither restarted nor joined by a
+    // second container on its root.
+    let main_pid = || {
+        sbox.exec_ok(&[
+            "systemctl",
+            "show",
+            "--value",
+            "--property=MainPID",
+            "systemd-nspawn@web.service",
+        ])
+        .trim()
+        .to_owned()
+    };
+    let before = main_pid();
+    write_spec(
+        &sbox,
+        &spec("machinectl", "running", "    users:\n      berthuser: {}\n"),
+    );
+    let (rc, out) = plan(&sbox);
+    assert_eq!(rc, 2, "{out}");
+    assert!(
+        out.contains("create user berthuser") && out.contains("started outside berth"),
+        "{out}"
+    );
+    ok(&sbox, &["apply", "--yes"]);
+    let passwd = fs::read_to_string(sbox.host_path("/var/lib/machines/web/etc/passwd"))
+        .expect("the guest's /etc/passwd");
+    assert!(
+        passwd.lines().any(|l| l.starts_with("berthuser:")),
+        "{passwd}"
+    );
+    assert_eq!(main_pid(), before, "the machine was restarted");
+    let (rc, out) = plan(&sbox);
+    assert_eq!(rc, 0, "{out}");
     sbox.exec_ok(&["machinectl", "poweroff", "web"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while sbox.machines().contains(&"web".to_owned()) && std::time::Instant::now() < deadline {

@@ -227,6 +227,52 @@ fn packages_change_inside_the_running_guest_with_the_planned_commands() {
 }
 
 #[test]
+fn a_machine_started_outside_berth_is_changed_inside_its_guest_never_by_a_second_container() {
+    let (engine, fake) = engine(false);
+    let mut m = machine();
+    m.state = DesiredState::Stopped;
+    apply(&engine, &m).unwrap();
+    let root = fake.paths().machine_root("web").display().to_string();
+    let boot = |argv: &[&str]| {
+        fake.add_process(
+            "systemd-nspawn",
+            &argv.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
+        )
+    };
+    // Booted by hand from its root: berth does not stop it, but a package
+    // added goes into its running guest.
+    let pid = boot(&["systemd-nspawn", "-b", "-D", &root]);
+    m.packages.push("less".into());
+    fake.clear();
+    let approved = apply(&engine, &m).unwrap();
+    assert!(approved.contains(&"install-packages"), "{approved:?}");
+    let lines = fake.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("nsenter --target={} ", pid + 1)) && l.contains("less")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("systemd-nspawn")),
+        "{lines:#?}"
+    );
+    // Another tree booted under its name: berth cannot enter it and says
+    // so; it starts no container of its own on the root either.
+    std::fs::remove_dir_all(fake.proc_dir().join(pid.to_string())).unwrap();
+    boot(&["systemd-nspawn", "-b", "-M", "web", "-D", "/srv/elsewhere"]);
+    m.packages.push("tree".into());
+    fake.clear();
+    let err = apply(&engine, &m).unwrap_err().to_string();
+    assert!(err.contains("berth cannot enter it"), "{err}");
+    let lines = fake.lines();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("systemd-nspawn")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
 fn a_replacement_needs_allow_replace() {
     let (engine, _fake) = engine(false);
     let mut m = machine();

@@ -22,7 +22,8 @@ pub enum Warning {
         /// The launcher that registers the machine with machined.
         launcher: berth_schema::Launcher,
     },
-    /// The machine runs, started outside berth; berth leaves it alone.
+    /// The machine runs, started outside berth; berth neither stops nor
+    /// starts it, and changes inside go into its running guest.
     Foreign {
         /// How it was started, as far as can be told.
         how: String,
@@ -109,8 +110,9 @@ impl fmt::Display for Warning {
             ),
             Warning::Foreign { how, wants_stopped } => write!(
                 f,
-                "the machine runs, started outside berth ({how}); berth does not fight it: \
-                 stop it the way it was started, then apply{}",
+                "the machine runs, started outside berth ({how}); berth does not fight it: it \
+                 neither stops, starts nor restarts it (changes inside go into the running \
+                 guest); to hand it to berth, stop it the way it was started, then apply{}",
                 if *wants_stopped {
                     " (the spec wants it stopped)"
                 } else {

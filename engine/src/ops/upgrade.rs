@@ -108,15 +108,44 @@ impl Engine {
         result
     }
 
-    /// The init process of machine `name` when berth's launch of it runs
-    /// (the executor's actions, health checks and upgrades enter it).
+    /// The init process of machine `name` while it runs (the executor's
+    /// actions, health checks and upgrades enter it); `None` when it does
+    /// not run, and changes go to its root through a container of their
+    /// own. Berth's launch of it, or else a systemd-nspawn started outside
+    /// berth that boots its very root (berth does not stop or start such
+    /// a machine, but changes inside it go into the running guest). A
+    /// second container is never started on a root that runs: a machine
+    /// that runs outside berth in a way berth cannot enter (another tree
+    /// under its name, not booted yet) is an error.
     pub(crate) fn guest_leader(&self, name: &str) -> Result<Option<i32>, EngineError> {
         let host = self.host();
         let record = host.state().load(name)?;
-        Ok(record
+        if let Some(leader) = record
             .and_then(|r| r.launch)
             .and_then(|launch| launcher::refresh(host, name, &launch))
-            .and_then(|launch| launcher::leader(host, &launch)))
+            .and_then(|launch| launcher::leader(host, &launch))
+        {
+            return Ok(Some(leader));
+        }
+        let root = host.paths().machine_root(name);
+        let procs = launcher::NspawnProcesses::scan(host);
+        if let Some(leader) = procs
+            .booting_root(name, &root)
+            .and_then(|pid| crate::host::process::namespace_init_child(host, pid))
+        {
+            return Ok(Some(leader));
+        }
+        match procs.find(host, name, &root) {
+            Some(running) => Err(EngineError::Launch {
+                machine: name.to_owned(),
+                message: format!(
+                    "it runs, started outside berth ({}), and berth cannot enter it; \
+                     stop it the way it was started, then apply",
+                    running.how
+                ),
+            }),
+            None => Ok(None),
+        }
     }
 }
 

@@ -52,6 +52,75 @@ impl NspawnProcesses {
     }
 }
 
+impl NspawnProcesses {
+    /// The pid of the systemd-nspawn process booting `root` itself as
+    /// machine `name`, if any: its `--directory` is `root`, or it names
+    /// only the machine (`--machine=NAME`, as systemd-nspawn@NAME.service
+    /// does) and `root` is where nspawn then looks,
+    /// `/var/lib/machines/NAME`. Unlike [`NspawnProcesses::find`], never a
+    /// process that merely shares the name or boots an image.
+    pub fn booting_root(&self, name: &str, root: &Path) -> Option<i32> {
+        let root = root.to_string_lossy();
+        let default = Path::new(DEFAULT_MACHINES_DIR).join(name);
+        self.procs
+            .iter()
+            .find(|(_, args)| {
+                has_boot(args)
+                    && match source_of(args) {
+                        Source::Directory(dir) => dir == root,
+                        Source::Image => false,
+                        Source::Name => {
+                            runs_machine(args, name, "") && Path::new(root.as_ref()) == default
+                        }
+                    }
+            })
+            .map(|(pid, _)| *pid)
+    }
+}
+
+/// Where systemd-nspawn looks for a machine named without a directory.
+const DEFAULT_MACHINES_DIR: &str = "/var/lib/machines";
+
+/// What a systemd-nspawn command line boots.
+#[derive(Debug, PartialEq, Eq)]
+enum Source {
+    /// `--directory`/`-D`: this tree.
+    Directory(String),
+    /// `--image`/`-i`: a disk image.
+    Image,
+    /// Neither: the machine's name, looked up in nspawn's search path.
+    Name,
+}
+
+/// What systemd-nspawn's arguments boot.
+fn source_of(args: &[String]) -> Source {
+    let mut it = args.iter().skip(1);
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--directory" || arg == "-D" {
+            return it
+                .next()
+                .map_or(Source::Image, |d| Source::Directory(d.clone()));
+        }
+        if let Some(dir) = arg
+            .strip_prefix("--directory=")
+            .or_else(|| arg.strip_prefix("-D").filter(|d| !d.is_empty()))
+        {
+            return Source::Directory(dir.to_owned());
+        }
+        if arg == "--image"
+            || arg == "-i"
+            || arg.starts_with("--image=")
+            || (arg.starts_with("-i") && !arg.starts_with("--"))
+        {
+            return Source::Image;
+        }
+    }
+    Source::Name
+}
+
 /// The systemd-nspawn process running machine `name` (root `root`), if any.
 pub fn find_nspawn(host: &dyn Host, name: &str, root: &Path) -> Option<Running> {
     NspawnProcesses::scan(host).find(host, name, root)
@@ -117,5 +186,41 @@ mod tests {
         ] {
             assert!(!runs_machine(&args(cmd), "web", root), "{cmd}");
         }
+    }
+
+    #[test]
+    fn only_a_process_booting_the_root_itself_is_its_guest() {
+        let procs = |cmd: &str| NspawnProcesses {
+            procs: vec![(42, args(cmd))],
+        };
+        let root = Path::new("/var/lib/machines/web");
+        for cmd in [
+            "systemd-nspawn --quiet --keep-unit --boot --link-journal=try-guest --network-veth -U --settings=override --machine=web",
+            "systemd-nspawn -b -D /var/lib/machines/web",
+            "systemd-nspawn -b --directory=/var/lib/machines/web -M other",
+            "systemd-nspawn -b -D/var/lib/machines/web",
+        ] {
+            assert_eq!(procs(cmd).booting_root("web", root), Some(42), "{cmd}");
+        }
+        for cmd in [
+            // The same name, another tree or an image: not this root.
+            "systemd-nspawn -b -M web -D /srv/other",
+            "systemd-nspawn -b -M web --image=/srv/web.raw",
+            "systemd-nspawn -b -M web -i /srv/web.raw",
+            // Not booted: a one-off command in the root.
+            "systemd-nspawn --pipe -D /var/lib/machines/web -- true",
+        ] {
+            assert_eq!(procs(cmd).booting_root("web", root), None, "{cmd}");
+        }
+        // Named only: nspawn looks in /var/lib/machines, not elsewhere.
+        let elsewhere = Path::new("/srv/machines/web");
+        assert_eq!(
+            procs("systemd-nspawn -b -M web").booting_root("web", elsewhere),
+            None
+        );
+        assert_eq!(
+            procs("systemd-nspawn -b -D /srv/machines/web").booting_root("web", elsewhere),
+            Some(42)
+        );
     }
 }
