@@ -111,7 +111,7 @@ impl Engine {
     /// The init process of machine `name` while it runs (the executor's
     /// actions, health checks and upgrades enter it); `None` when it does
     /// not run, and changes go to its root through a container of their
-    /// own. Berth's launch of it, or else a systemd-nspawn started outside
+    /// own. Berth's launch of it (its init once booted), or else a systemd-nspawn started outside
     /// berth that boots its very root (berth does not stop or start such
     /// a machine, but changes inside it go into the running guest). A
     /// second container is never started on a root that runs: a machine
@@ -120,12 +120,11 @@ impl Engine {
     pub(crate) fn guest_leader(&self, name: &str) -> Result<Option<i32>, EngineError> {
         let host = self.host();
         let record = host.state().load(name)?;
-        if let Some(leader) = record
+        if let Some(launch) = record
             .and_then(|r| r.launch)
             .and_then(|launch| launcher::refresh(host, name, &launch))
-            .and_then(|launch| launcher::leader(host, &launch))
         {
-            return Ok(Some(leader));
+            return Ok(launcher::leader(host, &launch));
         }
         let root = host.paths().machine_root(name);
         let procs = launcher::NspawnProcesses::scan(host);
