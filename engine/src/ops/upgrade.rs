@@ -111,12 +111,12 @@ impl Engine {
     /// The init process of machine `name` while it runs (the executor's
     /// actions, health checks and upgrades enter it); `None` when it does
     /// not run, and changes go to its root through a container of their
-    /// own. Berth's launch of it (its init once booted), or else a systemd-nspawn started outside
-    /// berth that boots its very root (berth does not stop or start such
-    /// a machine, but changes inside it go into the running guest). A
-    /// second container is never started on a root that runs: a machine
-    /// that runs outside berth in a way berth cannot enter (another tree
-    /// under its name, not booted yet) is an error.
+    /// own. From berth's launch of it (its init once booted), or else from
+    /// a systemd-nspawn started outside berth that boots its very root
+    /// (berth does not stop or start such a machine, but changes inside it
+    /// go into the running guest). A second container is never started on
+    /// a root that runs: a machine run outside berth in a way berth cannot
+    /// enter (another tree under its name, not booted yet) is an error.
     pub(crate) fn guest_leader(&self, name: &str) -> Result<Option<i32>, EngineError> {
         let host = self.host();
         let record = host.state().load(name)?;

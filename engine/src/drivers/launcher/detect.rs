@@ -50,9 +50,7 @@ impl NspawnProcesses {
             };
         Some(Running { pid, how })
     }
-}
 
-impl NspawnProcesses {
     /// The pid of the systemd-nspawn process booting `root` itself as
     /// machine `name`, if any: its `--directory` is `root`, or it names
     /// only the machine (`--machine=NAME`, as systemd-nspawn@NAME.service
@@ -100,9 +98,7 @@ fn source_of(args: &[String]) -> Source {
             break;
         }
         if arg == "--directory" || arg == "-D" {
-            return it
-                .next()
-                .map_or(Source::Image, |d| Source::Directory(d.clone()));
+            return Source::Directory(it.next().cloned().unwrap_or_default());
         }
         if let Some(dir) = arg
             .strip_prefix("--directory=")
